@@ -1,0 +1,137 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import chalk from 'chalk'
+
+import {DuctileError, EXIT_FAILURE, EXIT_USAGE} from '../errors.js'
+import {type Db, openDb, translateSqliteError} from '../schema/db.js'
+import {assertSchemaCurrent} from '../schema/migrations.js'
+import {resolveDbPath} from '../config/locate.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/** The JSON shape of every error under --json (conventions 10). */
+export interface ErrorJson {
+  error: {code: string; message: string; exitCode: number; hint?: string}
+}
+
+/**
+ * The base of every command: owns --db/--config/--json/--no-color, database opening, colour policy, the one
+ * error shape and the exit codes (0 ok, 1 runtime or database failure, 2 usage or validation).
+ * Lives outside src/commands/ so oclif does not take it for a command.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static enableJsonFlag = true
+
+  static baseFlags = {
+    db: Flags.string({
+      description: 'database file (default: $DUCTILE_DB, then state.path from the config, then ~/.config/ductile/ductile.db)',
+      helpGroup: 'GLOBAL',
+    }),
+    config: Flags.string({
+      description: 'config.yaml or its directory (default: $DUCTILE_CONFIG_DIR, ~/.config/ductile, /etc/ductile)',
+      helpGroup: 'GLOBAL',
+    }),
+    'no-color': Flags.boolean({description: 'plain output without colour (also NO_COLOR, or when piped)', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  private handles: Db[] = []
+
+  public async init(): Promise<void> {
+    await super.init()
+    const noColor =
+      process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== ''
+        ? true
+        : this.argv.includes('--no-color') || !process.stdout.isTTY
+    if (noColor) chalk.level = 0
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+  }
+
+  /** The database path per spec decision 4. */
+  protected dbPath(): string {
+    return resolveDbPath({db: this.flags.db, config: this.flags.config})
+  }
+
+  /** Read-only: never creates, migrates or blocks a writer; refuses a schema other than ours. */
+  protected openRead(): Db {
+    const db = openDb(this.dbPath(), {mode: 'read'})
+    this.handles.push(db)
+    this.guard(db, () => assertSchemaCurrent(db))
+    return db
+  }
+
+  /** For operator writes: short BEGIN IMMEDIATE transactions with busy_timeout (decision 10). */
+  protected openWrite(): Db {
+    const db = openDb(this.dbPath(), {mode: 'write'})
+    this.handles.push(db)
+    this.guard(db, () => assertSchemaCurrent(db))
+    return db
+  }
+
+  /** Run database work, translating SQLite's errors into ours. */
+  protected guard<R>(db: Db, fn: () => R): R {
+    try {
+      return fn()
+    } catch (err) {
+      throw translateSqliteError(err, db.path)
+    }
+  }
+
+  protected async finally(err: Error | undefined): Promise<void> {
+    for (const h of this.handles) h.close()
+    this.handles = []
+    await super.finally(err)
+  }
+
+  protected human(): boolean {
+    return !this.jsonEnabled()
+  }
+
+  protected logJson(json: unknown): void {
+    process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  }
+
+  protected toErrorJson(err: unknown): ErrorJson {
+    const e = describeError(err)
+    return {error: {code: e.code, message: e.message, exitCode: e.exitCode, ...(e.hint ? {hint: e.hint} : {})}}
+  }
+
+  /** One place sets the exit code and prints the error: stdout JSON under --json, stderr otherwise. */
+  public async catch(err: Error & {exitCode?: number}): Promise<void> {
+    if (err instanceof Errors.ExitError) throw err
+    const e = describeError(err)
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(err))
+    } else {
+      process.stderr.write(`${chalk.red('Error')} (${e.code}): ${e.message}\n`)
+      if (e.hint) process.stderr.write(`  ${e.hint}\n`)
+      if (process.env.DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n')
+    }
+    this.exit(e.exitCode)
+  }
+}
+
+export function describeError(err: unknown): {code: string; message: string; exitCode: number; hint?: string} {
+  const translated = err instanceof DuctileError ? err : translateSqliteError(err, '(database)')
+  if (translated instanceof DuctileError) {
+    return {code: translated.code, message: translated.message, exitCode: translated.exitCode, hint: translated.hint}
+  }
+  const e = err as Error & {oclif?: {exit?: number}; name?: string}
+  if (e instanceof Errors.CLIError || (e?.name && /Parse|Flag|Args|CLIError/.test(e.name))) {
+    const message = (e.message ?? String(err))
+      .replace(/\n?See more help with --help/, '')
+      .replace(/^Parsing (--[\w-]+)\s*\n\s*/, '$1: ')
+      .trim()
+    return {code: 'usage', message, exitCode: EXIT_USAGE, hint: 'see --help for the flags and examples'}
+  }
+  return {code: 'runtime', message: e?.message ?? String(err), exitCode: EXIT_FAILURE}
+}

@@ -1,0 +1,45 @@
+import {Flags} from '@oclif/core'
+
+import {usageError} from '../errors.js'
+import {JOB_STATUSES} from '../schema/definition.js'
+import {parseDuration, parseTs} from '../schema/time.js'
+
+/** Shared flag definitions (conventions 6): durations, instants, limits, statuses. */
+
+export const durationFlag = Flags.custom<number>({
+  parse: async (input) => {
+    try {
+      return parseDuration(input)
+    } catch (err) {
+      throw usageError((err as Error).message)
+    }
+  },
+  helpValue: '<90s|15m|24h|7d|2w>',
+})
+
+export const instantFlag = Flags.custom<Date>({
+  parse: async (input) => {
+    const d = parseTs(input)
+    if (!d) throw usageError(`invalid instant "${input}": use 2026-11-27, 2026-11-27T10:00:00Z or "2026-11-27 10:00:00"`)
+    return d
+  },
+  helpValue: '<2026-11-27|2026-11-27T10:00:00Z>',
+})
+
+export function limitFlag(defaultValue: number, max = 10_000) {
+  return Flags.integer({description: `maximum rows (1–${max})`, default: defaultValue, min: 1, max})
+}
+
+/** `--status` with the original's aliases (pending→queued, ok→succeeded, error→failed). */
+export const STATUS_ALIASES: Record<string, string> = {pending: 'queued', ok: 'succeeded', error: 'failed'}
+
+export const statusFlag = Flags.custom<string>({
+  parse: async (input) => {
+    const s = STATUS_ALIASES[input] ?? input
+    if (!(JOB_STATUSES as readonly string[]).includes(s)) {
+      throw usageError(`unknown status "${input}"`, `allowed: ${JOB_STATUSES.join(', ')} (aliases: pending, ok, error)`)
+    }
+    return s
+  },
+  helpValue: `<${JOB_STATUSES.join('|')}>`,
+})

@@ -1,0 +1,134 @@
+import {Args} from '@oclif/core'
+import chalk from 'chalk'
+
+import {BaseCommand} from '../../cli/base.js'
+import {colourStatus, prettyJson, renderTable, when} from '../../cli/render.js'
+import {contextLineage} from '../../queries/context.js'
+import {type ChildJob, findJob, listAttempts, listChildJobs, listTransitions} from '../../queries/jobs.js'
+import {listJobLogsForJob} from '../../queries/logs.js'
+import {DuctileError} from '../../errors.js'
+import type {EventContextRow, Job, JobAttempt, JobLogRow, JobTransition} from '../../schema/types.js'
+
+export interface JobsInspectResult {
+  job: Job
+  transitions: JobTransition[]
+  attempts: JobAttempt[]
+  logs: JobLogRow[]
+  /** event_context rows from the pipeline's root to this job's step. */
+  lineage: EventContextRow[]
+  pipeline: string | null
+  step: string | null
+  /** The accumulated baggage at this job's step (the leaf of the lineage). */
+  baggage: unknown
+  children: ChildJob[]
+  /** Does the latest transition agree with the cached status, and the latest attempt with the cached attempt? */
+  consistent: {status: boolean; attempt: boolean}
+}
+
+export default class JobsInspect extends BaseCommand<typeof JobsInspect> {
+  static summary = 'Everything about one job: queue row, transitions, attempts, logs, lineage, children'
+  static examples = [
+    '<%= config.bin %> jobs inspect 0193a1b2-0000-7000-8000-000000000000',
+    '<%= config.bin %> jobs inspect 0193a1b2-0000-7000-8000-000000000000 --json',
+  ]
+
+  static args = {id: Args.string({description: 'job id', required: true})}
+
+  async run(): Promise<JobsInspectResult> {
+    const db = this.openRead()
+    const id = this.args.id
+    const result = this.guard(db, () =>
+      db.read((): JobsInspectResult => {
+        const job = findJob(db, id)
+        if (!job) {
+          throw new DuctileError('not_found', `no job ${id} in job_queue`, {
+            hint: 'terminal jobs are pruned from the queue after 24 hours; `ductile jobs logs --job ID` still shows their attempts',
+          })
+        }
+        const transitions = listTransitions(db, id)
+        const attempts = listAttempts(db, id)
+        const lineage = job.event_context_id ? contextLineage(db, job.event_context_id) : []
+        const leaf = lineage[lineage.length - 1]
+        const lastT = transitions[transitions.length - 1]
+        const lastA = attempts[attempts.length - 1]
+        return {
+          job,
+          transitions,
+          attempts,
+          logs: listJobLogsForJob(db, id),
+          lineage,
+          pipeline: leaf?.pipeline_name ?? null,
+          step: leaf?.step_id || null,
+          baggage: leaf ? JSON.parse(leaf.accumulated_json) : null,
+          children: listChildJobs(db, id),
+          consistent: {
+            status: lastT ? lastT.to_status === job.status : true,
+            attempt: lastA ? lastA.attempt === job.attempt || (job.status === 'queued' && lastA.attempt === job.attempt - 1) : true,
+          },
+        }
+      }),
+    )
+    if (this.human()) this.render(result)
+    return result
+  }
+
+  private render(r: JobsInspectResult): void {
+    const j = r.job
+    this.log(chalk.bold(`Job ${j.id}`))
+    this.log(`  plugin ${j.plugin}  command ${j.command}  status ${colourStatus(j.status)}  attempt ${j.attempt}/${j.max_attempts}`)
+    this.log(`  submitted_by ${j.submitted_by}  dedupe_key ${j.dedupe_key ?? '-'}`)
+    this.log(`  created ${when(j.created_at)}  started ${when(j.started_at)}  completed ${when(j.completed_at)}`)
+    if (j.next_retry_at) this.log(`  next retry ${when(j.next_retry_at)}`)
+    if (j.last_error) this.log(`  last_error ${j.last_error}`)
+    if (j.parent_job_id) this.log(`  parent job ${j.parent_job_id}  source event ${j.source_event_id ?? '-'}`)
+    this.log(`  payload ${j.payload ?? '-'}`)
+    if (!r.consistent.status || !r.consistent.attempt) this.log(chalk.yellow('  warning: the cached status or attempt disagrees with the transition/attempt facts'))
+
+    this.log(chalk.bold('\nTransitions'))
+    if (r.transitions.length === 0) this.log('  none')
+    else
+      this.log(renderTable([
+        {header: 'AT', get: (t: JobTransition) => when(t.created_at)},
+        {header: 'FROM', get: (t) => colourStatus(t.from_status)},
+        {header: 'TO', get: (t) => colourStatus(t.to_status)},
+        {header: 'REASON', get: (t) => t.reason ?? '-'},
+      ], r.transitions))
+
+    this.log(chalk.bold('\nAttempts'))
+    if (r.attempts.length === 0) this.log('  none')
+    else
+      this.log(renderTable([
+        {header: 'ATTEMPT', get: (a: JobAttempt) => a.attempt},
+        {header: 'STARTED', get: (a) => when(a.created_at)},
+        {header: 'PLUGIN PID', get: (a) => a.plugin_pid ?? '-'},
+        {header: 'ENGINE PID', get: (a) => a.engine_pid ?? '-'},
+      ], r.attempts))
+
+    this.log(chalk.bold('\nLog rows'))
+    if (r.logs.length === 0) this.log('  none')
+    for (const l of r.logs) {
+      this.log(`  #${l.attempt} ${colourStatus(l.status)} completed ${when(l.completed_at)}${l.last_error ? `  error: ${l.last_error}` : ''}`)
+    }
+
+    this.log(chalk.bold('\nPipeline'))
+    if (r.lineage.length === 0) this.log('  not part of a pipeline')
+    else {
+      this.log(`  pipeline ${r.pipeline ?? '-'}  step ${r.step ?? '-'}`)
+      this.log('  lineage (root → leaf):')
+      for (const c of r.lineage) this.log(`    ${c.id}  ${c.pipeline_name ?? '-'}/${c.step_id || '(root)'}  ${when(c.created_at)}`)
+      this.log('  baggage:')
+      this.log(prettyJson(JSON.stringify(r.baggage)).split('\n').map((l) => '    ' + l).join('\n'))
+    }
+
+    this.log(chalk.bold('\nChild jobs'))
+    if (r.children.length === 0) this.log('  none')
+    else
+      this.log(renderTable([
+        {header: 'ID', get: (c: ChildJob) => c.id},
+        {header: 'PLUGIN', get: (c) => c.plugin},
+        {header: 'COMMAND', get: (c) => c.command},
+        {header: 'STATUS', get: (c) => colourStatus(c.status)},
+        {header: 'SUBMITTED BY', get: (c) => c.submitted_by},
+      ], r.children))
+  }
+}

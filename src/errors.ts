@@ -1,0 +1,54 @@
+/**
+ * One error shape for the whole program (conventions 9 and 10): a stable code, a message that says what
+ * was wrong, a hint that says what to do, and the exit code scripts and cron can trust.
+ */
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_USAGE = 2
+
+export type ErrorCode =
+  | 'usage'
+  | 'validation'
+  | 'not_found'
+  | 'db_missing'
+  | 'db_not_sqlite'
+  | 'db_corrupt'
+  | 'db_uninitialised'
+  | 'db_behind'
+  | 'db_original_format'
+  | 'db_newer'
+  | 'db_locked'
+  | 'db_readonly'
+  | 'db_full'
+  | 'db_error'
+  | 'migration_failed'
+  | 'config_invalid'
+  | 'config_missing'
+  | 'engine_running'
+  | 'conflict'
+  | 'runtime'
+
+export class DuctileError extends Error {
+  readonly code: ErrorCode
+  readonly exitCode: number
+  readonly hint?: string
+
+  constructor(code: ErrorCode, message: string, opts: {hint?: string; exitCode?: number; cause?: unknown} = {}) {
+    super(message, opts.cause === undefined ? undefined : {cause: opts.cause})
+    this.name = 'DuctileError'
+    this.code = code
+    this.hint = opts.hint
+    this.exitCode = opts.exitCode ?? (code === 'usage' || code === 'validation' || code === 'config_invalid' ? EXIT_USAGE : EXIT_FAILURE)
+  }
+}
+
+export function usageError(message: string, hint?: string): DuctileError {
+  return new DuctileError('usage', message, {hint})
+}
+
+/** Closed vocabularies (conventions 8): the message lists the allowed values. */
+export function assertOneOf<T extends string>(what: string, value: string, allowed: readonly T[]): asserts value is T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw usageError(`unknown ${what} "${value}"`, `allowed: ${allowed.join(', ')}`)
+  }
+}

@@ -1,0 +1,20 @@
+import type {Db} from '../schema/db.js'
+import type {PluginFact} from '../schema/types.js'
+
+/** plugin_facts (the durable record) and plugin_state (its compatibility view). */
+
+/**
+ * Reference: "Inspect recent append-only plugin facts": seq NULLs last, seq DESC, created_at DESC.
+ * SQLite sorts NULL lowest, so `seq DESC, created_at DESC` is that order and runs straight off the
+ * (plugin_name, seq, created_at) index, without sorting the plugin's rows.
+ */
+export function listFacts(db: Db, opts: {plugin: string; factType?: string; limit: number}): PluginFact[] {
+  let q = db.k.selectFrom('plugin_facts').selectAll().where('plugin_name', '=', opts.plugin)
+  if (opts.factType) q = q.where('fact_type', '=', opts.factType)
+  return db.all(q.orderBy('seq', 'desc').orderBy('created_at', 'desc').limit(opts.limit))
+}
+
+/** Reference: "Inspect a plugin's compatibility view". */
+export function getPluginState(db: Db, plugin: string): {state: string; updated_at: string | null} | undefined {
+  return db.get(db.k.selectFrom('plugin_state').select(['state', 'updated_at']).where('plugin_name', '=', plugin))
+}

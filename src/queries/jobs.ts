@@ -1,0 +1,129 @@
+import type {Db} from '../schema/db.js'
+import type {Job, JobAttempt, JobTransition} from '../schema/types.js'
+
+/** Operator reads of job_queue and its fact tables (job_transitions, job_attempts). */
+
+export interface StatusCount {
+  status: string
+  count: number
+}
+
+/** Reference: System Health, "Count jobs by status". */
+export function countJobsByStatus(db: Db, opts: {plugin?: string} = {}): StatusCount[] {
+  let q = db.k
+    .selectFrom('job_queue')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
+    .groupBy('status')
+    .orderBy('status')
+  if (opts.plugin) q = q.where('plugin', '=', opts.plugin)
+  return db.all(q)
+}
+
+export interface PluginStatusCount extends StatusCount {
+  plugin: string
+}
+
+export function countJobsByPluginAndStatus(db: Db, opts: {plugin?: string} = {}): PluginStatusCount[] {
+  let q = db.k
+    .selectFrom('job_queue')
+    .select(['plugin', 'status', (eb) => eb.fn.countAll<number>().as('count')])
+    .groupBy(['plugin', 'status'])
+    .orderBy('plugin')
+    .orderBy('status')
+  if (opts.plugin) q = q.where('plugin', '=', opts.plugin)
+  return db.all(q)
+}
+
+export interface ListJobsOptions {
+  status?: string
+  plugin?: string
+  command?: string
+  /** created_at at or after this stored timestamp */
+  since?: string
+  limit: number
+}
+
+/** Queue rows, newest first. */
+export function listJobs(db: Db, o: ListJobsOptions): Job[] {
+  let q = db.k.selectFrom('job_queue').selectAll()
+  if (o.status) q = q.where('status', '=', o.status)
+  if (o.plugin) q = q.where('plugin', '=', o.plugin)
+  if (o.command) q = q.where('command', '=', o.command)
+  if (o.since) q = q.where('created_at', '>=', o.since)
+  return db.all(q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(o.limit))
+}
+
+export interface RunningJob {
+  id: string
+  plugin: string
+  command: string
+  started_at: string | null
+  attempt: number
+  max_attempts: number
+  engine_pid: number | null
+  plugin_pid: number | null
+  plugin_started_at: string | null
+}
+
+/** Reference: "Check for stuck running jobs (orphans)": running and started before the cutoff. */
+export function findStuckJobs(db: Db, startedBefore: string): RunningJob[] {
+  return db.all(
+    db.k
+      .selectFrom('job_queue as q')
+      .leftJoin('job_attempts as a', (j) => j.onRef('a.job_id', '=', 'q.id').onRef('a.attempt', '=', 'q.attempt'))
+      .select([
+        'q.id',
+        'q.plugin',
+        'q.command',
+        'q.started_at',
+        'q.attempt',
+        'q.max_attempts',
+        'a.engine_pid',
+        'a.plugin_pid',
+        'a.plugin_started_at',
+      ])
+      .where('q.status', '=', 'running')
+      .where('q.started_at', '<', startedBefore)
+      .orderBy('q.started_at'),
+  )
+}
+
+/** Every running job (the watch view and orphan recovery). */
+export function listRunningJobs(db: Db): RunningJob[] {
+  return findStuckJobs(db, '9999-12-31 23:59:59.999')
+}
+
+export function findJob(db: Db, id: string): Job | undefined {
+  return db.get(db.k.selectFrom('job_queue').selectAll().where('id', '=', id))
+}
+
+export function listTransitions(db: Db, jobId: string): JobTransition[] {
+  return db.all(
+    db.k.selectFrom('job_transitions').selectAll().where('job_id', '=', jobId).orderBy('created_at').orderBy('id'),
+  )
+}
+
+export function listAttempts(db: Db, jobId: string): JobAttempt[] {
+  return db.all(db.k.selectFrom('job_attempts').selectAll().where('job_id', '=', jobId).orderBy('created_at').orderBy('id'))
+}
+
+export interface ChildJob {
+  id: string
+  plugin: string
+  command: string
+  status: string
+  submitted_by: string
+  created_at: string
+  source_event_id: string | null
+}
+
+export function listChildJobs(db: Db, parentId: string): ChildJob[] {
+  return db.all(
+    db.k
+      .selectFrom('job_queue')
+      .select(['id', 'plugin', 'command', 'status', 'submitted_by', 'created_at', 'source_event_id'])
+      .where('parent_job_id', '=', parentId)
+      .orderBy('created_at')
+      .orderBy('id'),
+  )
+}

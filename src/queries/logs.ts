@@ -1,0 +1,113 @@
+import {sql} from 'kysely'
+
+import type {Db} from '../schema/db.js'
+import {durationMsExpr, durationSecExpr} from '../schema/sqlite.js'
+import type {JobLogRow} from '../schema/types.js'
+
+/** Operator reads of job_log: one row per attempt (spec decision 3). */
+
+export interface SlowJob {
+  id: string
+  job_id: string | null
+  plugin: string
+  command: string
+  attempt: number
+  started_at: string | null
+  completed_at: string
+  duration_sec: number | null
+  duration_ms: number | null
+}
+
+/**
+ * Reference: "Find the slowest successful jobs in the last 24 hours". Ordered by the reference's own
+ * whole-second duration, then by milliseconds, so the rows are the reference's rows.
+ */
+export function findSlowestJobs(db: Db, completedAfter: string, limit: number): SlowJob[] {
+  const sec = durationSecExpr('started_at', 'completed_at')
+  const ms = durationMsExpr('started_at', 'completed_at')
+  return db.all(
+    db.k
+      .selectFrom('job_log')
+      .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'started_at', 'completed_at', sec.as('duration_sec'), ms.as('duration_ms')])
+      .where('status', '=', 'succeeded')
+      .where('completed_at', '>', completedAfter)
+      .orderBy(sec, 'desc')
+      .orderBy(ms, 'desc')
+      .limit(limit),
+  )
+}
+
+export interface FailedAttempt {
+  id: string
+  job_id: string | null
+  plugin: string
+  command: string
+  attempt: number
+  completed_at: string
+  last_error: string | null
+  stderr: string | null
+}
+
+/** Reference: "Get the latest error for a specific plugin" (every plugin when none is given). */
+export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number}): FailedAttempt[] {
+  let q = db.k
+    .selectFrom('job_log')
+    .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'completed_at', 'last_error', 'stderr'])
+    .where('status', '=', 'failed')
+  if (opts.plugin) q = q.where('plugin', '=', opts.plugin)
+  return db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit))
+}
+
+export interface LogSearch {
+  plugin?: string
+  command?: string
+  status?: string
+  submittedBy?: string
+  jobId?: string
+  from?: string
+  to?: string
+  /** Case-insensitive text in last_error, stderr or result. */
+  query?: string
+  limit: number
+  /** Only rows after this (completed_at, id) position, oldest first: the follow cursor. */
+  after?: {completedAt: string; id: string}
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (m) => '\\' + m)
+}
+
+/**
+ * Search job_log, newest first. Returns one row more than the limit is not needed by callers: `truncated`
+ * says whether more rows match (a full count would scan the table).
+ */
+export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncated: boolean} {
+  let q = db.k.selectFrom('job_log').selectAll()
+  if (s.plugin) q = q.where('plugin', '=', s.plugin)
+  if (s.command) q = q.where('command', '=', s.command)
+  if (s.status) q = q.where('status', '=', s.status)
+  if (s.submittedBy) q = q.where('submitted_by', '=', s.submittedBy)
+  if (s.jobId) q = q.where('job_id', '=', s.jobId)
+  if (s.from) q = q.where('completed_at', '>=', s.from)
+  if (s.to) q = q.where('completed_at', '<=', s.to)
+  if (s.query) {
+    const pattern = `%${escapeLike(s.query.toLowerCase())}%`
+    q = q.where((eb) =>
+      eb.or((['last_error', 'stderr', 'result'] as const).map((col) => sql<boolean>`lower(${sql.ref(col)}) LIKE ${pattern} ESCAPE '\\'`)),
+    )
+  }
+  if (s.after) {
+    const {completedAt, id} = s.after
+    q = q.where((eb) =>
+      eb.or([eb('completed_at', '>', completedAt), eb.and([eb('completed_at', '=', completedAt), eb('id', '>', id)])]),
+    )
+    const rows = db.all(q.orderBy('completed_at', 'asc').orderBy('id', 'asc').limit(s.limit + 1))
+    return {rows: rows.slice(0, s.limit), truncated: rows.length > s.limit}
+  }
+  const rows = db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(s.limit + 1))
+  return {rows: rows.slice(0, s.limit), truncated: rows.length > s.limit}
+}
+
+export function listJobLogsForJob(db: Db, jobId: string): JobLogRow[] {
+  return db.all(db.k.selectFrom('job_log').selectAll().where('job_id', '=', jobId).orderBy('attempt'))
+}

@@ -1,0 +1,258 @@
+import BetterSqlite3 from 'better-sqlite3'
+import {
+  type Compilable,
+  DummyDriver,
+  Kysely,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+} from 'kysely'
+import {chmodSync, existsSync, mkdirSync, statSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
+
+import {DuctileError} from '../errors.js'
+import type {Database} from './types.js'
+
+/**
+ * The database handle. Queries are built with Kysely's builder (portable SQL, spec decision 17) and run
+ * synchronously through better-sqlite3, so a transaction never spans an `await` (conventions) and the
+ * engine's hot statements are compiled once and reused.
+ *
+ * Everything SQLite-only (pragmas, BEGIN IMMEDIATE, checkpoints, vacuum, backup) lives in this file and
+ * sqlite.ts.
+ */
+
+/** Kysely used only as a query builder: the dummy driver never executes. */
+export const builder = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new SqliteIntrospector(db),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+  },
+})
+
+export type Builder = typeof builder
+type Row<Q> = Q extends Compilable<infer O> ? O : never
+
+/** Placeholder for a named parameter in a query compiled once (see Db.prepare). */
+type Param = <T = unknown>(name: string) => T
+const SENTINEL = '\u0000ductile-param:'
+
+export interface Prepared<P extends Record<string, unknown>, O> {
+  all(values: P): O[]
+  get(values: P): O | undefined
+  run(values: P): BetterSqlite3.RunResult
+}
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000
+/** WAL is truncated back to this size after checkpoints (conventions: the WAL grows without bound otherwise). */
+export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+export type OpenMode = 'read' | 'write' | 'create'
+
+export interface OpenOptions {
+  mode: OpenMode
+  busyTimeoutMs?: number
+}
+
+export class Db {
+  readonly k = builder
+  readonly path: string
+  readonly sqlite: BetterSqlite3.Database
+  readonly readonly: boolean
+  private readonly cache = new Map<string, BetterSqlite3.Statement>()
+
+  constructor(path: string, sqlite: BetterSqlite3.Database, readonly: boolean) {
+    this.path = path
+    this.sqlite = sqlite
+    this.readonly = readonly
+  }
+
+  statement(sqlText: string): BetterSqlite3.Statement {
+    let stmt = this.cache.get(sqlText)
+    if (!stmt) {
+      stmt = this.sqlite.prepare(sqlText)
+      this.cache.set(sqlText, stmt)
+    }
+    return stmt
+  }
+
+  all<Q extends Compilable<any>>(query: Q): Row<Q>[] {
+    const c = query.compile()
+    return this.statement(c.sql).all(...(c.parameters as unknown[])) as Row<Q>[]
+  }
+
+  get<Q extends Compilable<any>>(query: Q): Row<Q> | undefined {
+    const c = query.compile()
+    return this.statement(c.sql).get(...(c.parameters as unknown[])) as Row<Q> | undefined
+  }
+
+  run(query: Compilable<any>): BetterSqlite3.RunResult {
+    const c = query.compile()
+    const stmt = this.statement(c.sql)
+    if (stmt.reader) {
+      stmt.all(...(c.parameters as unknown[]))
+      return {changes: 0, lastInsertRowid: 0}
+    }
+    return stmt.run(...(c.parameters as unknown[]))
+  }
+
+  /**
+   * Compile a query once with named parameters: `db.prepare((p) => db.k.selectFrom('job_queue')
+   * .where('id', '=', p('id')))` then `.get({id})`. The builder runs once with sentinel values; each
+   * sentinel's position in the compiled parameters maps to its name.
+   */
+  prepare<P extends Record<string, unknown>, Q extends Compilable<any>>(build: (p: Param) => Q): Prepared<P, Row<Q>> {
+    const compiled = build(((name: string) => SENTINEL + name) as Param).compile()
+    const names = compiled.parameters.map((v, i) => {
+      if (typeof v === 'string' && v.startsWith(SENTINEL)) return v.slice(SENTINEL.length)
+      return {constant: compiled.parameters[i]}
+    })
+    const stmt = this.statement(compiled.sql)
+    const bind = (values: P): unknown[] =>
+      names.map((n) => {
+        if (typeof n !== 'string') return n.constant
+        const v = values[n]
+        if (v === undefined) throw new Error(`prepared query: missing parameter "${n}"`)
+        return typeof v === 'boolean' ? (v ? 1 : 0) : v
+      })
+    return {
+      all: (values) => stmt.all(...bind(values)) as Row<Q>[],
+      get: (values) => stmt.get(...bind(values)) as Row<Q> | undefined,
+      run: (values) => stmt.run(...bind(values)),
+    }
+  }
+
+  /** A short write transaction: BEGIN IMMEDIATE, so the write lock is taken up front (spec decision 10). */
+  tx<T>(fn: () => T): T {
+    const wrapped = this.sqlite.transaction(fn)
+    return this.readonly ? wrapped.deferred() : wrapped.immediate()
+  }
+
+  /** A consistent read of several statements (one snapshot). */
+  read<T>(fn: () => T): T {
+    return this.sqlite.transaction(fn).deferred()
+  }
+
+  close(): void {
+    if (this.sqlite.open) this.sqlite.close()
+  }
+}
+
+/** Translate SQLite's errors into ones that say what was wrong and what to do. */
+export function translateSqliteError(err: unknown, path: string): unknown {
+  if (err instanceof DuctileError) return err
+  const e = err as {code?: string; message?: string}
+  const code = e?.code ?? ''
+  const msg = e?.message ?? String(err)
+  if (code === 'SQLITE_NOTADB') {
+    return new DuctileError('db_not_sqlite', `${path} is not a SQLite database (${msg})`, {
+      hint: 'check --db / DUCTILE_DB points at a Ductile database; `ductile db init --db PATH` creates a new one',
+      cause: err,
+    })
+  }
+  if (code.startsWith('SQLITE_CORRUPT')) {
+    return new DuctileError('db_corrupt', `${path} is corrupt: ${msg}`, {
+      hint: 'run `ductile doctor` for details; restore from a backup (`ductile db backup` makes one)',
+      cause: err,
+    })
+  }
+  if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code.startsWith('SQLITE_LOCKED')) {
+    return new DuctileError('db_locked', `${path} is locked by another connection (${msg})`, {
+      hint: 'another process holds a long write lock; retry in a moment, and check `ductile doctor` for a stuck process',
+      cause: err,
+    })
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new DuctileError('db_readonly', `${path} cannot be written: ${msg}`, {
+      hint: 'check the permissions of the file and of its directory (SQLite needs to create -wal and -shm files beside it)',
+      cause: err,
+    })
+  }
+  if (code === 'SQLITE_FULL' || /disk is full|database or disk is full/i.test(msg)) {
+    return new DuctileError('db_full', `${path}: the disk is full (${msg})`, {
+      hint: 'free space on the volume, then run `ductile prune` and `ductile vacuum`; nothing was written by the failed step',
+      cause: err,
+    })
+  }
+  if (code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_IOERR')) {
+    return new DuctileError('db_error', `cannot use ${path}: ${msg}`, {
+      hint: 'check that the file and its directory exist and are readable and writable by this user',
+      cause: err,
+    })
+  }
+  return err
+}
+
+function applyPragmas(sqlite: BetterSqlite3.Database, mode: OpenMode, busyTimeoutMs: number): void {
+  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`)
+  // synchronous is per connection: readers carry the same value so `db info` shows what Ductile runs with.
+  sqlite.pragma('synchronous = NORMAL')
+  if (mode === 'read') {
+    sqlite.pragma('query_only = ON')
+    return
+  }
+  sqlite.pragma('foreign_keys = ON')
+  const jm = sqlite.pragma('journal_mode = WAL', {simple: true})
+  if (String(jm).toLowerCase() !== 'wal') {
+    throw new DuctileError('db_error', `could not switch ${sqlite.name} to WAL journal mode (got ${jm})`, {
+      hint: 'WAL needs a local filesystem that supports shared memory; move the database off network storage',
+    })
+  }
+  sqlite.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
+}
+
+export function busyTimeoutFromEnv(): number {
+  const v = Number(process.env.DUCTILE_BUSY_TIMEOUT_MS)
+  return Number.isFinite(v) && v >= 0 && process.env.DUCTILE_BUSY_TIMEOUT_MS !== '' && process.env.DUCTILE_BUSY_TIMEOUT_MS !== undefined
+    ? v
+    : DEFAULT_BUSY_TIMEOUT_MS
+}
+
+/** Files Ductile creates are private (0600 file, 0700 directory). */
+function restrictPermissions(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) {
+    const p = path + suffix
+    try {
+      if (existsSync(p) && (statSync(p).mode & 0o077) !== 0) chmodSync(p, 0o600)
+    } catch {
+      // Not ours to change (another owner): leave it.
+    }
+  }
+}
+
+/**
+ * Open a database.
+ * - `read`: read-only, never creates or changes the file; never blocks a writer (WAL readers don't).
+ * - `write`: the file must exist; WAL, synchronous=NORMAL, busy_timeout, foreign_keys, journal_size_limit.
+ * - `create`: like write, creating the file (and its directory, 0700) when missing.
+ */
+export function openDb(path: string, opts: OpenOptions): Db {
+  const abs = resolve(path)
+  const busy = opts.busyTimeoutMs ?? busyTimeoutFromEnv()
+  if (opts.mode !== 'create' && !existsSync(abs)) {
+    throw new DuctileError('db_missing', `database ${abs} does not exist`, {
+      hint: 'pass --db PATH (or set DUCTILE_DB) to an existing database, or create one with `ductile db init --db PATH`',
+    })
+  }
+  if (existsSync(abs) && statSync(abs).isDirectory()) {
+    throw new DuctileError('db_error', `${abs} is a directory, not a database file`, {hint: 'pass the path of the .db file'})
+  }
+  if (opts.mode === 'create') {
+    const dir = dirname(abs)
+    if (!existsSync(dir)) mkdirSync(dir, {recursive: true, mode: 0o700})
+  }
+  let sqlite: BetterSqlite3.Database | undefined
+  try {
+    sqlite = new BetterSqlite3(abs, {readonly: opts.mode === 'read', fileMustExist: opts.mode !== 'create', timeout: busy})
+    applyPragmas(sqlite, opts.mode, busy)
+    // Touch the header so "not a database" surfaces here, not in the middle of a command.
+    sqlite.pragma('schema_version', {simple: true})
+    if (opts.mode !== 'read') restrictPermissions(abs)
+    return new Db(abs, sqlite, opts.mode === 'read')
+  } catch (err) {
+    sqlite?.close()
+    throw translateSqliteError(err, abs)
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * The schema as data: one source for the DDL that migrations run and for what `db check` validates.
+ * Our schema is a superset of the original Go Ductile's (spec decision 2): every original table, column and
+ * index, plus what we add. Every column we add is nullable or has a default.
+ */
+
+export interface ColumnDef {
+  name: string
+  type: 'TEXT' | 'INTEGER' | 'JSON'
+  notNull?: boolean
+  default?: string
+  /** A timestamp column: rewritten from the original's RFC 3339 layout by `db migrate`. */
+  ts?: boolean
+  /** Added by us (not in the original schema). */
+  ours?: boolean
+}
+
+export interface TableDef {
+  name: string
+  columns: ColumnDef[]
+  /** Column list of the primary key; a single INTEGER key named here becomes AUTOINCREMENT when `autoincrement`. */
+  primaryKey: string[]
+  autoincrement?: boolean
+  unique?: string[][]
+  /** Created on fresh databases, not required on existing ones (the original's "soft" tables). */
+  soft?: boolean
+  ours?: boolean
+}
+
+export interface IndexDef {
+  name: string
+  table: string
+  columns: string[]
+  unique?: boolean
+  where?: string
+  ours?: boolean
+}
+
+const c = (name: string, type: ColumnDef['type'], opts: Omit<ColumnDef, 'name' | 'type'> = {}): ColumnDef => ({
+  name,
+  type,
+  ...opts,
+})
+const NN = {notNull: true}
+const TS = {ts: true}
+const TSNN = {ts: true, notNull: true}
+
+export const TERMINAL_STATUSES = ['succeeded', 'skipped', 'failed', 'timed_out', 'dead'] as const
+export const JOB_STATUSES = ['queued', 'running', ...TERMINAL_STATUSES] as const
+export type JobStatus = (typeof JOB_STATUSES)[number]
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number]
+
+export const TABLES: TableDef[] = [
+  {
+    name: 'storage_sequences',
+    primaryKey: ['name'],
+    columns: [c('name', 'TEXT'), c('value', 'INTEGER', {notNull: true, default: '0'})],
+  },
+  {
+    name: 'job_queue',
+    primaryKey: ['id'],
+    columns: [
+      c('id', 'TEXT'),
+      c('plugin', 'TEXT', NN),
+      c('command', 'TEXT', NN),
+      c('payload', 'JSON'),
+      c('status', 'TEXT', NN),
+      c('attempt', 'INTEGER', {notNull: true, default: '1'}),
+      c('max_attempts', 'INTEGER', {notNull: true, default: '4'}),
+      c('submitted_by', 'TEXT', NN),
+      c('dedupe_key', 'TEXT'),
+      c('created_at', 'TEXT', TSNN),
+      c('started_at', 'TEXT', TS),
+      c('completed_at', 'TEXT', TS),
+      c('next_retry_at', 'TEXT', TS),
+      c('last_error', 'TEXT'),
+      c('parent_job_id', 'TEXT'),
+      c('source_event_id', 'TEXT'),
+      c('event_context_id', 'TEXT'),
+      c('enqueued_config_snapshot_id', 'TEXT'),
+      c('started_config_snapshot_id', 'TEXT'),
+    ],
+  },
+  {
+    name: 'job_transitions',
+    primaryKey: ['id'],
+    autoincrement: true,
+    columns: [
+      c('id', 'INTEGER'),
+      c('job_id', 'TEXT', NN),
+      c('from_status', 'TEXT'),
+      c('to_status', 'TEXT', NN),
+      c('reason', 'TEXT'),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+  {
+    name: 'job_attempts',
+    primaryKey: ['id'],
+    autoincrement: true,
+    unique: [['job_id', 'attempt']],
+    columns: [
+      c('id', 'INTEGER'),
+      c('job_id', 'TEXT', NN),
+      c('attempt', 'INTEGER', NN),
+      c('created_at', 'TEXT', TSNN),
+      // Liveness of the attempt (ours): which engine ran it and which plugin process, with the process's
+      // start time so a reused PID is not mistaken for the plugin.
+      c('engine_pid', 'INTEGER', {ours: true}),
+      c('plugin_pid', 'INTEGER', {ours: true}),
+      c('plugin_started_at', 'TEXT', {ours: true}),
+    ],
+  },
+  {
+    name: 'config_snapshots',
+    primaryKey: ['id'],
+    columns: [
+      c('id', 'TEXT'),
+      c('config_hash', 'TEXT', NN),
+      c('source_hash', 'TEXT'),
+      c('source_path', 'TEXT'),
+      c('source', 'TEXT'),
+      c('reason', 'TEXT', NN),
+      c('loaded_at', 'TEXT', TSNN),
+      c('ductile_version', 'TEXT'),
+      c('binary_path', 'TEXT'),
+      c('snapshot_format', 'INTEGER', {notNull: true, default: '1'}),
+      c('semantics', 'JSON'),
+      c('plugin_fingerprints', 'JSON'),
+      c('sanitized_config', 'JSON'),
+      c('secret_fingerprints', 'JSON'),
+    ],
+  },
+  {
+    name: 'plugin_state',
+    primaryKey: ['plugin_name'],
+    columns: [
+      c('plugin_name', 'TEXT'),
+      c('state', 'JSON', {notNull: true, default: "'{}'"}),
+      c('updated_at', 'TEXT', TS),
+    ],
+  },
+  {
+    name: 'plugin_facts',
+    primaryKey: ['id'],
+    columns: [
+      c('id', 'TEXT'),
+      c('seq', 'INTEGER'),
+      c('plugin_name', 'TEXT', NN),
+      c('fact_type', 'TEXT', NN),
+      c('job_id', 'TEXT', NN),
+      c('command', 'TEXT', NN),
+      c('fact_json', 'JSON', NN),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+  {
+    name: 'event_context',
+    primaryKey: ['id'],
+    columns: [
+      c('id', 'TEXT'),
+      c('parent_id', 'TEXT'),
+      c('pipeline_name', 'TEXT'),
+      c('step_id', 'TEXT'),
+      c('accumulated_json', 'JSON', NN),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+  {
+    name: 'job_log',
+    primaryKey: ['id'],
+    columns: [
+      c('id', 'TEXT'),
+      c('job_id', 'TEXT'),
+      c('plugin', 'TEXT', NN),
+      c('command', 'TEXT', NN),
+      c('status', 'TEXT', NN),
+      c('result', 'TEXT'),
+      c('attempt', 'INTEGER', NN),
+      c('submitted_by', 'TEXT', NN),
+      c('created_at', 'TEXT', TSNN),
+      c('completed_at', 'TEXT', TSNN),
+      c('last_error', 'TEXT'),
+      c('stderr', 'TEXT'),
+      c('parent_job_id', 'TEXT'),
+      c('source_event_id', 'TEXT'),
+      c('event_context_id', 'TEXT'),
+      c('enqueued_config_snapshot_id', 'TEXT'),
+      c('started_config_snapshot_id', 'TEXT'),
+      c('started_at', 'TEXT', {ts: true, ours: true}),
+    ],
+  },
+  {
+    name: 'circuit_breakers',
+    primaryKey: ['plugin', 'command'],
+    columns: [
+      c('plugin', 'TEXT', NN),
+      c('command', 'TEXT', NN),
+      c('state', 'TEXT', {notNull: true, default: "'closed'"}),
+      c('failure_count', 'INTEGER', {notNull: true, default: '0'}),
+      c('opened_at', 'TEXT', TS),
+      c('last_failure_at', 'TEXT', TS),
+      c('last_job_id', 'TEXT'),
+      c('updated_at', 'TEXT', TSNN),
+    ],
+  },
+  {
+    name: 'circuit_breaker_transitions',
+    primaryKey: ['id'],
+    columns: [
+      c('id', 'TEXT'),
+      c('plugin', 'TEXT', NN),
+      c('command', 'TEXT', NN),
+      c('from_state', 'TEXT'),
+      c('to_state', 'TEXT', NN),
+      c('failure_count', 'INTEGER', {notNull: true, default: '0'}),
+      c('reason', 'TEXT', NN),
+      c('job_id', 'TEXT'),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+  {
+    name: 'schedule_entries',
+    primaryKey: ['plugin', 'schedule_id'],
+    columns: [
+      c('plugin', 'TEXT', NN),
+      c('schedule_id', 'TEXT', NN),
+      c('command', 'TEXT', NN),
+      c('status', 'TEXT', {notNull: true, default: "'active'"}),
+      c('reason', 'TEXT'),
+      c('last_fired_at', 'TEXT', TS),
+      c('last_success_job_id', 'TEXT'),
+      c('last_success_at', 'TEXT', TS),
+      c('next_run_at', 'TEXT', TS),
+      c('updated_at', 'TEXT', TSNN),
+      // Ours: what the schedule is ("every 15m", "cron */5 * * * * Europe/Paris") and its nominal interval,
+      // so `schedules list` and `doctor` can judge lateness without the config file.
+      c('spec', 'TEXT', {ours: true}),
+      c('interval_ms', 'INTEGER', {ours: true}),
+    ],
+  },
+  // The original's soft tables: created on fresh databases, not required on existing ones.
+  {
+    name: 'job_stopwatch',
+    soft: true,
+    primaryKey: ['id'],
+    autoincrement: true,
+    columns: [
+      c('id', 'INTEGER'),
+      c('job_id', 'TEXT', NN),
+      c('plugin', 'TEXT', NN),
+      c('pipeline', 'TEXT'),
+      c('step_id', 'TEXT'),
+      c('pipeline_instance_id', 'TEXT'),
+      c('attempt', 'INTEGER', NN),
+      c('enter_wall_ns', 'INTEGER', NN),
+      c('exit_wall_ns', 'INTEGER', NN),
+      c('dur_ns', 'INTEGER', NN),
+      c('runtime_pre_ns', 'INTEGER', NN),
+      c('runtime_post_ns', 'INTEGER', NN),
+      c('status', 'TEXT', NN),
+      c('subs_json', 'TEXT', {notNull: true, default: "'[]'"}),
+      c('recorded_at', 'TEXT', TSNN),
+    ],
+  },
+  {
+    name: 'job_stopwatch_rollup_daily',
+    soft: true,
+    primaryKey: ['id'],
+    autoincrement: true,
+    unique: [['plugin', 'pipeline', 'step_id', 'status', 'day_utc']],
+    columns: [
+      c('id', 'INTEGER'),
+      c('plugin', 'TEXT', NN),
+      c('pipeline', 'TEXT', {notNull: true, default: "''"}),
+      c('step_id', 'TEXT', {notNull: true, default: "''"}),
+      c('status', 'TEXT', NN),
+      c('day_utc', 'TEXT', NN),
+      c('sample_count', 'INTEGER', NN),
+      c('sum_dur_ns', 'INTEGER', NN),
+      c('min_dur_ns', 'INTEGER', NN),
+      c('max_dur_ns', 'INTEGER', NN),
+      c('p50_dur_ns', 'INTEGER', NN),
+      c('p90_dur_ns', 'INTEGER', NN),
+      c('p99_dur_ns', 'INTEGER', NN),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+  {
+    name: 'janitor_heartbeat',
+    soft: true,
+    primaryKey: ['name'],
+    columns: [
+      c('name', 'TEXT'),
+      c('last_run_at', 'TEXT', TSNN),
+      c('last_status', 'TEXT', NN),
+      c('last_error', 'TEXT', {notNull: true, default: "''"}),
+      c('rows_rolled_up', 'INTEGER', {notNull: true, default: '0'}),
+      c('rows_deleted', 'INTEGER', {notNull: true, default: '0'}),
+    ],
+  },
+  {
+    name: 'vault_audit',
+    soft: true,
+    primaryKey: ['id'],
+    autoincrement: true,
+    columns: [
+      c('id', 'INTEGER'),
+      c('op', 'TEXT', NN),
+      c('principal', 'TEXT'),
+      c('secret_name', 'TEXT'),
+      c('actor', 'TEXT'),
+      c('outcome', 'TEXT', NN),
+      c('detail', 'TEXT'),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+]
+
+const TERMINAL_SQL_LIST = TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')
+
+export const INDEXES: IndexDef[] = [
+  // The original's indexes.
+  {name: 'job_queue_status_created_at_idx', table: 'job_queue', columns: ['status', 'created_at']},
+  {name: 'job_queue_plugin_command_status_idx', table: 'job_queue', columns: ['plugin', 'command', 'status']},
+  {name: 'job_queue_dedupe_status_completed_idx', table: 'job_queue', columns: ['dedupe_key', 'status', 'completed_at']},
+  {
+    name: 'job_queue_event_source_idx',
+    table: 'job_queue',
+    columns: ['parent_job_id', 'source_event_id', 'plugin', 'command'],
+    unique: true,
+    where: 'source_event_id IS NOT NULL',
+  },
+  {name: 'job_transitions_job_created_at_idx', table: 'job_transitions', columns: ['job_id', 'created_at']},
+  {name: 'job_transitions_created_at_idx', table: 'job_transitions', columns: ['created_at']},
+  {name: 'job_attempts_job_created_at_idx', table: 'job_attempts', columns: ['job_id', 'created_at']},
+  {name: 'job_attempts_created_at_idx', table: 'job_attempts', columns: ['created_at']},
+  {name: 'plugin_facts_plugin_created_at_idx', table: 'plugin_facts', columns: ['plugin_name', 'created_at']},
+  {
+    name: 'plugin_facts_plugin_type_created_at_idx',
+    table: 'plugin_facts',
+    columns: ['plugin_name', 'fact_type', 'created_at'],
+  },
+  {name: 'plugin_facts_plugin_seq_idx', table: 'plugin_facts', columns: ['plugin_name', 'seq']},
+  {name: 'plugin_facts_plugin_type_seq_idx', table: 'plugin_facts', columns: ['plugin_name', 'fact_type', 'seq']},
+  {name: 'job_log_job_id_attempt_idx', table: 'job_log', columns: ['job_id', 'attempt']},
+  {name: 'job_log_completed_at_idx', table: 'job_log', columns: ['completed_at']},
+  {
+    name: 'circuit_breaker_transitions_plugin_command_created_idx',
+    table: 'circuit_breaker_transitions',
+    columns: ['plugin', 'command', 'created_at'],
+  },
+  {name: 'circuit_breaker_transitions_created_at_idx', table: 'circuit_breaker_transitions', columns: ['created_at']},
+  {name: 'job_stopwatch_job_attempt_idx', table: 'job_stopwatch', columns: ['job_id', 'attempt']},
+  {name: 'job_stopwatch_pipeline_idx', table: 'job_stopwatch', columns: ['pipeline', 'pipeline_instance_id']},
+  {
+    name: 'job_stopwatch_rollup_pipeline_day_idx',
+    table: 'job_stopwatch_rollup_daily',
+    columns: ['pipeline', 'step_id', 'day_utc'],
+  },
+  {name: 'job_stopwatch_rollup_plugin_day_idx', table: 'job_stopwatch_rollup_daily', columns: ['plugin', 'day_utc']},
+  {name: 'vault_audit_created_at_idx', table: 'vault_audit', columns: ['created_at']},
+  {name: 'vault_audit_principal_created_idx', table: 'vault_audit', columns: ['principal', 'created_at']},
+
+  // Ours: every operator query is an index search (spec decision 16).
+  // jobs stuck; doctor's stuck check.
+  {name: 'job_queue_status_started_at_idx', table: 'job_queue', columns: ['status', 'started_at'], ours: true},
+  // prune of terminal queue rows; doctor's retention check.
+  {name: 'job_queue_status_completed_at_idx', table: 'job_queue', columns: ['status', 'completed_at'], ours: true},
+  // jobs list, newest first, with and without a plugin filter.
+  {name: 'job_queue_created_at_idx', table: 'job_queue', columns: ['created_at'], ours: true},
+  {name: 'job_queue_plugin_created_at_idx', table: 'job_queue', columns: ['plugin', 'created_at'], ours: true},
+  // jobs inspect: child jobs (retries and hook jobs have no source_event_id, so the UNIQUE index misses them).
+  {name: 'job_queue_parent_job_idx', table: 'job_queue', columns: ['parent_job_id'], ours: true},
+  // jobs errors: the newest failed attempt of a plugin; prune keeps the newest failure per (plugin, command).
+  {
+    name: 'job_log_failed_plugin_completed_idx',
+    table: 'job_log',
+    columns: ['plugin', 'completed_at'],
+    where: "status = 'failed'",
+    ours: true,
+  },
+  // jobs slowest: covering, so the window's durations are computed from the index alone.
+  {
+    name: 'job_log_succeeded_completed_idx',
+    table: 'job_log',
+    columns: ['completed_at', 'started_at', 'plugin', 'command'],
+    where: "status = 'succeeded'",
+    ours: true,
+  },
+  // jobs logs --plugin / --status.
+  {name: 'job_log_plugin_completed_idx', table: 'job_log', columns: ['plugin', 'completed_at'], ours: true},
+  {name: 'job_log_status_completed_idx', table: 'job_log', columns: ['status', 'completed_at'], ours: true},
+  // facts: seq DESC with NULLs last, then created_at DESC, straight off the index.
+  {
+    name: 'plugin_facts_plugin_seq_created_idx',
+    table: 'plugin_facts',
+    columns: ['plugin_name', 'seq', 'created_at'],
+    ours: true,
+  },
+  // schedules list (status active, by next_run_at).
+  {name: 'schedule_entries_status_next_run_idx', table: 'schedule_entries', columns: ['status', 'next_run_at'], ours: true},
+  // breakers list (state != closed) stays a scan of a tiny table; lineage walks event_context by primary key.
+]
+
+export const TERMINAL_IN_SQL = `(${TERMINAL_SQL_LIST})`
+
+export const REQUIRED_TABLES = TABLES.filter((t) => !t.soft).map((t) => t.name)
+
+export function tableDef(name: string): TableDef {
+  const t = TABLES.find((x) => x.name === name)
+  if (!t) throw new Error(`unknown table ${name}`)
+  return t
+}
+
+export function columnDdl(col: ColumnDef): string {
+  let s = `${col.name} ${col.type}`
+  if (col.notNull) s += ' NOT NULL'
+  if (col.default !== undefined) s += ` DEFAULT ${col.default}`
+  return s
+}
+
+export function createTableSql(t: TableDef): string {
+  const parts: string[] = []
+  for (const col of t.columns) {
+    const isPk = t.primaryKey.length === 1 && t.primaryKey[0] === col.name
+    const pk = isPk ? ` PRIMARY KEY${t.autoincrement ? ' AUTOINCREMENT' : ''}` : ''
+    parts.push(columnDdl(col).replace(`${col.name} ${col.type}`, `${col.name} ${col.type}${pk}`))
+  }
+  if (t.primaryKey.length > 1) parts.push(`PRIMARY KEY (${t.primaryKey.join(', ')})`)
+  for (const u of t.unique ?? []) parts.push(`UNIQUE (${u.join(', ')})`)
+  return `CREATE TABLE IF NOT EXISTS ${t.name} (\n  ${parts.join(',\n  ')}\n)`
+}
+
+export function createIndexSql(i: IndexDef): string {
+  return (
+    `CREATE ${i.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${i.name} ON ${i.table} (${i.columns.join(', ')})` +
+    (i.where ? ` WHERE ${i.where}` : '')
+  )
+}
+
+/** A column added to an existing table must be nullable or carry a default (SQLite's ALTER TABLE rule). */
+export function addColumnSql(table: string, col: ColumnDef): string {
+  const def = col.notNull && col.default === undefined ? {...col, default: col.type === 'INTEGER' ? '0' : "''"} : col
+  return `ALTER TABLE ${table} ADD COLUMN ${columnDdl(def)}`
+}

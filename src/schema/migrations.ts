@@ -1,0 +1,308 @@
+import {DuctileError} from '../errors.js'
+import type {Db} from './db.js'
+import {
+  INDEXES,
+  REQUIRED_TABLES,
+  TABLES,
+  type TableDef,
+  addColumnSql,
+  createIndexSql,
+  createTableSql,
+} from './definition.js'
+import {nowTs} from './time.js'
+
+/**
+ * Numbered migrations (conventions 11), recorded in `schema_migrations`. All pending migrations run in one
+ * BEGIN IMMEDIATE transaction: when a step fails, the file is as it was, and the error names the step.
+ *
+ * Migration 1 brings any Ductile database (empty, the original Go engine's, or an older one of ours) to the
+ * table, column and index shape of definition.ts; later ones move data.
+ */
+
+export interface MigrationStep {
+  name: string
+  run(db: Db): void
+}
+
+export interface Migration {
+  version: number
+  name: string
+  steps(db: Db): MigrationStep[]
+}
+
+function tableColumns(db: Db, table: string): Set<string> {
+  const rows = db.sqlite.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as {name: string}[]
+  return new Set(rows.map((r) => r.name))
+}
+
+function existingTables(db: Db): Set<string> {
+  const rows = db.sqlite
+    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+    .all() as {name: string}[]
+  return new Set(rows.map((r) => r.name))
+}
+
+function existingIndexes(db: Db): Set<string> {
+  const rows = db.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'index'`).all() as {name: string}[]
+  return new Set(rows.map((r) => r.name))
+}
+
+function ensureTableSteps(t: TableDef): MigrationStep[] {
+  return [
+    {
+      name: `create or complete table ${t.name}`,
+      run(db) {
+        db.sqlite.exec(createTableSql(t))
+        const have = tableColumns(db, t.name)
+        for (const col of t.columns) if (!have.has(col.name)) db.sqlite.exec(addColumnSql(t.name, col))
+      },
+    },
+  ]
+}
+
+const SCHEMA_MIGRATIONS_DDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at TEXT NOT NULL
+)`
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'tables, columns and indexes',
+    steps: () => [
+      ...TABLES.flatMap(ensureTableSteps),
+      ...INDEXES.map((i) => ({name: `create index ${i.name}`, run: (db: Db) => db.sqlite.exec(createIndexSql(i))})),
+    ],
+  },
+  {
+    version: 2,
+    name: 'timestamps in the stored layout',
+    steps: () => [
+      // The original wrote RFC 3339 (`2026-11-27T20:41:07.5Z`); ours is `2026-11-27 20:41:07.500` (decision 1).
+      // SQLite's strftime parses the original's layout, fraction and offset included, and gives ours back.
+      ...TABLES.flatMap((t) =>
+        t.columns
+          .filter((c) => c.ts)
+          .map((c) => ({
+            name: `rewrite ${t.name}.${c.name}`,
+            run(db: Db) {
+              db.sqlite.exec(
+                `UPDATE ${t.name} SET ${c.name} = COALESCE(strftime('%Y-%m-%d %H:%M:%f', ${c.name}), ${c.name}) ` +
+                  `WHERE ${c.name} LIKE '____-__-__T%'`,
+              )
+            },
+          })),
+      ),
+      {
+        // The original has no job_log.started_at: an attempt started when it was claimed (job_attempts).
+        name: 'fill job_log.started_at from job_attempts',
+        run(db) {
+          db.sqlite.exec(
+            `UPDATE job_log SET started_at = (SELECT a.created_at FROM job_attempts a
+               WHERE a.job_id = job_log.job_id AND a.attempt = job_log.attempt)
+             WHERE started_at IS NULL AND job_id IS NOT NULL`,
+          )
+        },
+      },
+    ],
+  },
+  {
+    version: 3,
+    name: 'plugin_facts sequence',
+    steps: () => [
+      {
+        // Legacy facts keep seq NULL; the allocator continues after the highest existing seq.
+        name: 'seed storage_sequences from plugin_facts',
+        run(db) {
+          db.sqlite.exec(
+            `INSERT INTO storage_sequences (name, value)
+               SELECT 'plugin_facts', COALESCE(MAX(seq), 0) FROM plugin_facts WHERE true
+             ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`,
+          )
+        },
+      },
+    ],
+  },
+]
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
+export type SchemaKind = 'empty' | 'original' | 'ours'
+
+export interface SchemaState {
+  kind: SchemaKind
+  /** Highest applied migration; 0 for empty and original databases. */
+  version: number
+  latest: number
+}
+
+export function schemaState(db: Db): SchemaState {
+  const tables = existingTables(db)
+  if (tables.size === 0) return {kind: 'empty', version: 0, latest: LATEST_VERSION}
+  if (!tables.has('schema_migrations')) return {kind: 'original', version: 0, latest: LATEST_VERSION}
+  const row = db.sqlite.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {v: number | null}
+  return {kind: 'ours', version: row.v ?? 0, latest: LATEST_VERSION}
+}
+
+/** Read and write commands call this: the schema must be exactly the one this program knows. */
+export function assertSchemaCurrent(db: Db): void {
+  const s = schemaState(db)
+  const fix = `ductile db migrate --db ${db.path}`
+  if (s.kind === 'empty') {
+    throw new DuctileError('db_uninitialised', `${db.path} has no Ductile schema`, {
+      hint: `create it with \`ductile db init --db ${db.path}\``,
+    })
+  }
+  if (s.kind === 'original') {
+    throw new DuctileError(
+      'db_original_format',
+      `${db.path} was written by the original Go Ductile (RFC 3339 timestamps, no job_log.started_at)`,
+      {hint: `bring it over with \`${fix}\` (one transaction; back it up first with \`ductile db backup\`)`},
+    )
+  }
+  if (s.version > s.latest) {
+    throw new DuctileError(
+      'db_newer',
+      `${db.path} has schema version ${s.version}, newer than this ductile understands (${s.latest})`,
+      {hint: 'upgrade ductile to the version that wrote this database; nothing was changed'},
+    )
+  }
+  if (s.version < s.latest) {
+    throw new DuctileError('db_behind', `${db.path} has schema version ${s.version}; this ductile needs ${s.latest}`, {
+      hint: `run \`${fix}\``,
+    })
+  }
+}
+
+export interface MigrateResult {
+  from: number
+  to: number
+  kind: SchemaKind
+  applied: {version: number; name: string}[]
+}
+
+export function migrate(db: Db, onStep?: (migration: Migration, step: MigrationStep) => void): MigrateResult {
+  const before = schemaState(db)
+  if (before.version > before.latest) assertSchemaCurrent(db)
+  const pending = MIGRATIONS.filter((m) => m.version > before.version)
+  const applied: {version: number; name: string}[] = []
+  if (pending.length === 0) return {from: before.version, to: before.version, kind: before.kind, applied}
+  db.tx(() => {
+    db.sqlite.exec(SCHEMA_MIGRATIONS_DDL)
+    for (const m of pending) {
+      for (const step of m.steps(db)) {
+        onStep?.(m, step)
+        try {
+          step.run(db)
+        } catch (err) {
+          throw new DuctileError(
+            'migration_failed',
+            `migration ${m.version} (${m.name}) failed at step "${step.name}": ${(err as Error).message}`,
+            {hint: 'nothing was changed (the migration runs in one transaction); fix the cause and run `ductile db migrate` again', cause: err},
+          )
+        }
+      }
+      db.sqlite
+        .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+        .run(m.version, m.name, nowTs())
+      applied.push({version: m.version, name: m.name})
+    }
+  })
+  return {from: before.version, to: LATEST_VERSION, kind: before.kind, applied}
+}
+
+export interface SchemaProblem {
+  kind: 'table' | 'column' | 'index' | 'version'
+  name: string
+  message: string
+  fix: string
+  /** A soft table or our own index: the database works without it, only slower or with less detail. */
+  severity: 'error' | 'warning'
+}
+
+/** Validate the schema without changing it: every missing table, column or index with the command that fixes it. */
+export function checkSchema(db: Db): {state: SchemaState; problems: SchemaProblem[]} {
+  const state = schemaState(db)
+  const fix = `ductile db migrate --db ${db.path}`
+  const problems: SchemaProblem[] = []
+  if (state.kind === 'empty') {
+    problems.push({
+      kind: 'version',
+      name: 'schema',
+      message: 'the database has no tables',
+      fix: `ductile db init --db ${db.path}`,
+      severity: 'error',
+    })
+    return {state, problems}
+  }
+  const tables = existingTables(db)
+  const indexes = existingIndexes(db)
+  for (const t of TABLES) {
+    if (!tables.has(t.name)) {
+      problems.push({
+        kind: 'table',
+        name: t.name,
+        message: `missing table ${t.name}`,
+        fix,
+        severity: REQUIRED_TABLES.includes(t.name) ? 'error' : 'warning',
+      })
+      continue
+    }
+    const cols = tableColumns(db, t.name)
+    for (const col of t.columns) {
+      if (!cols.has(col.name)) {
+        problems.push({kind: 'column', name: `${t.name}.${col.name}`, message: `missing column ${t.name}.${col.name}`, fix, severity: 'error'})
+      }
+    }
+  }
+  for (const i of INDEXES) {
+    if (!tables.has(i.table)) continue
+    if (!indexes.has(i.name)) {
+      problems.push({
+        kind: 'index',
+        name: i.name,
+        message: `missing index ${i.name} on ${i.table}(${i.columns.join(', ')})`,
+        fix,
+        severity: 'error',
+      })
+    }
+  }
+  if (state.kind === 'original') {
+    problems.push({
+      kind: 'version',
+      name: 'schema_migrations',
+      message: 'written by the original Go Ductile: timestamps are RFC 3339 and no migration is recorded',
+      fix,
+      severity: 'error',
+    })
+  } else if (state.version < state.latest) {
+    problems.push({kind: 'version', name: 'schema_migrations', message: `schema version ${state.version} is behind ${state.latest}`, fix, severity: 'error'})
+  } else if (state.version > state.latest) {
+    problems.push({
+      kind: 'version',
+      name: 'schema_migrations',
+      message: `schema version ${state.version} is newer than this ductile (${state.latest})`,
+      fix: 'upgrade ductile',
+      severity: 'error',
+    })
+  }
+  return {state, problems}
+}
+
+/** Create the schema in an empty file, with incremental auto-vacuum (spec decision 14). */
+export function initSchema(db: Db): MigrateResult {
+  const state = schemaState(db)
+  if (state.kind === 'empty') {
+    const av = db.sqlite.pragma('auto_vacuum', {simple: true})
+    if (av !== 2) {
+      db.sqlite.pragma('auto_vacuum = INCREMENTAL')
+      // The setting takes effect on an empty file only after a VACUUM rewrites the header.
+      db.sqlite.exec('VACUUM')
+    }
+    return migrate(db)
+  }
+  if (state.kind === 'original') assertSchemaCurrent(db)
+  if (state.version !== state.latest) assertSchemaCurrent(db)
+  return {from: state.version, to: state.version, kind: state.kind, applied: []}
+}

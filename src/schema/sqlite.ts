@@ -1,0 +1,77 @@
+import {type RawBuilder, sql} from 'kysely'
+import {statSync} from 'node:fs'
+
+import type {Db} from './db.js'
+
+/**
+ * SQLite-only expressions and maintenance (spec decision 17): everything here has a different spelling on
+ * another dialect, so it is kept in one place.
+ */
+
+/** Whole-second duration exactly as the reference computes it: strftime('%s', end) - strftime('%s', start). */
+export function durationSecExpr(start: string, end: string): RawBuilder<number | null> {
+  return sql<number | null>`(strftime('%s', ${sql.ref(end)}) - strftime('%s', ${sql.ref(start)}))`
+}
+
+/** Millisecond duration between two stored timestamps. */
+export function durationMsExpr(start: string, end: string): RawBuilder<number | null> {
+  return sql<number | null>`CAST(ROUND((julianday(${sql.ref(end)}) - julianday(${sql.ref(start)})) * 86400000) AS INTEGER)`
+}
+
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size
+  } catch {
+    return 0
+  }
+}
+
+export interface FileStats {
+  path: string
+  fileBytes: number
+  walBytes: number
+  shmBytes: number
+  pageSize: number
+  pageCount: number
+  freelistCount: number
+  journalMode: string
+  synchronous: number
+  autoVacuum: number
+}
+
+export function fileStats(db: Db): FileStats {
+  const p = (name: string) => db.sqlite.pragma(name, {simple: true}) as number | string
+  return {
+    path: db.path,
+    fileBytes: fileSize(db.path),
+    walBytes: fileSize(db.path + '-wal'),
+    shmBytes: fileSize(db.path + '-shm'),
+    pageSize: Number(p('page_size')),
+    pageCount: Number(p('page_count')),
+    freelistCount: Number(p('freelist_count')),
+    journalMode: String(p('journal_mode')),
+    synchronous: Number(p('synchronous')),
+    autoVacuum: Number(p('auto_vacuum')),
+  }
+}
+
+export type CheckpointMode = 'PASSIVE' | 'FULL' | 'RESTART' | 'TRUNCATE'
+
+export function checkpoint(db: Db, mode: CheckpointMode): {busy: number; log: number; checkpointed: number} {
+  const row = db.sqlite.pragma(`wal_checkpoint(${mode})`) as {busy: number; log: number; checkpointed: number}[]
+  return row[0]
+}
+
+export function quickCheck(db: Db): string[] {
+  return (db.sqlite.pragma('quick_check') as {quick_check: string}[]).map((r) => r.quick_check)
+}
+
+export function integrityCheck(db: Db): string[] {
+  return (db.sqlite.pragma('integrity_check') as {integrity_check: string}[]).map((r) => r.integrity_check)
+}
+
+/** The plan of a query as SQLite would run it (the plan tests and benchmarks read this). */
+export function explainPlan(db: Db, sqlText: string, params: readonly unknown[]): string[] {
+  const rows = db.sqlite.prepare(`EXPLAIN QUERY PLAN ${sqlText}`).all(...(params as unknown[])) as {detail: string}[]
+  return rows.map((r) => r.detail)
+}
