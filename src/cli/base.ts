@@ -120,18 +120,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 }
 
+/** oclif wraps flag-parse errors as "Parsing --flag \n\t<message>\nSee more help with --help": keep "--flag: <message>". */
+function cleanParseMessage(message: string): string {
+  return message
+    .replace(/\n?See more help with --help/, '')
+    .replace(/^Parsing (--[\w-]+)\s*\n\s*/, '$1: ')
+    .trim()
+}
+
 export function describeError(err: unknown): {code: string; message: string; exitCode: number; hint?: string} {
   const translated = err instanceof DuctileError ? err : translateSqliteError(err, '(database)')
   if (translated instanceof DuctileError) {
-    return {code: translated.code, message: translated.message, exitCode: translated.exitCode, hint: translated.hint}
+    return {code: translated.code, message: cleanParseMessage(translated.message), exitCode: translated.exitCode, hint: translated.hint}
   }
   const e = err as Error & {oclif?: {exit?: number}; name?: string}
   if (e instanceof Errors.CLIError || (e?.name && /Parse|Flag|Args|CLIError/.test(e.name))) {
-    const message = (e.message ?? String(err))
-      .replace(/\n?See more help with --help/, '')
-      .replace(/^Parsing (--[\w-]+)\s*\n\s*/, '$1: ')
-      .trim()
-    return {code: 'usage', message, exitCode: EXIT_USAGE, hint: 'see --help for the flags and examples'}
+    return {code: 'usage', message: cleanParseMessage(e.message ?? String(err)), exitCode: EXIT_USAGE, hint: 'see --help for the flags and examples'}
   }
   return {code: 'runtime', message: e?.message ?? String(err), exitCode: EXIT_FAILURE}
 }

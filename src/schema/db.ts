@@ -62,6 +62,8 @@ export class Db {
   readonly sqlite: BetterSqlite3.Database
   readonly readonly: boolean
   private readonly cache = new Map<string, BetterSqlite3.Statement>()
+  /** Called with every statement run through all/get/run (plan tests and benchmarks read it). */
+  onQuery?: (sql: string, parameters: readonly unknown[]) => void
 
   constructor(path: string, sqlite: BetterSqlite3.Database, readonly: boolean) {
     this.path = path
@@ -69,7 +71,8 @@ export class Db {
     this.readonly = readonly
   }
 
-  statement(sqlText: string): BetterSqlite3.Statement {
+  statement(sqlText: string, parameters: readonly unknown[] = []): BetterSqlite3.Statement {
+    this.onQuery?.(sqlText, parameters)
     let stmt = this.cache.get(sqlText)
     if (!stmt) {
       stmt = this.sqlite.prepare(sqlText)
@@ -80,17 +83,17 @@ export class Db {
 
   all<Q extends Compilable<any>>(query: Q): Row<Q>[] {
     const c = query.compile()
-    return this.statement(c.sql).all(...(c.parameters as unknown[])) as Row<Q>[]
+    return this.statement(c.sql, c.parameters).all(...(c.parameters as unknown[])) as Row<Q>[]
   }
 
   get<Q extends Compilable<any>>(query: Q): Row<Q> | undefined {
     const c = query.compile()
-    return this.statement(c.sql).get(...(c.parameters as unknown[])) as Row<Q> | undefined
+    return this.statement(c.sql, c.parameters).get(...(c.parameters as unknown[])) as Row<Q> | undefined
   }
 
   run(query: Compilable<any>): BetterSqlite3.RunResult {
     const c = query.compile()
-    const stmt = this.statement(c.sql)
+    const stmt = this.statement(c.sql, c.parameters)
     if (stmt.reader) {
       stmt.all(...(c.parameters as unknown[]))
       return {changes: 0, lastInsertRowid: 0}
