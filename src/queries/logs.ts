@@ -1,7 +1,7 @@
 import {sql} from 'kysely'
 
 import type {Db} from '../schema/db.js'
-import {durationMsExpr, durationSecExpr} from '../schema/sqlite.js'
+import {durationDaysExpr, durationMsExpr, durationSecExpr, withIndex} from '../schema/sqlite.js'
 import type {JobLogRow} from '../schema/types.js'
 
 /** Operator reads of job_log: one row per attempt (spec decision 3). */
@@ -18,23 +18,30 @@ export interface SlowJob {
   duration_ms: number | null
 }
 
+/** Windows up to this long are read by completed_at and sorted; longer ones from the duration index. */
+export const SLOWEST_RANGE_SCAN_MAX_MS = 6 * 3_600_000
+
 /**
  * Reference: "Find the slowest successful jobs in the last 24 hours". Ordered by the reference's own
- * whole-second duration, then by milliseconds, so the rows are the reference's rows.
+ * whole-second duration, then by the exact duration, so the rows are the reference's rows.
+ *
+ * A long window holds most successful rows: reading job_log_succeeded_duration_idx from the slowest end and
+ * skipping rows outside the window stops after about limit × (all rows / window rows) entries. A short
+ * window holds few rows: reading them by completed_at and sorting is cheaper.
  */
-export function findSlowestJobs(db: Db, completedAfter: string, limit: number): SlowJob[] {
-  const sec = durationSecExpr('started_at', 'completed_at')
-  const ms = durationMsExpr('started_at', 'completed_at')
-  return db.all(
-    db.k
-      .selectFrom('job_log')
-      .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'started_at', 'completed_at', sec.as('duration_sec'), ms.as('duration_ms')])
-      .where('status', '=', 'succeeded')
-      .where('completed_at', '>', completedAfter)
-      .orderBy(sec, 'desc')
-      .orderBy(ms, 'desc')
-      .limit(limit),
-  )
+export function findSlowestJobs(db: Db, completedAfter: string, limit: number, windowMs: number): SlowJob[] {
+  const sec = durationSecExpr()
+  const days = durationDaysExpr()
+  const q = db.k
+    .selectFrom('job_log')
+    .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'started_at', 'completed_at', sec.as('duration_sec'), durationMsExpr().as('duration_ms')])
+    // A literal, not a parameter: SQLite uses a partial index only when the query's WHERE implies the index's.
+    .where('status', '=', sql.lit('succeeded'))
+    .where('completed_at', '>', completedAfter)
+    .orderBy(sec, 'desc')
+    .orderBy(days, 'desc')
+    .limit(limit)
+  return db.all(windowMs <= SLOWEST_RANGE_SCAN_MAX_MS ? q : withIndex(q, 'job_log', 'job_log_succeeded_duration_idx'))
 }
 
 export interface FailedAttempt {
@@ -53,9 +60,12 @@ export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number})
   let q = db.k
     .selectFrom('job_log')
     .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'completed_at', 'last_error', 'stderr'])
-    .where('status', '=', 'failed')
-  if (opts.plugin) q = q.where('plugin', '=', opts.plugin)
-  return db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit))
+    .where('status', '=', sql.lit('failed'))
+  if (!opts.plugin) return db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit))
+  // One plugin: its failed rows newest first straight from the partial index, even for a plugin that never
+  // failed (the (status, completed_at) index would walk every failure of every plugin to learn that).
+  q = q.where('plugin', '=', opts.plugin)
+  return db.all(withIndex(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit), 'job_log', 'job_log_failed_plugin_completed_idx'))
 }
 
 export interface LogSearch {

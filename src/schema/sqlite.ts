@@ -1,4 +1,4 @@
-import {type RawBuilder, sql} from 'kysely'
+import {type CompiledQuery, type Compilable, type RawBuilder, sql} from 'kysely'
 import {statSync} from 'node:fs'
 
 import type {Db} from './db.js'
@@ -8,14 +8,38 @@ import type {Db} from './db.js'
  * another dialect, so it is kept in one place.
  */
 
-/** Whole-second duration exactly as the reference computes it: strftime('%s', end) - strftime('%s', start). */
-export function durationSecExpr(start: string, end: string): RawBuilder<number | null> {
-  return sql<number | null>`(strftime('%s', ${sql.ref(end)}) - strftime('%s', ${sql.ref(start)}))`
+/**
+ * Whole-second duration exactly as the reference computes it: strftime('%s', end) - strftime('%s', start).
+ * The same expression is the first key of job_log_succeeded_duration_idx.
+ */
+export function durationSecExpr(): RawBuilder<number | null> {
+  return sql<number | null>`(strftime('%s', completed_at) - strftime('%s', started_at))`
 }
 
-/** Millisecond duration between two stored timestamps. */
-export function durationMsExpr(start: string, end: string): RawBuilder<number | null> {
-  return sql<number | null>`CAST(ROUND((julianday(${sql.ref(end)}) - julianday(${sql.ref(start)})) * 86400000) AS INTEGER)`
+/** Fractional-day duration, the index's second key (ties of the whole-second duration). */
+export function durationDaysExpr(): RawBuilder<number | null> {
+  return sql<number | null>`(julianday(completed_at) - julianday(started_at))`
+}
+
+/** Millisecond duration between a job_log row's started_at and completed_at. */
+export function durationMsExpr(): RawBuilder<number | null> {
+  return sql<number | null>`CAST(ROUND((julianday(completed_at) - julianday(started_at)) * 86400000) AS INTEGER)`
+}
+
+/**
+ * Pin a compiled query's table to an index (SQLite's INDEXED BY). Used only where the planner cannot know
+ * that an ORDER BY … LIMIT read from the top of an index beats a range scan and sort (it has no statistics
+ * on how many rows a time window holds).
+ */
+export function withIndex<O>(query: Compilable<O>, table: string, index: string): Compilable<O> {
+  return {
+    compile(): CompiledQuery<O> {
+      const c = query.compile()
+      const from = `from "${table}"`
+      if (!c.sql.includes(from)) throw new Error(`withIndex: ${from} not found in ${c.sql}`)
+      return {...c, sql: c.sql.replace(from, `${from} INDEXED BY ${index}`)}
+    },
+  }
 }
 
 export function fileSize(path: string): number {

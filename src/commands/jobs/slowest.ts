@@ -21,7 +21,7 @@ export default class JobsSlowest extends BaseCommand<typeof JobsSlowest> {
 
   async run(): Promise<JobsSlowestResult> {
     const db = this.openRead()
-    const jobs = this.guard(db, () => findSlowestJobs(db, tsAgo(this.flags.since), this.flags.limit))
+    const jobs = this.guard(db, () => findSlowestJobs(db, tsAgo(this.flags.since), this.flags.limit, this.flags.since))
     if (this.human()) {
       if (jobs.length === 0) this.log('No successful jobs in that window.')
       else
