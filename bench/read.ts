@@ -41,7 +41,10 @@ export function isFullScan(plan: string[]): boolean {
 
 /** The operator reads of each read command, as the command calls them. */
 export function readWorkloads(db: Db, plugin: string): Record<string, () => unknown> {
-  const job = db.sqlite.prepare(`SELECT id, event_context_id FROM job_queue ORDER BY created_at DESC LIMIT 1 OFFSET 500`).get() as {id: string}
+  const n = (db.sqlite.prepare('SELECT COUNT(*) AS n FROM job_queue').get() as {n: number}).n
+  const job = (db.sqlite.prepare(`SELECT id FROM job_queue ORDER BY created_at DESC LIMIT 1 OFFSET ?`).get(Math.max(0, Math.min(500, n - 1))) as
+    | {id: string}
+    | undefined) ?? {id: 'none'}
   return {
     'jobs status': () => countJobsByStatus(db),
     'jobs list': () => listJobs(db, {limit: 50}),
