@@ -36,7 +36,7 @@ export type Builder = typeof builder
 type Row<Q> = Q extends Compilable<infer O> ? O : never
 
 /** Placeholder for a named parameter in a query compiled once (see Db.prepare). */
-type Param = <T = unknown>(name: string) => T
+type Param = (name: string) => any
 const SENTINEL = '\u0000ductile-param:'
 
 export interface Prepared<P extends Record<string, unknown>, O> {

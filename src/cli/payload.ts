@@ -1,0 +1,34 @@
+import {readFileSync} from 'node:fs'
+
+import {usageError} from '../errors.js'
+
+export const MAX_PAYLOAD_BYTES = 1024 * 1024
+
+/** A payload from --payload or --payload-file ('-' = stdin): a JSON object of at most 1 MiB. */
+export function readPayload(inline?: string, file?: string): Record<string, unknown> {
+  if (inline !== undefined && file !== undefined) throw usageError('give --payload or --payload-file, not both')
+  let text = '{}'
+  let source = '--payload'
+  if (file !== undefined) {
+    source = `--payload-file ${file}`
+    try {
+      text = readFileSync(file === '-' ? 0 : file, 'utf8')
+    } catch (e) {
+      throw usageError(`cannot read ${file}: ${(e as Error).message}`)
+    }
+  } else if (inline !== undefined) text = inline
+  const bytes = Buffer.byteLength(text)
+  if (bytes > MAX_PAYLOAD_BYTES) {
+    throw usageError(`${source} is ${(bytes / 1048576).toFixed(1)} MiB; the limit is 1 MiB`, 'pass a reference (a path or a URL) in the payload instead of the data')
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (e) {
+    throw usageError(`${source} is not valid JSON: ${(e as Error).message}`, `example: --payload '{"path": "/tmp/in.csv"}'`)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw usageError(`${source} must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`, `example: --payload '{"path": "/tmp/in.csv"}'`)
+  }
+  return value as Record<string, unknown>
+}

@@ -1,0 +1,51 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base.js'
+import {formatIssue} from '../../config/load.js'
+import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
+import {Engine} from '../../engine/engine.js'
+import {Logger} from '../../engine/log.js'
+import {engineHooks} from '../../engine/hooks.js'
+
+export interface EngineStartResult {
+  db: string
+  jobs_started: number
+  jobs_finished: number
+}
+
+export default class EngineStart extends BaseCommand<typeof EngineStart> {
+  static summary = 'Run the engine in the foreground: scheduler and worker loop'
+  static description = `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
+  static examples = [
+    '<%= config.bin %> engine start --config /etc/ductile/config.yaml',
+    '<%= config.bin %> engine start --config ./examples --log-format json',
+  ]
+
+  static flags = {
+    'log-format': Flags.option({options: ['text', 'json'] as const, description: 'log line format (default: service.log_format, else text)'})(),
+    'log-level': Flags.option({options: ['debug', 'info', 'warn', 'error'] as const, description: 'minimum level (default: service.log_level)'})(),
+  }
+
+  async run(): Promise<EngineStartResult> {
+    const {config, registry, issues} = loadRuntime(this.flags.config)
+    const logger = new Logger(this.flags['log-format'] ?? config.service.log_format, this.flags['log-level'] ?? config.service.log_level)
+    for (const i of issues) logger.log(i.severity === 'error' ? 'error' : 'warn', i.severity === 'error' ? 'plugin refused' : 'config warning', {detail: formatIssue(i)})
+    const db = runtimeDbPath(config, this.flags.db)
+    const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, hooks: engineHooks(config, registry)})
+    await engine.start()
+    await new Promise<void>((resolve) => {
+      let signals = 0
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++
+        logger.info('signal', {signal: sig, action: signals === 1 ? 'draining running jobs' : 'terminating running plugins'})
+        engine.stop({force: signals > 1}).then(resolve, (err) => {
+          logger.error('stop failed', {error: (err as Error).message})
+          resolve()
+        })
+      }
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
+    })
+    return {db, jobs_started: engine.stats.started, jobs_finished: engine.stats.finished}
+  }
+}

@@ -1,0 +1,46 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base.js'
+import {DuctileError} from '../../errors.js'
+import {enqueueJob, findQueueJob, isTerminal} from '../../queries/queue.js'
+import {formatTs} from '../../schema/time.js'
+
+export interface JobsRetryResult {
+  job_id: string
+  retry_of: string
+  plugin: string
+  command: string
+}
+
+export default class JobsRetry extends BaseCommand<typeof JobsRetry> {
+  static summary = 'Run a finished job again: a new job with the same plugin, command and payload'
+  static description = 'The new job has parent_job_id = the old job and submitted_by cli. Jobs still queued or running are refused.'
+  static examples = ['<%= config.bin %> jobs retry 0193a1b2-0000-7000-8000-000000000000', '<%= config.bin %> jobs retry 0193a1b2-0000-7000-8000-000000000000 --json']
+
+  static args = {id: Args.string({description: 'job id', required: true})}
+
+  async run(): Promise<JobsRetryResult> {
+    const db = this.openWrite()
+    const old = this.guard(db, () => findQueueJob(db, this.args.id))
+    if (!old) throw new DuctileError('not_found', `no job ${this.args.id} in job_queue`, {hint: 'terminal jobs are pruned from the queue after 24 hours'})
+    if (!isTerminal(old.status)) throw new DuctileError('conflict', `job ${old.id} is ${old.status}; only finished jobs can be retried`, {exitCode: 2})
+    const now = formatTs(new Date())
+    const r = this.guard(db, () =>
+      enqueueJob(db, {
+        plugin: old.plugin,
+        command: old.command,
+        payload: old.payload === null ? null : JSON.parse(old.payload),
+        submittedBy: 'cli',
+        maxAttempts: old.max_attempts,
+        parentJobId: old.id,
+        eventContextId: old.event_context_id,
+        dedupeTtlMs: 0,
+        now,
+        dedupeSince: now,
+      }),
+    )
+    if (r.status !== 'enqueued') throw new DuctileError('conflict', r.reason)
+    if (this.human()) this.log(r.job.id)
+    return {job_id: r.job.id, retry_of: old.id, plugin: old.plugin, command: old.command}
+  }
+}

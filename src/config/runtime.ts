@@ -1,0 +1,41 @@
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+
+import {DuctileError} from '../errors.js'
+import {type PluginRegistry, discoverPlugins} from '../plugins/discover.js'
+import {type Config, type ConfigIssue, assertNoConfigErrors, loadConfig} from './load.js'
+import {DEFAULT_DB_PATH, locateConfig} from './locate.js'
+
+/** The config and the plugins it names: what the engine and the operator write commands need. */
+export interface Runtime {
+  config: Config
+  registry: PluginRegistry
+  issues: ConfigIssue[]
+}
+
+export function requireConfigFile(flag?: string): string {
+  const file = locateConfig(flag)
+  if (!file) {
+    const checked = [process.env.DUCTILE_CONFIG_DIR, join(homedir(), '.config', 'ductile', 'config.yaml'), '/etc/ductile/config.yaml'].filter(Boolean)
+    throw new DuctileError('config_missing', `no config found (checked: ${checked.join(', ')})`, {
+      hint: 'pass --config PATH or set DUCTILE_CONFIG_DIR',
+      exitCode: 2,
+    })
+  }
+  return file
+}
+
+/** Load config and manifests. With `strict`, any error (config or plugin) is thrown; otherwise returned. */
+export function loadRuntime(flag?: string, opts: {strict?: boolean} = {}): Runtime {
+  const config = loadConfig(requireConfigFile(flag), {throwOnError: false})
+  const registry = discoverPlugins(config)
+  const issues = [...config.issues, ...registry.issues]
+  if (opts.strict) assertNoConfigErrors(issues)
+  else assertNoConfigErrors(config.issues)
+  return {config, registry, issues}
+}
+
+/** The database of a runtime: --db, $DUCTILE_DB, state.path, the default. */
+export function runtimeDbPath(config: Config, flag?: string): string {
+  return flag ?? process.env.DUCTILE_DB ?? config.statePath ?? DEFAULT_DB_PATH
+}

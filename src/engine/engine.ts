@@ -1,0 +1,423 @@
+import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
+
+import type {Config} from '../config/load.js'
+import {type PluginInstance, type PluginRegistry, commandTimeoutMs, hasCommand, pluginParallelism} from '../plugins/discover.js'
+import {prune} from '../queries/maintenance.js'
+import {
+  type AttemptRecord,
+  type EnqueueResult,
+  type NewJobInput,
+  claimNextJob,
+  completeAttempt,
+  enqueueJob,
+  recordAttemptProcess,
+  recoverRunningJobs,
+  retryAttempt,
+} from '../queries/queue.js'
+import {insertConfigSnapshot} from '../queries/snapshots.js'
+import {StateError, applyStateUpdates, readPluginState} from '../queries/state.js'
+import {type Db, openDb, translateSqliteError} from '../schema/db.js'
+import {assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
+import {type Clock, formatTs, systemClock} from '../schema/time.js'
+import type {Job} from '../schema/types.js'
+import {processStartTime} from '../lib/proc.js'
+import {EngineLock} from './lock.js'
+import {Logger} from './log.js'
+import {type PluginRequest, type RunResult, killGroup, pluginEnv, runPlugin} from './runner.js'
+
+/**
+ * The thin engine: the worker loop that claims queued jobs, runs their plugins under protocol v2 and writes
+ * every outcome, plus the periodic tick (scheduler hooks and retention).
+ */
+
+export interface EngineHooks {
+  /** Called once per tick (after start, then every service.tick_interval). */
+  tick?: (engine: Engine) => void | Promise<void>
+  /** Called inside the success transaction: route the response's events; throw to fail the job. */
+  onSuccess?: (engine: Engine, job: Job, plugin: PluginInstance, result: RunResult) => void
+  /** Called after a job reached a terminal status (outside any transaction). */
+  onTerminal?: (engine: Engine, job: Job, status: string, result: RunResult | null, error: string | null) => void
+  /** Extra context for the request (pipeline baggage). */
+  contextFor?: (engine: Engine, job: Job) => Record<string, unknown>
+}
+
+export interface EngineOptions {
+  config: Config
+  registry: PluginRegistry
+  dbPath: string
+  version: string
+  logger?: Logger
+  clock?: Clock
+  /** How often to look for jobs enqueued by other processes (default 250 ms). */
+  pollIntervalMs?: number
+  /** Grace between SIGTERM and SIGKILL for timed-out plugins (default 5 s). */
+  killGraceMs?: number
+  hooks?: EngineHooks
+}
+
+interface Active {
+  job: Job
+  plugin: string
+  pid: number | null
+  done: Promise<void>
+}
+
+export class Engine {
+  readonly config: Config
+  readonly registry: PluginRegistry
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly version: string
+  db!: Db
+  snapshotId: string | null = null
+  private lock: EngineLock | null = null
+  private readonly active = new Map<string, Active>()
+  private stopping = false
+  private wakeResolve: (() => void) | null = null
+  private loopDone: Promise<void> | null = null
+  private tickTimer: NodeJS.Timeout | null = null
+  private pruning = false
+  private ticking = false
+  private readonly opts: EngineOptions
+  readonly stats = {started: 0, finished: 0}
+
+  constructor(opts: EngineOptions) {
+    this.opts = opts
+    this.config = opts.config
+    this.registry = opts.registry
+    this.logger = opts.logger ?? new Logger()
+    this.clock = opts.clock ?? systemClock
+    this.version = opts.version
+  }
+
+  now(): string {
+    return formatTs(this.clock())
+  }
+
+  /** Lock, open (creating a new database on first run), snapshot the config, recover orphans, start the loop. */
+  async start(): Promise<void> {
+    const path = this.opts.dbPath
+    this.lock = EngineLock.acquire(path)
+    try {
+      const fresh = !existsSync(path)
+      this.db = openDb(path, {mode: 'create'})
+      if (fresh || schemaState(this.db).kind === 'empty') {
+        initSchema(this.db)
+        this.logger.info('created database', {path})
+      }
+      assertSchemaCurrent(this.db)
+      this.snapshotId = this.writeSnapshot()
+      const rec = recoverRunningJobs(this.db, this.now())
+      if (rec.requeued.length || rec.dead.length) this.logger.warn('recovered jobs left running by a previous engine', {requeued: rec.requeued.length, dead: rec.dead.length})
+      for (const id of rec.dead) {
+        const job = this.db.get(this.db.k.selectFrom('job_queue').selectAll().where('id', '=', id))
+        if (job) this.opts.hooks?.onTerminal?.(this, job, 'dead', null, job.last_error)
+      }
+    } catch (err) {
+      this.db?.close()
+      this.lock.release()
+      throw translateSqliteError(err, path)
+    }
+    this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, snapshot: this.snapshotId})
+    this.loopDone = this.loop()
+    await this.tick()
+    this.scheduleTick()
+  }
+
+  private writeSnapshot(): string {
+    const fingerprints: Record<string, string> = {}
+    for (const [name, p] of this.registry.plugins) fingerprints[name] = p.manifest.fingerprint
+    const configHash = createHash('sha256').update(JSON.stringify(this.config.sanitized)).digest('hex')
+    return insertConfigSnapshot(this.db, {
+      configHash,
+      sourceHash: this.config.sourceHash,
+      sourcePath: this.config.file,
+      reason: 'startup',
+      version: this.version,
+      binaryPath: process.argv[1] ?? '',
+      sanitizedConfig: this.config.sanitized,
+      pluginFingerprints: fingerprints,
+      now: this.now(),
+    })
+  }
+
+  private scheduleTick(): void {
+    if (this.stopping) return
+    this.tickTimer = setTimeout(async () => {
+      await this.tick()
+      this.scheduleTick()
+    }, this.config.service.tick_interval_ms)
+  }
+
+  /** One tick: scheduler hooks, then retention (never two at once). */
+  async tick(): Promise<void> {
+    if (this.ticking || this.stopping) return
+    this.ticking = true
+    try {
+      await this.opts.hooks?.tick?.(this)
+    } catch (err) {
+      this.logger.error('tick failed', {error: (err as Error).message})
+    } finally {
+      this.ticking = false
+    }
+    void this.retention()
+  }
+
+  private async retention(): Promise<void> {
+    if (this.pruning || this.stopping) return
+    this.pruning = true
+    const s = this.config.service
+    try {
+      const r = await prune(this.db, {
+        retention: {
+          job_log: s.job_log_retention_ms,
+          job_queue: s.job_queue_retention_ms,
+          job_transitions: s.job_transitions_retention_ms,
+          job_attempts: s.job_attempts_retention_ms,
+          circuit_breaker_transitions: s.breaker_transitions_retention_ms,
+        },
+        clock: this.clock,
+      })
+      if (r.total_deleted > 0) this.logger.info('retention', Object.fromEntries(r.tables.filter((t) => t.deleted).map((t) => [t.table, t.deleted])))
+    } catch (err) {
+      this.logger.error('retention failed', {error: (err as Error).message})
+    } finally {
+      this.pruning = false
+    }
+  }
+
+  /** Wake the loop now (a job was enqueued by the engine itself, or a slot freed). */
+  wake(): void {
+    this.wakeResolve?.()
+  }
+
+  private waitForWake(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeResolve = null
+        resolve()
+      }, ms)
+      this.wakeResolve = () => {
+        clearTimeout(t)
+        this.wakeResolve = null
+        resolve()
+      }
+    })
+  }
+
+  private async loop(): Promise<void> {
+    const poll = this.opts.pollIntervalMs ?? 250
+    while (!this.stopping) {
+      try {
+        this.fill()
+      } catch (err) {
+        this.logger.error('claim failed', {error: (translateSqliteError(err, this.opts.dbPath) as Error).message})
+      }
+      await this.waitForWake(poll)
+    }
+  }
+
+  private atCap(): Set<string> {
+    const counts = new Map<string, number>()
+    for (const a of this.active.values()) counts.set(a.plugin, (counts.get(a.plugin) ?? 0) + 1)
+    const capped = new Set<string>()
+    for (const [plugin, n] of counts) {
+      const inst = this.registry.plugins.get(plugin)
+      const cap = inst ? pluginParallelism(inst, this.config.service.max_workers) : 1
+      if (n >= cap) capped.add(plugin)
+    }
+    return capped
+  }
+
+  /** Claim jobs while there are free workers. */
+  private fill(): void {
+    while (!this.stopping && this.active.size < this.config.service.max_workers) {
+      const job = claimNextJob(this.db, {now: this.now(), excludePlugins: this.atCap(), snapshotId: this.snapshotId, enginePid: process.pid})
+      if (!job) return
+      const entry: Active = {job, plugin: job.plugin, pid: null, done: Promise.resolve()}
+      this.active.set(job.id, entry)
+      this.stats.started++
+      entry.done = this.execute(job, entry)
+        .catch((err) => this.logger.error('job handling failed', {job: job.id, error: (err as Error).message}))
+        .finally(() => {
+          this.active.delete(job.id)
+          this.stats.finished++
+          this.wake()
+        })
+    }
+  }
+
+  /** Enqueue from inside the engine (scheduler, router, hooks); the loop wakes at once. */
+  enqueue(input: Omit<NewJobInput, 'now' | 'dedupeSince' | 'configSnapshotId'> & {now?: string}): EnqueueResult {
+    const now = input.now ?? this.now()
+    const r = enqueueJob(this.db, {
+      ...input,
+      now,
+      dedupeSince: formatTs(new Date(this.clock().getTime() - input.dedupeTtlMs)),
+      configSnapshotId: this.snapshotId,
+    })
+    if (r.status === 'enqueued') this.wake()
+    return r
+  }
+
+  private buildRequest(job: Job, plugin: PluginInstance, timeoutMs: number): PluginRequest {
+    let payload: unknown
+    if (job.payload != null && job.payload !== '') {
+      try {
+        payload = JSON.parse(job.payload)
+      } catch {
+        throw new DirectFailure(`job payload is not valid JSON`)
+      }
+    }
+    const isObj = payload !== null && typeof payload === 'object' && !Array.isArray(payload)
+    const context: Record<string, unknown> = {ductile_plugin: plugin.name, ...(this.opts.hooks?.contextFor?.(this, job) ?? {})}
+    let state: Record<string, unknown>
+    try {
+      state = readPluginState(this.db, plugin.name)
+    } catch (e) {
+      throw new DirectFailure((e as Error).message)
+    }
+    const req: PluginRequest = {
+      protocol: 2,
+      job_id: job.id,
+      command: job.command,
+      config: plugin.config.config,
+      state,
+      context,
+      deadline_at: new Date(Date.now() + timeoutMs).toISOString(),
+      instance: plugin.name,
+    }
+    if (isObj && Object.keys(payload as object).length > 0) req.payload = payload
+    if (job.command === 'handle' && isObj) {
+      const env = payload as Record<string, unknown>
+      if (typeof env.type !== 'string') throw new DirectFailure('handle job payload is not an event envelope (it needs a "type")')
+      req.event = {...env, payload: mergeContext(env.payload, context)}
+    }
+    return req
+  }
+
+  private async execute(job: Job, entry: Active): Promise<void> {
+    const plugin = this.registry.plugins.get(job.plugin)
+    const started = performance.now()
+    if (!plugin) return this.failDirectly(job, `plugin ${job.plugin} is not installed: no manifest under plugin_roots names it`, started)
+    if (!hasCommand(plugin, job.command)) {
+      return this.failDirectly(job, `plugin ${job.plugin} has no command ${job.command} (manifest commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')})`, started)
+    }
+    const timeoutMs = commandTimeoutMs(plugin, job.command)
+    let request: PluginRequest
+    try {
+      request = this.buildRequest(job, plugin, timeoutMs)
+    } catch (e) {
+      if (e instanceof DirectFailure) return this.failDirectly(job, e.message, started)
+      throw e
+    }
+    this.logger.info('job start', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt})
+    const result = await runPlugin({
+      entrypoint: plugin.manifest.entrypoint,
+      request,
+      env: pluginEnv({...this.config.env, ...process.env}, this.config.service.plugin_env_passthrough),
+      timeoutMs,
+      graceMs: this.opts.killGraceMs,
+      cwd: plugin.manifest.dir,
+      onSpawn: (pid) => {
+        entry.pid = pid
+        try {
+          recordAttemptProcess(this.db, job.id, job.attempt, pid, processStartTime(pid))
+        } catch (err) {
+          this.logger.warn('could not record the plugin pid', {job: job.id, error: (err as Error).message})
+        }
+      },
+    })
+    for (const l of result.response?.logs ?? []) {
+      if (l && typeof l.message === 'string') this.logger.log(['debug', 'info', 'warn', 'error'].includes(String(l.level)) ? (l.level as 'info') : 'info', `plugin: ${l.message}`, {plugin: job.plugin, job: job.id})
+    }
+    await this.record(job, plugin, result, started)
+  }
+
+  private attemptRecord(status: string, result: RunResult | null, lastError: string | null): AttemptRecord {
+    return {status, result: result?.stdout ?? null, lastError, stderr: result?.stderr ?? null, now: this.now()}
+  }
+
+  private async record(job: Job, plugin: PluginInstance, result: RunResult, started: number): Promise<void> {
+    let status: string
+    let error: string | null = null
+    if (result.kind === 'ok') {
+      try {
+        const wrote = this.db.tx(() => {
+          const updates = result.response!.state_updates
+          if (updates && Object.keys(updates).length > 0) {
+            const rules = plugin.manifest.fact_outputs.filter((r) => r.command === job.command)
+            applyStateUpdates(this.db, {plugin: plugin.name, command: job.command, jobId: job.id, updates, rules, now: this.now()})
+          }
+          this.opts.hooks?.onSuccess?.(this, job, plugin, result)
+          return completeAttempt(this.db, job, this.attemptRecord('succeeded', result, null))
+        })
+        status = wrote ? 'succeeded' : 'superseded'
+      } catch (err) {
+        // Persisting state or routing failed: the job fails without retry (original §2.3); nothing of the
+        // success transaction was kept.
+        error = err instanceof StateError ? err.message : `could not record the result: ${(translateSqliteError(err, this.opts.dbPath) as Error).message}`
+        status = 'failed'
+        this.db.tx(() => completeAttempt(this.db, job, this.attemptRecord('failed', result, error)))
+      }
+    } else {
+      error = result.error ?? 'plugin failed'
+      const failStatus = result.kind === 'timeout' ? 'timed_out' : 'failed'
+      if (result.retryable && job.attempt < job.max_attempts) {
+        const base = plugin.config.retry.backoff_base_ms
+        const delay = base * 2 ** (job.attempt - 1) + Math.floor(Math.random() * (base / 4 + 1))
+        const next = formatTs(new Date(this.clock().getTime() + delay))
+        const wrote = this.db.tx(() => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error), next))
+        status = wrote ? 'retry' : 'superseded'
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error})
+        return
+      }
+      const wrote = this.db.tx(() => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error)))
+      status = wrote ? failStatus : 'superseded'
+    }
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error})
+    if (status !== 'superseded') this.opts.hooks?.onTerminal?.(this, job, status, result, error)
+  }
+
+  /** Failures that bypass retry (original §2.3): unknown plugin or command, bad payload, unreadable state. */
+  private failDirectly(job: Job, error: string, started: number): void {
+    const wrote = this.db.tx(() => completeAttempt(this.db, job, this.attemptRecord('failed', null, error)))
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error})
+  }
+
+  /** The running jobs and their plugin PIDs. */
+  running(): {job: Job; pid: number | null}[] {
+    return [...this.active.values()].map((a) => ({job: a.job, pid: a.pid}))
+  }
+
+  /** Stop claiming, let running plugins finish (each is bounded by its timeout), release everything. */
+  async stop(opts: {force?: boolean} = {}): Promise<void> {
+    if (!this.stopping) this.logger.info('engine stopping', {running: this.active.size})
+    this.stopping = true
+    if (this.tickTimer) clearTimeout(this.tickTimer)
+    this.wake()
+    if (opts.force) for (const a of this.active.values()) if (a.pid) killGroup(a.pid, 'SIGTERM')
+    await this.loopDone
+    await Promise.all([...this.active.values()].map((a) => a.done))
+    while (this.pruning || this.ticking) await new Promise((r) => setTimeout(r, 20))
+    try {
+      this.db.sqlite.pragma('optimize')
+    } catch {
+      // best effort
+    }
+    this.db.close()
+    this.lock?.release()
+    this.logger.info('engine stopped', {jobs: this.stats.finished})
+  }
+}
+
+class DirectFailure extends Error {}
+
+/** Context keys are merged into event.payload without overwriting (original §3.2). */
+function mergeContext(payload: unknown, context: Record<string, unknown>): unknown {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return payload
+  const out = {...(payload as Record<string, unknown>)}
+  for (const [k, v] of Object.entries(context)) if (!(k in out)) out[k] = v
+  return out
+}

@@ -1,0 +1,41 @@
+import {formatTs} from '../schema/time.js'
+
+/** Engine log lines on stderr: `text` for people, `json` (NDJSON) for machines. */
+export type LogFormat = 'text' | 'json'
+export type Level = 'debug' | 'info' | 'warn' | 'error'
+const ORDER: Record<Level, number> = {debug: 10, info: 20, warn: 30, error: 40}
+
+export class Logger {
+  constructor(
+    private readonly format: LogFormat = 'text',
+    private readonly level: Level = 'info',
+    private readonly write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+  ) {}
+
+  log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
+    if (ORDER[level] < ORDER[this.level]) return
+    const time = formatTs(new Date())
+    if (this.format === 'json') {
+      this.write(JSON.stringify({time, level, msg, ...fields}))
+      return
+    }
+    const kv = Object.entries(fields)
+      .filter(([, v]) => v !== undefined && v !== null && v !== '')
+      .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : typeof v === 'object' ? JSON.stringify(v) : v}`)
+      .join(' ')
+    this.write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}`)
+  }
+
+  debug(msg: string, f?: Record<string, unknown>) {
+    this.log('debug', msg, f)
+  }
+  info(msg: string, f?: Record<string, unknown>) {
+    this.log('info', msg, f)
+  }
+  warn(msg: string, f?: Record<string, unknown>) {
+    this.log('warn', msg, f)
+  }
+  error(msg: string, f?: Record<string, unknown>) {
+    this.log('error', msg, f)
+  }
+}

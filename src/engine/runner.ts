@@ -1,0 +1,317 @@
+import {spawn} from 'node:child_process'
+
+/**
+ * One plugin process under protocol v2 (original §3, spec decision 6): spawn the entrypoint with no
+ * arguments in its own process group and an allowlisted environment, write one JSON request and close
+ * stdin, read one JSON response. stdout is capped (over: failed, prefix kept), stderr truncated. On timeout:
+ * SIGTERM to the group, a grace period, SIGKILL.
+ */
+
+export const STDOUT_CAP = 10 * 1024 * 1024
+export const STDERR_CAP = 65_536
+export const KILL_GRACE_MS = 5_000
+export const EXIT_NO_RETRY = 78
+
+/** Environment names copied from the engine to plugins (original §3.1), plus service.plugin_env_passthrough. */
+export const ENV_ALLOWLIST = [
+  'PATH', 'HOME', 'TZ', 'LANG', 'LANGUAGE', 'TMPDIR', 'LC_ALL', 'LC_CTYPE', 'LC_NUMERIC', 'LC_TIME', 'LC_COLLATE',
+  'LC_MONETARY', 'LC_MESSAGES', 'LC_PAPER', 'LC_NAME', 'LC_ADDRESS', 'LC_TELEPHONE', 'LC_MEASUREMENT', 'LC_IDENTIFICATION',
+]
+
+export function pluginEnv(source: Record<string, string | undefined>, passthrough: string[]): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const k of [...ENV_ALLOWLIST, ...passthrough]) {
+    const v = source[k]
+    if (v !== undefined) env[k] = v
+  }
+  return env
+}
+
+export interface PluginRequest {
+  protocol: 2
+  job_id: string
+  command: string
+  config: Record<string, unknown>
+  state: Record<string, unknown>
+  context: Record<string, unknown>
+  payload?: unknown
+  event?: unknown
+  deadline_at: string
+  instance: string
+}
+
+export interface PluginEvent {
+  type: string
+  payload?: unknown
+  dedupe_key?: string
+  event_id?: string
+  timestamp?: string
+  source?: string
+}
+
+export interface PluginResponse {
+  status: 'ok' | 'error'
+  result?: unknown
+  error?: string
+  retry?: boolean
+  events?: PluginEvent[]
+  state_updates?: Record<string, unknown>
+  logs?: {level?: string; message?: string}[]
+}
+
+export type RetryReason = 'plugin_error' | 'plugin_retry_false' | 'exit_code_78' | 'timeout' | 'spawn_error' | 'output_limit'
+
+export interface RunResult {
+  /** ok: a valid `status: ok` response. Every other kind is a failure. */
+  kind: 'ok' | 'error' | 'timeout' | 'spawn_error' | 'invalid_response' | 'output_limit'
+  response?: PluginResponse
+  /** Raw stdout (UTF-8, invalid bytes replaced); null when empty. */
+  stdout: string | null
+  stderr: string
+  stderrTruncated: boolean
+  exitCode: number | null
+  signal: NodeJS.Signals | null
+  pid: number | null
+  durationMs: number
+  /** The failure in words, for last_error. */
+  error?: string
+  retryable: boolean
+  reason?: RetryReason
+}
+
+export interface RunOptions {
+  entrypoint: string
+  request: PluginRequest
+  env: Record<string, string>
+  timeoutMs: number
+  graceMs?: number
+  stdoutCap?: number
+  stderrCap?: number
+  cwd?: string
+  onSpawn?: (pid: number) => void
+}
+
+/** Validate a decoded response envelope; returns the problem in the original's words, or null. */
+export function validateResponse(value: unknown): string | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return `response is not a JSON object (got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value})`
+  }
+  const r = value as Record<string, unknown>
+  if (r.status === undefined) return 'response missing required field: status'
+  if (r.status !== 'ok' && r.status !== 'error') return `invalid status value ${JSON.stringify(r.status)} (want "ok" or "error")`
+  if (r.status === 'error' && (typeof r.error !== 'string' || r.error.trim() === '')) return 'response has status=error but no error message'
+  if (r.status === 'ok' && (r.result === undefined || r.result === null || (typeof r.result === 'string' && r.result.trim() === ''))) {
+    return 'response has status=ok but no result message'
+  }
+  if (r.events !== undefined && !Array.isArray(r.events)) return 'response field events must be a list'
+  if (Array.isArray(r.events)) {
+    for (const [i, e] of r.events.entries()) {
+      if (!e || typeof e !== 'object' || typeof (e as {type?: unknown}).type !== 'string' || (e as {type: string}).type === '') {
+        return `response events[${i}] needs a non-empty string type`
+      }
+    }
+  }
+  if (r.state_updates !== undefined && (r.state_updates === null || typeof r.state_updates !== 'object' || Array.isArray(r.state_updates))) {
+    return 'response field state_updates must be an object'
+  }
+  return null
+}
+
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export function runPlugin(opts: RunOptions): Promise<RunResult> {
+  const stdoutCap = opts.stdoutCap ?? STDOUT_CAP
+  const stderrCap = opts.stderrCap ?? STDERR_CAP
+  const grace = opts.graceMs ?? KILL_GRACE_MS
+  const started = performance.now()
+  return new Promise((resolvePromise) => {
+    const out: Buffer[] = []
+    let outBytes = 0
+    const err: Buffer[] = []
+    let errBytes = 0
+    let stderrTruncated = false
+    let overflow = false
+    let timedOut = false
+    let exited = false
+    let settled = false
+    let exitCode: number | null = null
+    let signal: NodeJS.Signals | null = null
+    let killTimer: NodeJS.Timeout | undefined
+    let drainTimer: NodeJS.Timeout | undefined
+
+    let child: ReturnType<typeof spawn>
+    try {
+      child = spawn(opts.entrypoint, [], {
+        cwd: opts.cwd,
+        env: opts.env,
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+    } catch (e) {
+      resolvePromise(spawnFailure(e as Error, started))
+      return
+    }
+    const pid = child.pid ?? null
+
+    const finish = (spawnError?: Error) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      clearTimeout(killTimer)
+      clearTimeout(drainTimer)
+      // Anything the plugin left behind in its group (a child that kept stdout open) goes with it.
+      if (pid) killGroup(pid, 'SIGKILL')
+      if (spawnError) {
+        resolvePromise(spawnFailure(spawnError, started))
+        return
+      }
+      const stdoutBuf = Buffer.concat(out)
+      const stdout = stdoutBuf.length ? stdoutBuf.toString('utf8') : null
+      const stderr = Buffer.concat(err).toString('utf8')
+      resolvePromise(classify({stdout, stderr, stderrTruncated, exitCode, signal, pid, overflow, timedOut, durationMs: performance.now() - started, timeoutMs: opts.timeoutMs, stdoutCap}))
+    }
+
+    child.on('error', (e) => finish(e))
+    if (pid) opts.onSpawn?.(pid)
+
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (overflow) return
+      if (outBytes + chunk.length > stdoutCap) {
+        out.push(chunk.subarray(0, stdoutCap - outBytes))
+        outBytes = stdoutCap
+        overflow = true
+        if (pid) killGroup(pid, 'SIGKILL')
+        return
+      }
+      out.push(chunk)
+      outBytes += chunk.length
+    })
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (errBytes >= stderrCap) {
+        stderrTruncated = true
+        return
+      }
+      const take = Math.min(chunk.length, stderrCap - errBytes)
+      if (take < chunk.length) stderrTruncated = true
+      err.push(chunk.subarray(0, take))
+      errBytes += take
+    })
+    child.on('exit', (code, sig) => {
+      exited = true
+      exitCode = code
+      signal = sig
+      // stdout may still hold buffered data; a grandchild may keep the pipe open forever.
+      drainTimer = setTimeout(() => finish(), 200)
+    })
+    child.on('close', () => finish())
+
+    const timer = setTimeout(() => {
+      if (exited) return // edge race: the output is used (original §3.1)
+      timedOut = true
+      if (pid) killGroup(pid, 'SIGTERM')
+      killTimer = setTimeout(() => {
+        if (pid) killGroup(pid, 'SIGKILL')
+      }, grace)
+    }, opts.timeoutMs)
+
+    child.stdin!.on('error', () => {
+      // EPIPE: the plugin did not read its request; a valid response still counts.
+    })
+    child.stdin!.end(JSON.stringify(opts.request) + '\n')
+  })
+}
+
+function spawnFailure(e: Error, started: number): RunResult {
+  return {
+    kind: 'spawn_error',
+    stdout: null,
+    stderr: '',
+    stderrTruncated: false,
+    exitCode: null,
+    signal: null,
+    pid: null,
+    durationMs: performance.now() - started,
+    error: `plugin spawn failed: ${e.message}`,
+    retryable: true,
+    reason: 'spawn_error',
+  }
+}
+
+interface Raw {
+  stdout: string | null
+  stderr: string
+  stderrTruncated: boolean
+  exitCode: number | null
+  signal: NodeJS.Signals | null
+  pid: number | null
+  overflow: boolean
+  timedOut: boolean
+  durationMs: number
+  timeoutMs: number
+  stdoutCap: number
+}
+
+function fmtMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
+}
+
+/** Outcome classification (original §3.4, decision 6). */
+export function classify(r: Raw): RunResult {
+  const base = {stdout: r.stdout, stderr: r.stderr, stderrTruncated: r.stderrTruncated, exitCode: r.exitCode, signal: r.signal, pid: r.pid, durationMs: r.durationMs}
+  const exit78 = r.exitCode === EXIT_NO_RETRY
+  if (r.timedOut) {
+    return {...base, stdout: null, kind: 'timeout', error: `plugin execution timed out after ${fmtMs(r.timeoutMs)}`, retryable: true, reason: 'timeout'}
+  }
+  if (r.overflow) {
+    return {
+      ...base,
+      kind: 'output_limit',
+      error: `plugin stdout exceeded ${r.stdoutCap} bytes (the first ${r.stdoutCap} bytes are kept in the result)`,
+      retryable: !exit78,
+      reason: exit78 ? 'exit_code_78' : 'output_limit',
+    }
+  }
+  const exitNote = r.exitCode !== null && r.exitCode !== 0 ? ` (exit status ${r.exitCode})` : r.signal ? ` (killed by ${r.signal})` : ''
+  const text = r.stdout?.trim() ?? ''
+  let problem: string | null = null
+  let value: unknown
+  if (text === '') problem = 'plugin produced no output on stdout'
+  else {
+    try {
+      value = JSON.parse(text)
+      problem = validateResponse(value)
+    } catch (e) {
+      problem = `plugin output is not valid JSON: ${(e as Error).message}`
+    }
+  }
+  if (problem) {
+    return {
+      ...base,
+      kind: 'invalid_response',
+      error: `plugin spawn failed: decode response: ${problem}${exitNote}`,
+      retryable: !exit78,
+      reason: exit78 ? 'exit_code_78' : 'spawn_error',
+    }
+  }
+  const response = value as PluginResponse
+  if (response.status === 'ok') return {...base, kind: 'ok', response, retryable: false}
+  const noRetry = response.retry === false
+  return {
+    ...base,
+    kind: 'error',
+    response,
+    error: response.error,
+    retryable: !exit78 && !noRetry,
+    reason: exit78 ? 'exit_code_78' : noRetry ? 'plugin_retry_false' : 'plugin_error',
+  }
+}

@@ -1,0 +1,418 @@
+import {sql} from 'kysely'
+
+import type {Db} from '../schema/db.js'
+import {TERMINAL_STATUSES} from '../schema/definition.js'
+import {jobLogId, uuidv7} from '../schema/ids.js'
+import type {Job} from '../schema/types.js'
+
+/**
+ * The job state machine (original §2): every status change writes job_transitions in the same transaction,
+ * every claim writes job_attempts, and every finished attempt writes its own job_log row (decision 3).
+ * Statements on the engine's hot path are compiled once per handle.
+ */
+
+export const STDERR_LOG_CAP = 65_536
+
+export interface NewJobInput {
+  plugin: string
+  command: string
+  payload: unknown
+  submittedBy: string
+  maxAttempts: number
+  dedupeKey?: string | null
+  parentJobId?: string | null
+  sourceEventId?: string | null
+  eventContextId?: string | null
+  configSnapshotId?: string | null
+  /** Dedupe window for (dedupe_key, plugin, command) against succeeded jobs; 0 disables. */
+  dedupeTtlMs: number
+  /** When set, also drop the enqueue while a job of the same identity is queued or running (original §2.4). */
+  dedupeOutstanding?: boolean
+  now: string
+  /** `now` minus the dedupe TTL, in the stored layout. */
+  dedupeSince: string
+}
+
+export type EnqueueResult =
+  | {status: 'enqueued'; job: Job}
+  | {status: 'deduplicated'; existingJobId: string; reason: string}
+  | {status: 'duplicate_event'; reason: string}
+
+const cache = new WeakMap<Db, ReturnType<typeof compile>>()
+
+function compile(db: Db) {
+  const k = db.k
+  return {
+    insertTransition: db.prepare((p) =>
+      k.insertInto('job_transitions').values({
+        job_id: p('job_id'),
+        from_status: p('from_status'),
+        to_status: p('to_status'),
+        reason: p('reason'),
+        created_at: p('created_at'),
+      }),
+    ),
+    insertAttempt: db.prepare((p) =>
+      k
+        .insertInto('job_attempts')
+        .values({job_id: p('job_id'), attempt: p('attempt'), created_at: p('created_at'), engine_pid: p('engine_pid'), plugin_pid: null, plugin_started_at: null})
+        .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing()),
+    ),
+    setAttemptPid: db.prepare((p) =>
+      k
+        .updateTable('job_attempts')
+        .set({plugin_pid: p('plugin_pid'), plugin_started_at: p('plugin_started_at')})
+        .where('job_id', '=', p('job_id'))
+        .where('attempt', '=', p('attempt')),
+    ),
+    nextQueued: db.prepare((p) =>
+      k
+        .selectFrom('job_queue as q')
+        .selectAll('q')
+        .where('q.status', '=', sql.lit('queued'))
+        .where((eb) => eb.or([eb('q.next_retry_at', 'is', null), eb('q.next_retry_at', '=', ''), eb('q.next_retry_at', '<=', p('now'))]))
+        .where((eb) =>
+          eb.or([
+            eb('q.dedupe_key', 'is', null),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('job_queue as r')
+                  .select('r.id')
+                  .where('r.status', '=', sql.lit('running'))
+                  .whereRef('r.dedupe_key', '=', 'q.dedupe_key')
+                  .whereRef('r.plugin', '=', 'q.plugin')
+                  .whereRef('r.command', '=', 'q.command'),
+              ),
+            ),
+          ]),
+        )
+        .orderBy('q.created_at')
+        .orderBy('q.id')
+        .limit(p('limit')),
+    ),
+    markRunning: db.prepare((p) =>
+      k
+        .updateTable('job_queue')
+        .set({status: 'running', started_at: p('now'), started_config_snapshot_id: p('snapshot')})
+        .where('id', '=', p('id'))
+        .where('status', '=', 'queued'),
+    ),
+    findJob: db.prepare((p) => k.selectFrom('job_queue').selectAll().where('id', '=', p('id'))),
+    finish: db.prepare((p) =>
+      k
+        .updateTable('job_queue')
+        .set({status: p('status'), completed_at: p('now'), last_error: p('last_error')})
+        .where('id', '=', p('id'))
+        .where('status', '=', 'running')
+        .where('attempt', '=', p('attempt')),
+    ),
+    requeue: db.prepare((p) =>
+      k
+        .updateTable('job_queue')
+        .set({status: 'queued', attempt: p('next_attempt'), next_retry_at: p('next_retry_at'), last_error: p('last_error')})
+        .where('id', '=', p('id'))
+        .where('status', '=', 'running')
+        .where('attempt', '=', p('attempt')),
+    ),
+    insertLog: db.prepare((p) =>
+      k
+        .insertInto('job_log')
+        .values({
+          id: p('id'),
+          job_id: p('job_id'),
+          plugin: p('plugin'),
+          command: p('command'),
+          status: p('status'),
+          result: p('result'),
+          attempt: p('attempt'),
+          submitted_by: p('submitted_by'),
+          created_at: p('created_at'),
+          completed_at: p('completed_at'),
+          last_error: p('last_error'),
+          stderr: p('stderr'),
+          parent_job_id: p('parent_job_id'),
+          source_event_id: p('source_event_id'),
+          event_context_id: p('event_context_id'),
+          enqueued_config_snapshot_id: p('enqueued_config_snapshot_id'),
+          started_config_snapshot_id: p('started_config_snapshot_id'),
+          started_at: p('started_at'),
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
+    insertJob: db.prepare((p) =>
+      k
+        .insertInto('job_queue')
+        .values({
+          id: p('id'),
+          plugin: p('plugin'),
+          command: p('command'),
+          payload: p('payload'),
+          status: 'queued',
+          attempt: 1,
+          max_attempts: p('max_attempts'),
+          submitted_by: p('submitted_by'),
+          dedupe_key: p('dedupe_key'),
+          created_at: p('now'),
+          started_at: null,
+          completed_at: null,
+          next_retry_at: null,
+          last_error: null,
+          parent_job_id: p('parent_job_id'),
+          source_event_id: p('source_event_id'),
+          event_context_id: p('event_context_id'),
+          enqueued_config_snapshot_id: p('snapshot'),
+          started_config_snapshot_id: null,
+        })
+        .onConflict((oc) => oc.doNothing()),
+    ),
+    recentSuccess: db.prepare((p) =>
+      k
+        .selectFrom('job_queue')
+        .select('id')
+        .where('dedupe_key', '=', p('key'))
+        .where('status', '=', 'succeeded')
+        .where('completed_at', '>=', p('since'))
+        .where('plugin', '=', p('plugin'))
+        .where('command', '=', p('command'))
+        .orderBy('completed_at', 'desc')
+        .limit(1),
+    ),
+    outstanding: db.prepare((p) =>
+      k
+        .selectFrom('job_queue')
+        .select('id')
+        .where('dedupe_key', '=', p('key'))
+        .where('status', 'in', ['queued', 'running'])
+        .where('plugin', '=', p('plugin'))
+        .where('command', '=', p('command'))
+        .orderBy('created_at', 'desc')
+        .limit(1),
+    ),
+  }
+}
+
+export function stmts(db: Db) {
+  let s = cache.get(db)
+  if (!s) {
+    s = compile(db)
+    cache.set(db, s)
+  }
+  return s
+}
+
+export function recordTransition(db: Db, jobId: string, from: string | null, to: string, reason: string | null, now: string): void {
+  stmts(db).insertTransition.run({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})
+}
+
+/** Enqueue a job with its first transition, after the dedupe checks (original §2.4). One transaction. */
+export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
+  const s = stmts(db)
+  const key = input.dedupeKey?.trim() || null
+  return db.tx((): EnqueueResult => {
+    if (key) {
+      if (input.dedupeOutstanding) {
+        const o = s.outstanding.get({key, plugin: input.plugin, command: input.command})
+        if (o) return {status: 'deduplicated', existingJobId: o.id, reason: `job deduplicated for key "${key}" (existing job ${o.id} is still queued or running)`}
+      }
+      if (input.dedupeTtlMs > 0) {
+        const r = s.recentSuccess.get({key, since: input.dedupeSince, plugin: input.plugin, command: input.command})
+        if (r) return {status: 'deduplicated', existingJobId: r.id, reason: `job deduplicated for key "${key}" (existing job ${r.id} succeeded within the dedupe window)`}
+      }
+    }
+    const id = uuidv7()
+    const payload = input.payload === undefined || input.payload === null ? null : JSON.stringify(input.payload)
+    const res = s.insertJob.run({
+      id,
+      plugin: input.plugin,
+      command: input.command,
+      payload,
+      max_attempts: input.maxAttempts > 0 ? input.maxAttempts : 4,
+      submitted_by: input.submittedBy,
+      dedupe_key: key,
+      now: input.now,
+      parent_job_id: input.parentJobId ?? null,
+      source_event_id: input.sourceEventId ?? null,
+      event_context_id: input.eventContextId ?? null,
+      snapshot: input.configSnapshotId ?? null,
+    })
+    if (res.changes === 0) return {status: 'duplicate_event', reason: 'a job for this source event and target already exists'}
+    s.insertTransition.run({job_id: id, from_status: null, to_status: 'queued', reason: null, created_at: input.now})
+    return {status: 'enqueued', job: s.findJob.get({id})!}
+  })
+}
+
+export interface ClaimOptions {
+  now: string
+  /** Plugins at their parallelism cap. */
+  excludePlugins: Set<string>
+  snapshotId: string | null
+  enginePid: number
+}
+
+/**
+ * Claim the oldest eligible queued job (FIFO by created_at; retries keep their place; next_retry_at
+ * honoured; a job whose dedupe key is running waits) in one short write transaction.
+ */
+export function claimNextJob(db: Db, o: ClaimOptions): Job | null {
+  const s = stmts(db)
+  return db.tx(() => {
+    // Candidates in FIFO order; skipping capped plugins in code keeps the statement compiled once.
+    let offset = 0
+    for (let window = 16; ; window *= 4) {
+      const rows = s.nextQueued.all({now: o.now, limit: window + offset})
+      const pick = rows.slice(offset).find((r) => !o.excludePlugins.has(r.plugin))
+      if (pick) {
+        const changed = s.markRunning.run({id: pick.id, now: o.now, snapshot: o.snapshotId}).changes
+        if (changed === 0) return null
+        s.insertTransition.run({job_id: pick.id, from_status: 'queued', to_status: 'running', reason: null, created_at: o.now})
+        s.insertAttempt.run({job_id: pick.id, attempt: pick.attempt, created_at: o.now, engine_pid: o.enginePid})
+        return {...pick, status: 'running', started_at: o.now, started_config_snapshot_id: o.snapshotId}
+      }
+      if (rows.length < window + offset) return null
+      offset = rows.length
+    }
+  })
+}
+
+/** Record the plugin process of a running attempt (orphan detection by liveness). */
+export function recordAttemptProcess(db: Db, jobId: string, attempt: number, pid: number, startedAt: string | null): void {
+  stmts(db).setAttemptPid.run({job_id: jobId, attempt, plugin_pid: pid, plugin_started_at: startedAt})
+}
+
+export interface AttemptRecord {
+  status: string
+  result: string | null
+  lastError: string | null
+  stderr: string | null
+  now: string
+}
+
+function logAttempt(db: Db, job: Job, rec: AttemptRecord): void {
+  stmts(db).insertLog.run({
+    id: jobLogId(job.id, job.attempt),
+    job_id: job.id,
+    plugin: job.plugin,
+    command: job.command,
+    status: rec.status,
+    result: rec.result,
+    attempt: job.attempt,
+    submitted_by: job.submitted_by,
+    created_at: job.created_at,
+    completed_at: rec.now,
+    last_error: rec.lastError,
+    stderr: rec.stderr === null ? null : truncateUtf8(rec.stderr, STDERR_LOG_CAP),
+    parent_job_id: job.parent_job_id,
+    source_event_id: job.source_event_id,
+    event_context_id: job.event_context_id,
+    enqueued_config_snapshot_id: job.enqueued_config_snapshot_id,
+    started_config_snapshot_id: job.started_config_snapshot_id,
+    started_at: job.started_at,
+  })
+}
+
+/** Cut a string to at most `bytes` UTF-8 bytes without splitting a character. */
+export function truncateUtf8(text: string, bytes: number): string {
+  const buf = Buffer.from(text, 'utf8')
+  if (buf.length <= bytes) return text
+  let end = bytes
+  while (end > 0 && (buf[end] & 0xc0) === 0x80) end--
+  return buf.subarray(0, end).toString('utf8')
+}
+
+/**
+ * Terminal completion of the running attempt: status, transition, job_log row. Returns false when the job
+ * was no longer this attempt's (recovered or cancelled meanwhile): nothing is written then.
+ * Call inside a transaction together with the attempt's other writes (facts, state, routed jobs).
+ */
+export function completeAttempt(db: Db, job: Job, rec: AttemptRecord): boolean {
+  const s = stmts(db)
+  const changed = s.finish.run({id: job.id, attempt: job.attempt, status: rec.status, now: rec.now, last_error: rec.lastError}).changes
+  if (changed === 0) return false
+  s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: rec.status, reason: rec.lastError, created_at: rec.now})
+  logAttempt(db, job, rec)
+  return true
+}
+
+/** A failed attempt that will be retried: its own job_log row, then back to queued with attempt + 1. */
+export function retryAttempt(db: Db, job: Job, rec: AttemptRecord, nextRetryAt: string): boolean {
+  const s = stmts(db)
+  const changed = s.requeue.run({id: job.id, attempt: job.attempt, next_attempt: job.attempt + 1, next_retry_at: nextRetryAt, last_error: rec.lastError}).changes
+  if (changed === 0) return false
+  s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: 'queued', reason: rec.lastError, created_at: rec.now})
+  logAttempt(db, job, rec)
+  return true
+}
+
+export interface RecoveryResult {
+  requeued: string[]
+  dead: string[]
+}
+
+/**
+ * Crash recovery (original §2.6): running rows whose engine is gone. The interrupted attempt gets its own
+ * job_log row (decision 3); the job is requeued with attempt + 1, or marked dead when that was its last.
+ * `filter` picks which running rows are orphans (all of them at engine start).
+ */
+export function recoverRunningJobs(db: Db, now: string, filter: (job: Job) => boolean = () => true): RecoveryResult {
+  const out: RecoveryResult = {requeued: [], dead: []}
+  db.tx(() => {
+    const running = db.all(db.k.selectFrom('job_queue').selectAll().where('status', '=', 'running').orderBy('created_at'))
+    for (const job of running) {
+      if (!filter(job)) continue
+      if (job.attempt < job.max_attempts) {
+        const reason = 'interrupted: the engine stopped while this attempt ran (recovered at engine start)'
+        const s = stmts(db)
+        s.requeue.run({id: job.id, attempt: job.attempt, next_attempt: job.attempt + 1, next_retry_at: null, last_error: reason})
+        s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: 'queued', reason, created_at: now})
+        logAttempt(db, job, {status: 'failed', result: null, lastError: reason, stderr: null, now})
+        out.requeued.push(job.id)
+      } else {
+        const reason = `Job marked dead during crash recovery: max attempts (${job.max_attempts}) reached`
+        completeAttempt(db, job, {status: 'dead', result: null, lastError: reason, stderr: null, now})
+        out.dead.push(job.id)
+      }
+    }
+  })
+  return out
+}
+
+export function findQueueJob(db: Db, id: string): Job | undefined {
+  return stmts(db).findJob.get({id})
+}
+
+/** Operator cancel: a queued job becomes dead with the reason. Running or finished jobs are refused. */
+export function cancelQueuedJob(db: Db, id: string, now: string, reason = 'cancelled by operator'): {ok: true} | {ok: false; status: string | null} {
+  return db.tx(() => {
+    const job = findQueueJob(db, id)
+    if (!job) return {ok: false as const, status: null}
+    if (job.status !== 'queued') return {ok: false as const, status: job.status}
+    db.run(db.k.updateTable('job_queue').set({status: 'dead', completed_at: now, last_error: reason}).where('id', '=', id).where('status', '=', 'queued'))
+    recordTransition(db, id, 'queued', 'dead', reason, now)
+    return {ok: true as const}
+  })
+}
+
+/** Scheduler if_running=cancel: outstanding jobs of (plugin, command, submitter) become dead. */
+export function cancelOutstandingJobs(db: Db, plugin: string, command: string, submittedBy: string, now: string, reason: string): string[] {
+  return db.tx(() => {
+    const rows = db.all(
+      db.k
+        .selectFrom('job_queue')
+        .select(['id', 'status'])
+        .where('plugin', '=', plugin)
+        .where('command', '=', command)
+        .where('submitted_by', '=', submittedBy)
+        .where('status', 'in', ['queued', 'running']),
+    )
+    for (const r of rows) {
+      db.run(db.k.updateTable('job_queue').set({status: 'dead', completed_at: now, last_error: reason}).where('id', '=', r.id).where('status', '=', r.status))
+      recordTransition(db, r.id, r.status, 'dead', reason, now)
+    }
+    return rows.map((r) => r.id)
+  })
+}
+
+export function isTerminal(status: string): boolean {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status)
+}

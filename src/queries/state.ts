@@ -1,0 +1,98 @@
+import type {Db} from '../schema/db.js'
+import {uuidv7} from '../schema/ids.js'
+
+/**
+ * Plugin memory (spec decision 8, original §1.3): with a matching fact_outputs rule the state_updates
+ * snapshot is appended to plugin_facts with the next seq and mirrored into plugin_state; without one it is
+ * shallow-merged into plugin_state. Call inside the completion transaction so a failure rolls back the
+ * sequence bump with everything else.
+ */
+
+export const MAX_STATE_BYTES = 1 << 20
+
+export class StateError extends Error {}
+
+/** Compact JSON with top-level keys sorted (the original re-marshals from a map). */
+export function normalizeObject(obj: Record<string, unknown>): string {
+  const sorted: Record<string, unknown> = {}
+  for (const k of Object.keys(obj).sort()) sorted[k] = obj[k]
+  return JSON.stringify(sorted)
+}
+
+export function readPluginState(db: Db, plugin: string): Record<string, unknown> {
+  const row = db.get(db.k.selectFrom('plugin_state').select('state').where('plugin_name', '=', plugin))
+  if (!row) return {}
+  try {
+    const v = JSON.parse(row.state) as unknown
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>
+    throw new Error('not an object')
+  } catch (e) {
+    throw new StateError(`stored plugin_state for ${plugin} is not a JSON object: ${(e as Error).message}`)
+  }
+}
+
+function writeState(db: Db, plugin: string, json: string, now: string): void {
+  if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw new StateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
+  db.run(
+    db.k
+      .insertInto('plugin_state')
+      .values({plugin_name: plugin, state: json, updated_at: now})
+      .onConflict((oc) => oc.column('plugin_name').doUpdateSet({state: json, updated_at: now})),
+  )
+}
+
+export interface FactRule {
+  fact_type: string
+}
+
+export interface StateWrite {
+  plugin: string
+  command: string
+  jobId: string
+  updates: Record<string, unknown>
+  /** fact_outputs rules of the manifest that match this command. */
+  rules: FactRule[]
+  now: string
+}
+
+/** Returns the seqs of the facts written (empty for a legacy merge). */
+export function applyStateUpdates(db: Db, w: StateWrite): number[] {
+  if (w.rules.length === 0) {
+    const merged = {...readPluginState(db, w.plugin), ...w.updates}
+    writeState(db, w.plugin, normalizeObject(merged), w.now)
+    return []
+  }
+  const json = normalizeObject(w.updates)
+  if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw new StateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
+  const seqs: number[] = []
+  for (const rule of w.rules) {
+    const seq = nextFactSeq(db)
+    db.run(
+      db.k.insertInto('plugin_facts').values({
+        id: uuidv7(),
+        seq,
+        plugin_name: w.plugin,
+        fact_type: rule.fact_type,
+        job_id: w.jobId,
+        command: w.command,
+        fact_json: json,
+        created_at: w.now,
+      }),
+    )
+    seqs.push(seq)
+  }
+  writeState(db, w.plugin, json, w.now)
+  return seqs
+}
+
+/** Allocate the next plugin_facts seq from storage_sequences (first value 1). */
+export function nextFactSeq(db: Db): number {
+  const row = db.get(
+    db.k
+      .insertInto('storage_sequences')
+      .values({name: 'plugin_facts', value: 1})
+      .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({value: eb('storage_sequences.value', '+', 1)})))
+      .returning('value'),
+  )
+  return Number(row!.value)
+}
