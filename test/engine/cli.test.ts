@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {existsSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {describe, it} from 'node:test'
+
+import {BIN, ROOT, runCli} from '../helpers/cli.js'
+import {enqueue, jobRow, rows, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
+
+const PLUGINS = `plugins:
+  facts-py:
+    config: {label: e2e}
+  behave:
+    retry: {max_attempts: 3, backoff_base: 100ms}
+`
+
+interface RunningEngine {
+  child: ChildProcess
+  stderr: () => string
+  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
+}
+
+function spawnEngine(configPath: string, extra: string[] = []): RunningEngine {
+  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: ''}, stdio: ['ignore', 'pipe', 'pipe']})
+  let err = ''
+  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
+  child.stdout!.resume()
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((r) => child.on('exit', (code, signal) => r({code, signal})))
+  return {child, stderr: () => err, exited}
+}
+
+async function started(e: RunningEngine) {
+  await waitFor('the engine to start', () => e.stderr().includes('engine started') || e.child.exitCode !== null, 15_000)
+  assert.ok(e.stderr().includes('engine started'), e.stderr())
+}
+
+describe('engine start (the real CLI)', () => {
+  it('runs jobs enqueued by another process within a second, logs each job, stops cleanly on SIGTERM', async () => {
+    const env = testEnv(PLUGINS)
+    const engine = spawnEngine(env.configPath)
+    try {
+      await started(engine)
+      assert.ok(existsSync(env.dbPath + '.pid'), 'holds the lock')
+      const t0 = Date.now()
+      const r = await runCli(['jobs', 'enqueue', 'facts-py', '--config', env.configPath, '--json'])
+      assert.equal(r.code, 0, r.stderr)
+      const id = r.json().job_id
+      const job = await waitFor('the job to start', () => {
+        const j = jobRow(env.db, id)
+        return j.status !== 'queued' ? j : null
+      })
+      assert.ok(Date.parse(job.started_at.replace(' ', 'T') + 'Z') - t0 < 1500, 'picked up within a second of the enqueue')
+      assert.equal((await waitTerminal(env, id)).status, 'succeeded')
+      await waitFor('the end line', () => engine.stderr().includes(`job=${id}`) && /job end .*status=succeeded/.test(engine.stderr()))
+      assert.match(engine.stderr(), new RegExp(`INFO  job start plugin=facts-py command=poll job=${id} attempt=1`))
+      assert.match(engine.stderr(), new RegExp(`INFO  job end plugin=facts-py command=poll job=${id} attempt=1 status=succeeded duration_ms=\\d+`))
+      const status = await runCli(['jobs', 'status', '--db', env.dbPath, '--json'])
+      assert.deepEqual(status.json().counts, [{status: 'succeeded', count: 1}])
+      const facts = await runCli(['facts', 'facts-py', '--db', env.dbPath, '--json'])
+      assert.equal(facts.json().facts[0].fact.label, 'e2e')
+    } finally {
+      engine.child.kill('SIGTERM')
+    }
+    const exit = await engine.exited
+    assert.deepEqual(exit, {code: 0, signal: null})
+    assert.match(engine.stderr(), /engine stopped/)
+    assert.equal(existsSync(env.dbPath + '.pid'), false, 'the lock is released')
+  })
+
+  it('a second engine on the same database is refused, naming the PID; a stale lock is taken over', async () => {
+    const env = testEnv(PLUGINS)
+    writeFileSync(env.dbPath + '.pid', JSON.stringify({pid: 999_999, started_at: null, host: (await import('node:os')).hostname(), db: env.dbPath}))
+    const first = spawnEngine(env.configPath)
+    try {
+      await started(first)
+      const second = await runCli(['engine', 'start', '--config', env.configPath])
+      assert.equal(second.code, 1)
+      assert.match(second.stderr, new RegExp(`another engine \\(PID ${first.child.pid} on .*\\) is already running`))
+    } finally {
+      first.child.kill('SIGINT')
+    }
+    assert.equal((await first.exited).code, 0)
+  })
+
+  it('SIGKILL while a job runs: the restarted engine recovers it and runs it again', async () => {
+    const env = testEnv(PLUGINS)
+    const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 1.5}, {maxAttempts: 3})
+    const first = spawnEngine(env.configPath)
+    await started(first)
+    await waitFor('the job to run', () => jobRow(env.db, id).status === 'running')
+    first.child.kill('SIGKILL')
+    await first.exited
+    assert.equal(jobRow(env.db, id).status, 'running', 'left running by the dead engine')
+    const second = spawnEngine(env.configPath)
+    try {
+      await started(second)
+      assert.match(second.stderr(), /recovered jobs left running by a previous engine requeued=1/)
+      const job = await waitTerminal(env, id)
+      assert.equal(job.status, 'succeeded')
+      assert.equal(job.attempt, 2)
+      const log = rows(env.db, 'SELECT attempt, status, last_error FROM job_log WHERE job_id = ? ORDER BY attempt', id)
+      assert.equal(log.length, 2)
+      assert.deepEqual([log[0].attempt, log[0].status], [1, 'failed'])
+      assert.match(log[0].last_error, /interrupted/)
+      assert.deepEqual([log[1].attempt, log[1].status], [2, 'succeeded'])
+      assert.equal(rows(env.db, 'SELECT COUNT(*) AS n FROM config_snapshots')[0].n, 2, 'a snapshot per start')
+    } finally {
+      second.child.kill('SIGTERM')
+      await second.exited
+    }
+  })
+
+  it('refuses an invalid config with exit 2, naming file and key', async () => {
+    const env = testEnv(`plugins:\n  behave:\n    retry: {backoff_base: soon}\n`)
+    const r = await runCli(['engine', 'start', '--config', env.configPath])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /config\.yaml: plugins\.behave\.retry\.backoff_base: invalid duration "soon"/)
+  })
+})
+
+describe('operator writes: jobs enqueue, retry, cancel', () => {
+  it('enqueue validates plugin, command and payload (exit 2) and stores a handle job as an event envelope', async () => {
+    const env = testEnv(PLUGINS)
+    const cfg = ['--config', env.configPath]
+    const unknown = await runCli(['jobs', 'enqueue', 'nope', ...cfg])
+    assert.equal(unknown.code, 2)
+    assert.match(unknown.stderr, /unknown plugin nope/)
+    assert.match(unknown.stderr, /known plugins: .*facts-py/)
+    const cmd = await runCli(['jobs', 'enqueue', 'facts-py', '--command', 'frob', ...cfg, '--json'])
+    assert.equal(cmd.code, 2)
+    assert.match(cmd.json().error.message, /plugin facts-py has no command frob/)
+    const notJson = await runCli(['jobs', 'enqueue', 'behave', '--payload', '{mode: ok}', ...cfg])
+    assert.equal(notJson.code, 2)
+    assert.match(notJson.stderr, /--payload is not valid JSON/)
+    const arr = await runCli(['jobs', 'enqueue', 'behave', '--payload', '[1,2]', ...cfg])
+    assert.equal(arr.code, 2)
+    assert.match(arr.stderr, /must be a JSON object, not an array/)
+    const bigFile = join(env.dir, 'big.json')
+    writeFileSync(bigFile, JSON.stringify({blob: 'x'.repeat(10 * 1024 * 1024)}))
+    const big = await runCli(['jobs', 'enqueue', 'behave', '--payload-file', bigFile, ...cfg])
+    assert.equal(big.code, 2)
+    assert.match(big.stderr, /is 10\.0 MiB; the limit is 1 MiB/)
+    assert.equal(rows(env.db, 'SELECT COUNT(*) AS n FROM job_queue')[0].n, 0, 'nothing enqueued by the failures')
+
+    const ok = await runCli(['jobs', 'enqueue', 'behave', '--payload', '{"mode":"ok"}', '--max-attempts', '2', ...cfg])
+    assert.equal(ok.code, 0, ok.stderr)
+    const id = ok.stdout.trim()
+    const job = jobRow(env.db, id)
+    assert.deepEqual([job.plugin, job.command, job.status, job.max_attempts, job.submitted_by, job.payload], ['behave', 'poll', 'queued', 2, 'cli', '{"mode":"ok"}'])
+    assert.deepEqual(rows(env.db, 'SELECT from_status, to_status FROM job_transitions WHERE job_id = ?', id), [{from_status: null, to_status: 'queued'}])
+
+    const h = await runCli(['jobs', 'enqueue', 'notifier', '--command', 'handle', '--payload', '{"message":"hi"}', ...cfg, '--json'])
+    const env2 = JSON.parse(jobRow(env.db, h.json().job_id).payload)
+    assert.equal(env2.type, 'cli.trigger')
+    assert.equal(env2.source, 'cli')
+    assert.deepEqual(env2.payload, {message: 'hi'})
+    assert.match(env2.event_id, /^[0-9a-f-]{36}$/)
+
+    const stdin = await runCli(['jobs', 'enqueue', 'behave', '--payload-file', '-', ...cfg, '--json'], {input: '{"mode":"error"}'})
+    assert.equal(JSON.parse(jobRow(env.db, stdin.json().job_id).payload).mode, 'error')
+  })
+
+  it('dedupe: a key that succeeded within dedupe_ttl is not enqueued again', async () => {
+    const env = testEnv(PLUGINS)
+    const id = enqueue(env, 'echo-sh', {}, {dedupeKey: 'nightly'})
+    env.db.sqlite.prepare(`UPDATE job_queue SET status = 'succeeded', completed_at = ? WHERE id = ?`).run('2099-01-01 00:00:00.000', id)
+    const again = await runCli(['jobs', 'enqueue', 'echo-sh', '--dedupe-key', 'nightly', '--config', env.configPath, '--json'])
+    assert.equal(again.code, 0)
+    assert.equal(again.json().status, 'deduplicated')
+    assert.equal(again.json().job_id, id)
+    assert.equal(rows(env.db, 'SELECT COUNT(*) AS n FROM job_queue')[0].n, 1)
+  })
+
+  it('retry makes a child job of a finished one; cancel kills a queued one; both refuse other states', async () => {
+    const env = testEnv(PLUGINS)
+    const done = enqueue(env, 'behave', {mode: 'ok'})
+    env.db.sqlite.prepare(`UPDATE job_queue SET status = 'failed', completed_at = '2026-11-27 10:00:00.000' WHERE id = ?`).run(done)
+    const queued = enqueue(env, 'behave', {mode: 'ok'})
+    const db = ['--db', env.dbPath]
+    const r = await runCli(['jobs', 'retry', done, ...db, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const child = jobRow(env.db, r.json().job_id)
+    assert.deepEqual([child.parent_job_id, child.plugin, child.payload, child.status, child.submitted_by], [done, 'behave', '{"mode":"ok"}', 'queued', 'cli'])
+    const refuse = await runCli(['jobs', 'retry', queued, ...db])
+    assert.equal(refuse.code, 2)
+    assert.match(refuse.stderr, /is queued; only finished jobs can be retried/)
+
+    const c = await runCli(['jobs', 'cancel', queued, ...db])
+    assert.equal(c.code, 0, c.stderr)
+    const cj = jobRow(env.db, queued)
+    assert.deepEqual([cj.status, cj.last_error], ['dead', 'cancelled by operator'])
+    assert.deepEqual(rows(env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', queued).pop(), {from_status: 'queued', to_status: 'dead', reason: 'cancelled by operator'})
+    const again = await runCli(['jobs', 'cancel', queued, ...db, '--json'])
+    assert.equal(again.code, 2)
+    assert.equal(again.json().error.code, 'conflict')
+    const missing = await runCli(['jobs', 'cancel', 'nope', ...db])
+    assert.equal(missing.code, 1)
+  })
+})
+
+describe('config check and plugins list', () => {
+  it('a valid config: exit 0, plugins listed with commands and schedules', async () => {
+    const env = testEnv(`plugins:
+  facts-py:
+    config: {label: x, api_token: hunter2}
+    schedules:
+      - {id: often, every: 5m}
+  kitchen:
+    uses: facts-py
+    config: {label: kitchen}
+`)
+    const r = await runCli(['config', 'check', '--config', env.configPath, '--json'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.ok(r.json().plugins.includes('kitchen'))
+    assert.equal(r.json().config.plugins['facts-py'].config.api_token, '***', 'secrets are masked')
+    assert.doesNotMatch(r.stdout, /hunter2/)
+    const p = await runCli(['plugins', 'list', '--config', env.configPath])
+    assert.match(p.stdout, /kitchen \(uses facts-py\)\s*│\s*2\.1\.0\s*│\s*poll, health/)
+    assert.match(p.stdout, /often: every 5m → poll/)
+  })
+
+  it('errors name file and key, exit 2; a plugin missing a required config key is refused', async () => {
+    const env = testEnv(`plugins:
+  facts-py:
+    config: {}
+    schedules:
+      - {id: a, every: 5m}
+      - {id: a, every: 10x}
+  ghost: {}
+bogus_top: 1
+`)
+    const r = await runCli(['config', 'check', '--config', env.configPath])
+    assert.equal(r.code, 2)
+    assert.match(r.stdout, /error: .*config\.yaml: plugins\.facts-py\.schedules\[1\]\.id: duplicate schedule id "a"/)
+    assert.match(r.stdout, /error: .*plugins\.facts-py\.schedules\[1\]\.every: invalid duration "10x"/)
+    assert.match(r.stdout, /error: .*plugins\.ghost: no plugin named ghost under plugin_roots/)
+    assert.match(r.stdout, /warning: .*bogus_top: unknown key "bogus_top"/)
+    const ok = testEnv(`plugins:\n  facts-py:\n    config: {}\n`)
+    const m = await runCli(['config', 'check', '--config', ok.configPath, '--json'])
+    assert.equal(m.code, 2)
+    assert.match(m.json().errors[0].message, /plugin facts-py requires config key\(s\) label/)
+  })
+})
