@@ -7,6 +7,7 @@ import YAML from 'yaml'
 import {DuctileError} from '../errors.js'
 import {parseDuration} from '../schema/time.js'
 import {interpolateEnv} from './interpolate.js'
+import {normalizeSchedule} from './schedule.js'
 
 /**
  * config.yaml in the original's format (original §5): service, state, plugin_roots, plugins, pipelines,
@@ -19,6 +20,11 @@ export interface ConfigIssue {
   file: string
   path: string
   message: string
+  /**
+   * A problem confined to one schedule: `config check` fails on it, but the engine still starts and keeps
+   * that schedule paused_invalid (one bad schedule does not stop the others).
+   */
+  scope?: 'schedule'
 }
 
 export interface ScheduleConfig {
@@ -319,20 +325,16 @@ function parseSchedules(st: LoadState, file: string, plugin: string, raw: unknow
     const id = s.id === undefined ? 'default' : String(s.id)
     if (seen.has(id)) err(st, file, `${path}.id`, `duplicate schedule id "${id}" for plugin ${plugin} (ids must be unique per plugin)`)
     seen.add(id)
-    const kinds = (['every', 'cron', 'at', 'after'] as const).filter((k) => s[k] !== undefined)
-    if (kinds.length !== 1) err(st, file, path, `exactly one of every, cron, at, after is required (got ${kinds.length ? kinds.join(', ') : 'none'})`)
-    if (s.every !== undefined) durationAt(st, file, `${path}.every`, s.every, 0)
-    if (s.after !== undefined) durationAt(st, file, `${path}.after`, s.after, 0)
     const command = s.command === undefined ? 'poll' : String(s.command)
-    if (command === 'handle') err(st, file, `${path}.command`, 'handle cannot be scheduled: it needs an event')
     const payload = s.payload === undefined ? {} : s.payload
     if (!isMap(payload)) err(st, file, `${path}.payload`, 'payload must be a mapping')
     const catchUp = oneOf(st, file, `${path}.catch_up`, s.catch_up, ['skip', 'run_once', 'run_all'] as const, 'skip')
-    if (catchUp !== 'skip' && s.every === undefined) err(st, file, `${path}.catch_up`, 'catch_up other than skip needs an every schedule')
-    if (s.only_between !== undefined && !/^\d{2}:\d{2}-\d{2}:\d{2}$/.test(String(s.only_between))) {
-      err(st, file, `${path}.only_between`, `must be "HH:MM-HH:MM" (got ${JSON.stringify(s.only_between)})`)
-    }
-    out.push({
+    const scheduleProblem = (key: string, message: string) => st.issues.push({severity: 'error', file, path: `${path}${key}`, message, scope: 'schedule'})
+    const kinds = (['every', 'cron', 'at', 'after'] as const).filter((k) => s[k] !== undefined)
+    if (kinds.length !== 1) scheduleProblem('', `exactly one of every, cron, at, after is required (got ${kinds.length ? kinds.join(', ') : 'none'})`)
+    if (command === 'handle') scheduleProblem('.command', 'handle cannot be scheduled: it needs an event')
+    if (catchUp !== 'skip' && s.every === undefined) scheduleProblem('.catch_up', 'catch_up other than skip needs an every schedule')
+    const sc: ScheduleConfig = {
       id,
       every: s.every === undefined ? undefined : String(s.every),
       cron: s.cron === undefined ? undefined : String(s.cron),
@@ -346,7 +348,15 @@ function parseSchedules(st: LoadState, file: string, plugin: string, raw: unknow
       timezone: s.timezone === undefined ? undefined : String(s.timezone),
       command,
       payload: isMap(payload) ? payload : {},
-    })
+    }
+    if (kinds.length === 1) {
+      try {
+        normalizeSchedule(sc)
+      } catch (e) {
+        scheduleProblem(`.${kinds[0]}`, (e as Error).message)
+      }
+    }
+    out.push(sc)
   })
   return out
 }
@@ -458,8 +468,9 @@ export function formatIssue(i: ConfigIssue): string {
   return `${i.file}: ${i.path}: ${i.message}`
 }
 
-export function assertNoConfigErrors(issues: ConfigIssue[]): void {
-  const errors = issues.filter((i) => i.severity === 'error')
+/** Throws on errors; schedule-scoped ones only with `strict` (the engine keeps such schedules paused_invalid). */
+export function assertNoConfigErrors(issues: ConfigIssue[], opts: {strict?: boolean} = {}): void {
+  const errors = issues.filter((i) => i.severity === 'error' && (opts.strict || i.scope !== 'schedule'))
   if (errors.length === 0) return
   throw new DuctileError('config_invalid', `invalid configuration:\n  ${errors.map(formatIssue).join('\n  ')}`, {
     hint: 'fix the named keys; `ductile config check` lists every problem without starting anything',

@@ -386,6 +386,12 @@ export class Engine {
     this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error})
   }
 
+  /** Terminate the plugin of a running job (its row was already moved on, e.g. cancelled by the scheduler). */
+  killJob(jobId: string): void {
+    const a = this.active.get(jobId)
+    if (a?.pid) killGroup(a.pid, 'SIGTERM')
+  }
+
   /** The running jobs and their plugin PIDs. */
   running(): {job: Job; pid: number | null}[] {
     return [...this.active.values()].map((a) => ({job: a.job, pid: a.pid}))

@@ -1,4 +1,5 @@
 import type {Db} from '../schema/db.js'
+import {uuidv7} from '../schema/ids.js'
 import type {BreakerTransition, CircuitBreaker} from '../schema/types.js'
 
 /** Circuit breakers: the current row per (plugin, command) and the append-only transitions. */
@@ -26,4 +27,63 @@ export function listBreakerTransitions(db: Db, plugin: string, command: string, 
       .orderBy('id', 'desc')
       .limit(limit),
   )
+}
+
+export interface BreakerChange {
+  plugin: string
+  command: string
+  from: string | null
+  to: string
+  failureCount: number
+  reason: 'failure_threshold' | 'success' | 'cooldown_elapsed' | 'manual_reset'
+  jobId: string | null
+  now: string
+}
+
+/** Append a transition (the durable explanation of why a breaker changed). */
+export function insertBreakerTransition(db: Db, c: BreakerChange): void {
+  db.run(
+    db.k.insertInto('circuit_breaker_transitions').values({
+      id: uuidv7(),
+      plugin: c.plugin,
+      command: c.command,
+      from_state: c.from,
+      to_state: c.to,
+      failure_count: c.failureCount,
+      reason: c.reason,
+      job_id: c.jobId,
+      created_at: c.now,
+    }),
+  )
+}
+
+export function saveBreaker(db: Db, b: CircuitBreaker): void {
+  db.run(
+    db.k
+      .insertInto('circuit_breakers')
+      .values(b)
+      .onConflict((oc) =>
+        oc.columns(['plugin', 'command']).doUpdateSet({
+          state: b.state,
+          failure_count: b.failure_count,
+          opened_at: b.opened_at,
+          last_failure_at: b.last_failure_at,
+          last_job_id: b.last_job_id,
+          updated_at: b.updated_at,
+        }),
+      ),
+  )
+}
+
+/**
+ * Manual reset (original §7): closed, count 0, opened_at, last_failure_at and last_job_id cleared, and a
+ * manual_reset transition from the previous state (NULL when there was no row). One short transaction.
+ */
+export function resetBreaker(db: Db, plugin: string, command: string, now: string): {from: string | null} {
+  return db.tx(() => {
+    const prev = findBreaker(db, plugin, command)
+    saveBreaker(db, {plugin, command, state: 'closed', failure_count: 0, opened_at: null, last_failure_at: null, last_job_id: null, updated_at: now})
+    insertBreakerTransition(db, {plugin, command, from: prev?.state ?? null, to: 'closed', failureCount: 0, reason: 'manual_reset', jobId: null, now})
+    return {from: prev?.state ?? null}
+  })
 }

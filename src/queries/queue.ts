@@ -172,7 +172,8 @@ function compile(db: Db) {
         .select('id')
         .where('dedupe_key', '=', p('key'))
         .where('status', '=', 'succeeded')
-        .where('completed_at', '>=', p('since'))
+        // Strictly inside the window: a schedule due exactly one interval after a success is not a duplicate.
+        .where('completed_at', '>', p('since'))
         .where('plugin', '=', p('plugin'))
         .where('command', '=', p('command'))
         .orderBy('completed_at', 'desc')

@@ -1,0 +1,30 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base.js'
+import {resetBreaker} from '../../queries/breakers.js'
+import {formatTs} from '../../schema/time.js'
+
+export interface BreakersResetResult {
+  plugin: string
+  command: string
+  from: string | null
+  to: 'closed'
+}
+
+export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
+  static summary = 'Close a circuit breaker by hand (a manual_reset transition); works with the engine running or stopped'
+  static description = 'Clears the failure count, opened_at, last_failure_at and last_job_id, so the next reconcile counts the latest completion afresh. The scheduler sees the change on its next tick.'
+  static examples = ['<%= config.bin %> breakers reset weather_probe', '<%= config.bin %> breakers reset weather_probe --command sync --json']
+
+  static args = {plugin: Args.string({description: 'plugin name', required: true})}
+  static flags = {command: Flags.string({description: 'plugin command', default: 'poll'})}
+
+  async run(): Promise<BreakersResetResult> {
+    const db = this.openWrite()
+    const {plugin} = this.args
+    const {command} = this.flags
+    const r = this.guard(db, () => resetBreaker(db, plugin, command, formatTs(new Date())))
+    if (this.human()) this.log(`Reset circuit breaker for ${plugin} (${command})${r.from ? `: ${r.from} → closed` : ''}.`)
+    return {plugin, command, from: r.from, to: 'closed'}
+  }
+}

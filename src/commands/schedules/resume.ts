@@ -1,0 +1,42 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base.js'
+import {DuctileError} from '../../errors.js'
+import {type ScheduleChange, changeScheduleStatus} from '../../queries/schedules.js'
+import {formatTs} from '../../schema/time.js'
+
+export interface SchedulesResumeResult {
+  changed: ScheduleChange[]
+}
+
+export default class SchedulesResume extends BaseCommand<typeof SchedulesResume> {
+  static summary = 'Resume paused schedules (status active again)'
+  static examples = ['<%= config.bin %> schedules resume weather_probe', '<%= config.bin %> schedules resume weather_probe quarter-hour --json']
+
+  static args = {
+    plugin: Args.string({description: 'plugin name', required: true}),
+    schedule: Args.string({description: 'schedule id (default: every paused schedule of the plugin)'}),
+  }
+
+  async run(): Promise<SchedulesResumeResult> {
+    const db = this.openWrite()
+    const {plugin, schedule} = this.args
+    const changed = this.guard(db, () =>
+      changeScheduleStatus(db, {
+        plugin,
+        scheduleId: schedule,
+        to: 'active',
+        reason: null,
+        now: formatTs(new Date()),
+        configured: [],
+      }),
+    )
+    if (changed.length === 0) {
+      throw new DuctileError('usage', `no paused schedule ${schedule ? `${plugin}/${schedule}` : `of plugin ${plugin}`} is known`, {
+        hint: '`ductile schedules list --all` shows the schedules the engine has recorded',
+      })
+    }
+    if (this.human()) for (const c of changed) this.log(`Resumed ${c.plugin}/${c.schedule_id}.`)
+    return {changed}
+  }
+}

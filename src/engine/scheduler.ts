@@ -1,0 +1,364 @@
+import type {Config, ScheduleConfig} from '../config/load.js'
+import {type NormalSchedule, inWindow, localParts, normalizeSchedule, parseDays, parseWindow} from '../config/schedule.js'
+import {type PluginInstance, type PluginRegistry, hasCommand} from '../plugins/discover.js'
+import {findBreaker, insertBreakerTransition, saveBreaker} from '../queries/breakers.js'
+import type {EnqueueResult, NewJobInput} from '../queries/queue.js'
+import {cancelOutstandingJobs} from '../queries/queue.js'
+import {countOutstanding, findSchedule, latestCompletedJob, saveSchedule} from '../queries/schedules.js'
+import type {Db} from '../schema/db.js'
+import {type Clock, formatTs, parseTs} from '../schema/time.js'
+import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
+import type {Logger} from './log.js'
+
+/**
+ * The scheduler (original §6) and circuit breakers (§7). Each tick processes every schedule of every enabled
+ * plugin, keeps schedule_entries true, and enqueues due jobs with submitted_by = service.name and dedupe key
+ * `<plugin>:<command>:<schedule_id>`. Every decision not to fire has a reason. The clock is injected.
+ */
+
+export type SkipReason =
+  | 'schedule_paused_manual'
+  | 'schedule_exhausted'
+  | 'invalid_schedule_config'
+  | 'scheduled_handle_disallowed'
+  | 'command_not_supported'
+  | 'not_due'
+  | 'outside_day_constraint'
+  | 'outside_time_window'
+  | 'circuit_open'
+  | 'circuit_half_open_probe_running'
+  | 'already_running'
+  | 'outstanding_limit'
+  | 'deduplicated'
+
+export interface Decision {
+  plugin: string
+  schedule: string
+  action: 'fired' | 'skipped' | 'catch_up'
+  reason?: SkipReason
+  jobId?: string
+  detail?: string
+}
+
+export interface SchedulerDeps {
+  db: Db
+  config: Config
+  registry: PluginRegistry
+  clock: Clock
+  logger: Logger
+  enqueue: (input: Omit<NewJobInput, 'now' | 'dedupeSince' | 'configSnapshotId'>) => EnqueueResult
+  /** Stop the plugin of a job the scheduler cancelled (if_running: cancel). */
+  killJob?: (jobId: string) => void
+  random?: () => number
+}
+
+const ts = (ms: number) => formatTs(new Date(ms))
+
+const wallFormat = new Map<string, Intl.DateTimeFormat>()
+/** Local wall-clock date and time to the minute, in a zone (the host's when none). */
+function wallClock(ms: number, zone?: string): string {
+  const key = zone ?? ''
+  let f = wallFormat.get(key)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', {timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23'})
+    wallFormat.set(key, f)
+  }
+  return f.format(new Date(ms))
+}
+
+/**
+ * The next cron slot after a firing. When clocks fall back, the same local time comes round again an hour
+ * later: that repeat is skipped, so a daily job runs once a day.
+ */
+function nextCronRun(norm: NormalSchedule, firedAt: number, zone?: string): number {
+  let next = norm.cron!.nextRun(new Date(firedAt))!.getTime()
+  const firedWall = wallClock(Math.floor(firedAt / 60_000) * 60_000, zone)
+  while (wallClock(next, zone) === firedWall) next = norm.cron!.nextRun(new Date(next))!.getTime()
+  return next
+}
+const msOf = (t: string | null) => (t ? (parseTs(t)?.getTime() ?? null) : null)
+
+export class Scheduler {
+  private readonly d: SchedulerDeps
+  private caughtUp = false
+  private readonly random: () => number
+
+  constructor(deps: SchedulerDeps) {
+    this.d = deps
+    this.random = deps.random ?? Math.random
+  }
+
+  private get service() {
+    return this.d.config.service
+  }
+
+  /** One pass over every schedule. Returns what it decided (tests and logs read it). */
+  tick(): Decision[] {
+    const decisions: Decision[] = []
+    const plugins = [...this.d.registry.plugins.values()].filter((p) => p.config.schedules.length > 0).sort((a, b) => a.name.localeCompare(b.name))
+    const first = !this.caughtUp
+    this.caughtUp = true
+    for (const p of plugins) {
+      for (const s of p.config.schedules) {
+        let d: Decision
+        try {
+          if (first) decisions.push(...this.catchUp(p, s))
+          d = this.process(p, s)
+        } catch (err) {
+          d = {plugin: p.name, schedule: s.id, action: 'skipped', detail: `scheduler error: ${(err as Error).message}`}
+          this.d.logger.error('schedule failed', {plugin: p.name, schedule: s.id, error: (err as Error).message})
+        }
+        decisions.push(d)
+        const fields = {plugin: d.plugin, schedule: d.schedule, reason: d.reason, job: d.jobId, detail: d.detail}
+        if (d.action === 'fired') this.d.logger.info('schedule fired', fields)
+        else this.d.logger.log(d.reason === 'not_due' ? 'debug' : 'info', 'schedule skipped', fields)
+      }
+    }
+    return decisions
+  }
+
+  private load(row: ScheduleEntry | undefined, p: PluginInstance, s: ScheduleConfig, spec: string | null, intervalMs: number | null): ScheduleEntry {
+    const now = ts(this.d.clock().getTime())
+    const e: ScheduleEntry = row ? {...row} : {
+      plugin: p.name,
+      schedule_id: s.id,
+      command: s.command,
+      status: 'active',
+      reason: null,
+      last_fired_at: null,
+      last_success_job_id: null,
+      last_success_at: null,
+      next_run_at: null,
+      updated_at: now,
+      spec,
+      interval_ms: intervalMs,
+    }
+    if (e.command !== s.command) {
+      e.command = s.command
+      e.last_success_job_id = null
+      e.last_success_at = null
+      e.next_run_at = null
+      if (e.status === 'paused_invalid') e.status = 'active'
+    }
+    if (spec !== null) e.spec = spec
+    e.interval_ms = intervalMs
+    return e
+  }
+
+  private save(before: string, e: ScheduleEntry): void {
+    if (JSON.stringify(e) === before) return
+    e.updated_at = ts(this.d.clock().getTime())
+    saveSchedule(this.d.db, e)
+  }
+
+  private process(p: PluginInstance, s: ScheduleConfig): Decision {
+    const now = this.d.clock().getTime()
+    const base = {plugin: p.name, schedule: s.id}
+    let norm: NormalSchedule | null = null
+    let invalid: {reason: SkipReason; detail: string} | null = null
+    try {
+      norm = normalizeSchedule(s)
+    } catch (e) {
+      invalid = {reason: 'invalid_schedule_config', detail: (e as Error).message}
+    }
+    if (!invalid && s.command === 'handle') invalid = {reason: 'scheduled_handle_disallowed', detail: 'handle needs an event and cannot be scheduled'}
+    if (!invalid && !hasCommand(p, s.command)) invalid = {reason: 'command_not_supported', detail: `plugin ${p.manifest.name} has no command ${s.command}`}
+
+    const row = findSchedule(this.d.db, p.name, s.id)
+    const before = JSON.stringify(row ?? null)
+    const e = this.load(row, p, s, norm?.spec ?? null, norm?.intervalMs ?? null)
+    if (e.status === 'paused_manual') return this.skip(before, e, base, 'schedule_paused_manual', e.reason ?? undefined)
+    if (e.status === 'exhausted') return this.skip(before, e, base, 'schedule_exhausted')
+    if (invalid || !norm) {
+      e.status = 'paused_invalid'
+      e.reason = invalid!.reason
+      return this.skip(before, e, base, invalid!.reason, invalid!.detail)
+    }
+    if (e.status === 'paused_invalid') {
+      e.status = 'active'
+      e.reason = null
+    }
+
+    const latest = this.reconcileBreaker(p, s.command)
+
+    // Due check.
+    if (norm.kind === 'every') {
+      if (latest && latest.status === 'succeeded' && latest.id !== e.last_success_job_id) {
+        e.last_success_job_id = latest.id
+        e.last_success_at = latest.completed_at
+        e.next_run_at = ts(msOf(latest.completed_at)! + norm.intervalMs! + this.jitter(s))
+      }
+      const next = msOf(e.next_run_at)
+      if (next !== null && now < next) return this.skip(before, e, base, 'not_due')
+    } else if (norm.kind === 'cron') {
+      const minute = Math.floor(now / 60_000) * 60_000
+      if (e.next_run_at === null) {
+        const nextMatch = norm.cron!.nextRun(new Date(minute - 1))!
+        if (nextMatch.getTime() !== minute) {
+          e.next_run_at = ts(nextMatch.getTime())
+          return this.skip(before, e, base, 'not_due')
+        }
+      } else if (minute < Math.floor(msOf(e.next_run_at)! / 60_000) * 60_000) {
+        return this.skip(before, e, base, 'not_due')
+      }
+    } else {
+      if (e.next_run_at === null) e.next_run_at = ts(norm.kind === 'at' ? norm.atMs! : now + norm.afterMs!)
+      if (now < msOf(e.next_run_at)!) return this.skip(before, e, base, 'not_due')
+    }
+
+    // Day and time-window constraints, in the schedule's zone or UTC.
+    const zone = s.timezone ?? 'UTC'
+    if (s.not_on || s.only_between) {
+      const local = localParts(now, zone)
+      if (s.not_on && parseDays(s.not_on).has(local.weekday)) return this.skip(before, e, base, 'outside_day_constraint')
+      if (s.only_between && !inWindow(local.minute, parseWindow(s.only_between))) return this.skip(before, e, base, 'outside_time_window')
+    }
+
+    // Breaker and if_running.
+    const breaker = findBreaker(this.d.db, p.name, s.command)
+    const outstanding = countOutstanding(this.d.db, p.name, s.command, this.service.name)
+    if (breaker?.state === 'open') {
+      const opened = msOf(breaker.opened_at)
+      if (opened !== null && now < opened + p.config.circuit_breaker.reset_after_ms) return this.skip(before, e, base, 'circuit_open')
+      this.changeBreaker(breaker, 'half_open', 'cooldown_elapsed', breaker.last_job_id)
+    } else if (breaker?.state === 'half_open' && outstanding > 0) {
+      return this.skip(before, e, base, 'circuit_half_open_probe_running')
+    }
+    if (s.if_running === 'skip' && outstanding > 0) return this.skip(before, e, base, 'already_running')
+    if (s.if_running === 'queue' && outstanding >= Math.max(1, p.config.max_outstanding_polls)) return this.skip(before, e, base, 'outstanding_limit')
+    if (s.if_running === 'cancel' && outstanding > 0) {
+      const nowTs = ts(now)
+      const cancelled = cancelOutstandingJobs(this.d.db, p.name, s.command, this.service.name, nowTs, 'cancelled by scheduler (if_running=cancel)')
+      for (const id of cancelled) this.d.killJob?.(id)
+    }
+
+    // Fire.
+    const ttl = norm.kind === 'every' ? norm.intervalMs! : this.service.tick_interval_ms
+    const r = this.d.enqueue({
+      plugin: p.name,
+      command: s.command,
+      payload: s.payload,
+      submittedBy: this.service.name,
+      maxAttempts: p.config.retry.max_attempts,
+      dedupeKey: `${p.name}:${s.command}:${s.id}`,
+      dedupeTtlMs: ttl,
+      dedupeOutstanding: s.if_running !== 'queue',
+    })
+    e.last_fired_at = ts(now)
+    if (norm.kind === 'cron') e.next_run_at = ts(nextCronRun(norm, now, s.timezone))
+    if (norm.kind === 'at' || norm.kind === 'after') {
+      e.status = 'exhausted'
+      e.reason = 'one_shot_exhausted'
+      e.next_run_at = null
+    }
+    if (r.status !== 'enqueued') {
+      if (norm.kind === 'every') e.next_run_at = ts(now + norm.intervalMs! + this.jitter(s))
+      return this.skip(before, e, base, 'deduplicated', r.reason)
+    }
+    this.save(before, e)
+    return {...base, action: 'fired', jobId: r.job.id}
+  }
+
+  private skip(before: string, e: ScheduleEntry, base: {plugin: string; schedule: string}, reason: SkipReason, detail?: string): Decision {
+    this.save(before, e)
+    return {...base, action: 'skipped', reason, detail}
+  }
+
+  private jitter(s: ScheduleConfig): number {
+    return s.jitter_ms > 0 ? Math.floor(this.random() * s.jitter_ms) : 0
+  }
+
+  /**
+   * Breaker reconcile (original §7): the newest completed scheduler job for (plugin, command) decides.
+   * Returns that job (the every-schedule due check reads it too).
+   */
+  reconcileBreaker(p: PluginInstance, command: string) {
+    const db = this.d.db
+    const latest = latestCompletedJob(db, p.name, command, this.service.name)
+    if (!latest) return latest
+    const b = findBreaker(db, p.name, command)
+    if (b && b.last_job_id === latest.id) return latest
+    const now = ts(this.d.clock().getTime())
+    const prev: CircuitBreaker = b ?? {plugin: p.name, command, state: 'closed', failure_count: 0, opened_at: null, last_failure_at: null, last_job_id: null, updated_at: now}
+    const next: CircuitBreaker = {...prev, last_job_id: latest.id, updated_at: now}
+    let reason: 'success' | 'failure_threshold' | null = null
+    if (latest.status === 'succeeded') {
+      next.state = 'closed'
+      next.failure_count = 0
+      next.opened_at = null
+      next.last_failure_at = null
+      reason = 'success'
+    } else {
+      next.failure_count = prev.failure_count + 1
+      next.last_failure_at = latest.completed_at
+      if (next.failure_count >= p.config.circuit_breaker.threshold) {
+        next.state = 'open'
+        next.opened_at = latest.completed_at
+        reason = 'failure_threshold'
+      } else next.state = 'closed'
+    }
+    db.tx(() => {
+      saveBreaker(db, next)
+      if (next.state !== prev.state && reason) {
+        insertBreakerTransition(db, {plugin: p.name, command, from: b ? prev.state : null, to: next.state, failureCount: next.failure_count, reason, jobId: latest.id, now})
+      }
+    })
+    if (next.state !== prev.state) this.d.logger.info('circuit breaker', {plugin: p.name, command, from: prev.state, to: next.state, failures: next.failure_count})
+    return latest
+  }
+
+  private changeBreaker(b: CircuitBreaker, to: 'half_open', reason: 'cooldown_elapsed', jobId: string | null): void {
+    const db = this.d.db
+    const now = ts(this.d.clock().getTime())
+    db.tx(() => {
+      saveBreaker(db, {...b, state: to, updated_at: now})
+      insertBreakerTransition(db, {plugin: b.plugin, command: b.command, from: b.state, to, failureCount: b.failure_count, reason, jobId, now})
+    })
+    this.d.logger.info('circuit breaker', {plugin: b.plugin, command: b.command, from: b.state, to, reason})
+  }
+
+  /**
+   * Startup catch-up (original §6) for every-schedules with catch_up run_once or run_all: jobs for the slots
+   * missed while no engine ran, at most 100, without breaker, if_running or window checks.
+   */
+  private catchUp(p: PluginInstance, s: ScheduleConfig): Decision[] {
+    if (s.catch_up === 'skip' || s.every === undefined) return []
+    let interval: number
+    try {
+      interval = normalizeSchedule(s).intervalMs!
+    } catch {
+      return []
+    }
+    const e = findSchedule(this.d.db, p.name, s.id)
+    if (!e || e.status !== 'active') return []
+    const ref = msOf(e.last_fired_at) ?? msOf(e.last_success_at)
+    if (ref === null) return []
+    const now = this.d.clock().getTime()
+    const missed = now < ref + interval ? 0 : Math.floor((now - (ref + interval)) / interval) + 1
+    if (missed === 0) return []
+    const count = s.catch_up === 'run_once' ? 1 : Math.min(missed, 100)
+    const out: Decision[] = []
+    for (let i = 1; i <= count; i++) {
+      const slot = new Date(ref + interval * i).toISOString().replace(/\.\d{3}Z$/, 'Z')
+      const r = this.d.enqueue({
+        plugin: p.name,
+        command: s.command,
+        payload: s.payload,
+        submittedBy: this.service.name,
+        maxAttempts: p.config.retry.max_attempts,
+        dedupeKey: `${p.name}:${s.command}:${s.id}:catchup:${slot}`,
+        dedupeTtlMs: interval,
+        dedupeOutstanding: true,
+      })
+      out.push({plugin: p.name, schedule: s.id, action: 'catch_up', jobId: r.status === 'enqueued' ? r.job.id : undefined, detail: `slot ${slot}`})
+    }
+    const before = JSON.stringify(e)
+    const fired = s.catch_up === 'run_once' ? now : ref + interval * count
+    e.last_fired_at = ts(fired)
+    const next = msOf(e.next_run_at)
+    if (next === null || next < fired + interval) e.next_run_at = ts(fired + interval)
+    this.save(before, e)
+    this.d.logger.info('schedule catch-up', {plugin: p.name, schedule: s.id, missed, enqueued: count})
+    return out
+  }
+}
