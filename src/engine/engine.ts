@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
-import {existsSync} from 'node:fs'
+import {existsSync, mkdirSync} from 'node:fs'
+import {dirname} from 'node:path'
 
 import type {Config} from '../config/load.js'
 import {type PluginInstance, type PluginRegistry, commandTimeoutMs, hasCommand, pluginParallelism} from '../plugins/discover.js'
@@ -98,6 +99,8 @@ export class Engine {
   /** Lock, open (creating a new database on first run), snapshot the config, recover orphans, start the loop. */
   async start(): Promise<void> {
     const path = this.opts.dbPath
+    // First run: the database's directory may not exist yet (private, like the file).
+    if (!existsSync(dirname(path))) mkdirSync(dirname(path), {recursive: true, mode: 0o700})
     this.lock = EngineLock.acquire(path)
     try {
       const fresh = !existsSync(path)
@@ -218,9 +221,9 @@ export class Engine {
     }
   }
 
-  private atCap(): Set<string> {
+  private atCap(finishing?: string): Set<string> {
     const counts = new Map<string, number>()
-    for (const a of this.active.values()) counts.set(a.plugin, (counts.get(a.plugin) ?? 0) + 1)
+    for (const a of this.active.values()) if (a.job.id !== finishing) counts.set(a.plugin, (counts.get(a.plugin) ?? 0) + 1)
     const capped = new Set<string>()
     for (const [plugin, n] of counts) {
       const inst = this.registry.plugins.get(plugin)
@@ -235,17 +238,65 @@ export class Engine {
     while (!this.stopping && this.active.size < this.config.service.max_workers) {
       const job = claimNextJob(this.db, {now: this.now(), excludePlugins: this.atCap(), snapshotId: this.snapshotId, enginePid: process.pid})
       if (!job) return
-      const entry: Active = {job, plugin: job.plugin, pid: null, done: Promise.resolve()}
-      this.active.set(job.id, entry)
-      this.stats.started++
-      entry.done = this.execute(job, entry)
-        .catch((err) => this.logger.error('job handling failed', {job: job.id, error: (err as Error).message}))
-        .finally(() => {
-          this.active.delete(job.id)
-          this.stats.finished++
-          this.wake()
-        })
+      this.launch(job)
     }
+  }
+
+  private launch(job: Job): void {
+    const entry: Active = {job, plugin: job.plugin, pid: null, done: Promise.resolve()}
+    this.active.set(job.id, entry)
+    this.stats.started++
+    entry.done = this.execute(job, entry)
+      .catch((err) => this.logger.error('job handling failed', {job: job.id, error: (err as Error).message}))
+      .finally(() => {
+        this.active.delete(job.id)
+        this.stats.finished++
+        this.wake()
+      })
+  }
+
+  /**
+   * Write an attempt's outcome and, in the same transaction, claim the job that takes its worker: one
+   * commit instead of two per job on a busy queue.
+   */
+  private finishAttempt(job: Job, write: () => boolean): boolean {
+    let next: Job | null = null
+    const wrote = this.db.tx(() => {
+      this.flushPid(job.id)
+      const ok = write()
+      if (!this.stopping && this.active.size - 1 < this.config.service.max_workers) {
+        const capped = this.atCap(job.id)
+        next = claimNextJob(this.db, {now: this.now(), excludePlugins: capped, snapshotId: this.snapshotId, enginePid: process.pid})
+      }
+      return ok
+    })
+    if (next) this.launch(next)
+    return wrote
+  }
+
+  /** Plugin PIDs are written shortly after spawn (or with the outcome, whichever comes first). */
+  private readonly pendingPids = new Map<string, {attempt: number; pid: number; startedAt: string | null}>()
+  private pidTimer: NodeJS.Timeout | null = null
+
+  private notePid(job: Job, pid: number): void {
+    this.pendingPids.set(job.id, {attempt: job.attempt, pid, startedAt: processStartTime(pid)})
+    this.pidTimer ??= setTimeout(() => {
+      this.pidTimer = null
+      try {
+        this.db.tx(() => {
+          for (const id of [...this.pendingPids.keys()]) this.flushPid(id)
+        })
+      } catch (err) {
+        this.logger.warn('could not record plugin pids', {error: (err as Error).message})
+      }
+    }, 50)
+  }
+
+  private flushPid(jobId: string): void {
+    const p = this.pendingPids.get(jobId)
+    if (!p) return
+    this.pendingPids.delete(jobId)
+    recordAttemptProcess(this.db, jobId, p.attempt, p.pid, p.startedAt)
   }
 
   /** Enqueue from inside the engine (scheduler, router, hooks); the loop wakes at once. */
@@ -322,11 +373,7 @@ export class Engine {
       cwd: plugin.manifest.dir,
       onSpawn: (pid) => {
         entry.pid = pid
-        try {
-          recordAttemptProcess(this.db, job.id, job.attempt, pid, processStartTime(pid))
-        } catch (err) {
-          this.logger.warn('could not record the plugin pid', {job: job.id, error: (err as Error).message})
-        }
+        this.notePid(job, pid)
       },
     })
     for (const l of result.response?.logs ?? []) {
@@ -344,7 +391,7 @@ export class Engine {
     let error: string | null = null
     if (result.kind === 'ok') {
       try {
-        const wrote = this.db.tx(() => {
+        const wrote = this.finishAttempt(job, () => {
           const updates = result.response!.state_updates
           if (updates && Object.keys(updates).length > 0) {
             const rules = plugin.manifest.fact_outputs.filter((r) => r.command === job.command)
@@ -359,7 +406,7 @@ export class Engine {
         // success transaction was kept.
         error = err instanceof StateError ? err.message : `could not record the result: ${(translateSqliteError(err, this.opts.dbPath) as Error).message}`
         status = 'failed'
-        this.db.tx(() => completeAttempt(this.db, job, this.attemptRecord('failed', result, error)))
+        this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', result, error)))
       }
     } else {
       error = result.error ?? 'plugin failed'
@@ -368,12 +415,12 @@ export class Engine {
         const base = plugin.config.retry.backoff_base_ms
         const delay = base * 2 ** (job.attempt - 1) + Math.floor(Math.random() * (base / 4 + 1))
         const next = formatTs(new Date(this.clock().getTime() + delay))
-        const wrote = this.db.tx(() => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error), next))
+        const wrote = this.finishAttempt(job, () => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error), next))
         status = wrote ? 'retry' : 'superseded'
         this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error})
         return
       }
-      const wrote = this.db.tx(() => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error)))
+      const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error)))
       status = wrote ? failStatus : 'superseded'
     }
     this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error})
@@ -382,7 +429,7 @@ export class Engine {
 
   /** Failures that bypass retry (original §2.3): unknown plugin or command, bad payload, unreadable state. */
   private failDirectly(job: Job, error: string, started: number): void {
-    const wrote = this.db.tx(() => completeAttempt(this.db, job, this.attemptRecord('failed', null, error)))
+    const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', null, error)))
     this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error})
   }
 
@@ -407,6 +454,7 @@ export class Engine {
     await this.loopDone
     await Promise.all([...this.active.values()].map((a) => a.done))
     while (this.pruning || this.ticking) await new Promise((r) => setTimeout(r, 20))
+    if (this.pidTimer) clearTimeout(this.pidTimer)
     try {
       this.db.sqlite.pragma('optimize')
     } catch {

@@ -3,6 +3,7 @@ import {sql} from 'kysely'
 import type {Db} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
 import {jobLogId, uuidv7} from '../schema/ids.js'
+import {withIndex} from '../schema/sqlite.js'
 import type {Job} from '../schema/types.js'
 
 /**
@@ -65,8 +66,10 @@ function compile(db: Db) {
         .where('job_id', '=', p('job_id'))
         .where('attempt', '=', p('attempt')),
     ),
+    // Pinned to the partial FIFO index: the planner, without statistics, prefers (status, created_at) and
+    // then sorts every queued row of the same millisecond by id.
     nextQueued: db.prepare((p) =>
-      k
+      withIndex(k
         .selectFrom('job_queue as q')
         .selectAll('q')
         .where('q.status', '=', sql.lit('queued'))
@@ -89,7 +92,7 @@ function compile(db: Db) {
         )
         .orderBy('q.created_at')
         .orderBy('q.id')
-        .limit(p('limit')),
+        .limit(p('limit')), 'job_queue', 'job_queue_queued_fifo_idx'),
     ),
     markRunning: db.prepare((p) =>
       k
@@ -260,7 +263,7 @@ export function claimNextJob(db: Db, o: ClaimOptions): Job | null {
   return db.tx(() => {
     // Candidates in FIFO order; skipping capped plugins in code keeps the statement compiled once.
     let offset = 0
-    for (let window = 16; ; window *= 4) {
+    for (let window = o.excludePlugins.size === 0 ? 1 : 16; ; window *= 4) {
       const rows = s.nextQueued.all({now: o.now, limit: window + offset})
       const pick = rows.slice(offset).find((r) => !o.excludePlugins.has(r.plugin))
       if (pick) {

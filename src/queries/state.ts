@@ -19,8 +19,52 @@ export function normalizeObject(obj: Record<string, unknown>): string {
   return JSON.stringify(sorted)
 }
 
+const cache = new WeakMap<Db, ReturnType<typeof compile>>()
+
+/** The engine writes these once or more per job: compiled once per handle. */
+function compile(db: Db) {
+  const k = db.k
+  return {
+    readState: db.prepare((p) => k.selectFrom('plugin_state').select('state').where('plugin_name', '=', p('plugin'))),
+    writeState: db.prepare((p) =>
+      k
+        .insertInto('plugin_state')
+        .values({plugin_name: p('plugin'), state: p('state'), updated_at: p('now')})
+        .onConflict((oc) => oc.column('plugin_name').doUpdateSet((eb) => ({state: eb.ref('excluded.state'), updated_at: eb.ref('excluded.updated_at')}))),
+    ),
+    nextSeq: db.prepare(() =>
+      k
+        .insertInto('storage_sequences')
+        .values({name: 'plugin_facts', value: 1})
+        .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({value: eb('storage_sequences.value', '+', 1)})))
+        .returning('value'),
+    ),
+    insertFact: db.prepare((p) =>
+      k.insertInto('plugin_facts').values({
+        id: p('id'),
+        seq: p('seq'),
+        plugin_name: p('plugin'),
+        fact_type: p('fact_type'),
+        job_id: p('job_id'),
+        command: p('command'),
+        fact_json: p('fact_json'),
+        created_at: p('now'),
+      }),
+    ),
+  }
+}
+
+function stmts(db: Db) {
+  let s = cache.get(db)
+  if (!s) {
+    s = compile(db)
+    cache.set(db, s)
+  }
+  return s
+}
+
 export function readPluginState(db: Db, plugin: string): Record<string, unknown> {
-  const row = db.get(db.k.selectFrom('plugin_state').select('state').where('plugin_name', '=', plugin))
+  const row = stmts(db).readState.get({plugin})
   if (!row) return {}
   try {
     const v = JSON.parse(row.state) as unknown
@@ -33,12 +77,7 @@ export function readPluginState(db: Db, plugin: string): Record<string, unknown>
 
 function writeState(db: Db, plugin: string, json: string, now: string): void {
   if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw new StateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
-  db.run(
-    db.k
-      .insertInto('plugin_state')
-      .values({plugin_name: plugin, state: json, updated_at: now})
-      .onConflict((oc) => oc.column('plugin_name').doUpdateSet({state: json, updated_at: now})),
-  )
+  stmts(db).writeState.run({plugin, state: json, now})
 }
 
 export interface FactRule {
@@ -67,18 +106,7 @@ export function applyStateUpdates(db: Db, w: StateWrite): number[] {
   const seqs: number[] = []
   for (const rule of w.rules) {
     const seq = nextFactSeq(db)
-    db.run(
-      db.k.insertInto('plugin_facts').values({
-        id: uuidv7(),
-        seq,
-        plugin_name: w.plugin,
-        fact_type: rule.fact_type,
-        job_id: w.jobId,
-        command: w.command,
-        fact_json: json,
-        created_at: w.now,
-      }),
-    )
+    stmts(db).insertFact.run({id: uuidv7(), seq, plugin: w.plugin, fact_type: rule.fact_type, job_id: w.jobId, command: w.command, fact_json: json, now: w.now})
     seqs.push(seq)
   }
   writeState(db, w.plugin, json, w.now)
@@ -87,12 +115,5 @@ export function applyStateUpdates(db: Db, w: StateWrite): number[] {
 
 /** Allocate the next plugin_facts seq from storage_sequences (first value 1). */
 export function nextFactSeq(db: Db): number {
-  const row = db.get(
-    db.k
-      .insertInto('storage_sequences')
-      .values({name: 'plugin_facts', value: 1})
-      .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({value: eb('storage_sequences.value', '+', 1)})))
-      .returning('value'),
-  )
-  return Number(row!.value)
+  return Number(stmts(db).nextSeq.get({})!.value)
 }

@@ -112,7 +112,7 @@ export class Db {
       if (typeof v === 'string' && v.startsWith(SENTINEL)) return v.slice(SENTINEL.length)
       return {constant: compiled.parameters[i]}
     })
-    const stmt = this.statement(compiled.sql)
+    const stmt = this.statement(compiled.sql, compiled.parameters)
     const bind = (values: P): unknown[] =>
       names.map((n) => {
         if (typeof n !== 'string') return n.constant

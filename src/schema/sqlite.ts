@@ -35,9 +35,10 @@ export function withIndex<O>(query: Compilable<O>, table: string, index: string)
   return {
     compile(): CompiledQuery<O> {
       const c = query.compile()
-      const from = `from "${table}"`
-      if (!c.sql.includes(from)) throw new Error(`withIndex: ${from} not found in ${c.sql}`)
-      return {...c, sql: c.sql.replace(from, `${from} INDEXED BY ${index}`)}
+      const from = new RegExp(`from "${table}"( as "\\w+")?`)
+      const m = from.exec(c.sql)
+      if (!m) throw new Error(`withIndex: from "${table}" not found in ${c.sql}`)
+      return {...c, sql: c.sql.replace(from, `${m[0]} INDEXED BY ${index}`)}
     },
   }
 }

@@ -1,0 +1,201 @@
+/**
+ * Engine benchmarks, in one run against the same machine state:
+ * (a) the raw floor: Node spawning the trivial sh plugin, sequentially and 2 at a time;
+ * (b) the engine draining 2,000 queued jobs of that plugin with max_workers 1 and 2 (goal: >= 0.85 × floor);
+ * (c) queue overhead without subprocesses: claim, complete, transitions, attempts, job_log, facts
+ *     (goal: >= 2,500 jobs/s and >= 0.9 × a hand-written better-sqlite3 loop doing the same writes).
+ */
+import BetterSqlite3 from 'better-sqlite3'
+import {spawn} from 'node:child_process'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {loadConfig} from '../src/config/load.js'
+import {Engine} from '../src/engine/engine.js'
+import {Logger} from '../src/engine/log.js'
+import {discoverPlugins} from '../src/plugins/discover.js'
+import {claimNextJob, completeAttempt, enqueueJob} from '../src/queries/queue.js'
+import {applyStateUpdates} from '../src/queries/state.js'
+import {openDb} from '../src/schema/db.js'
+import {jobLogId, uuidv7} from '../src/schema/ids.js'
+import {initSchema} from '../src/schema/migrations.js'
+import {formatTs} from '../src/schema/time.js'
+import type {Section} from './run.js'
+
+const line = (label: string, value: string, goal: string, ok: boolean) =>
+  console.log(`${ok ? 'ok  ' : 'MISS'}  ${label.padEnd(44)} ${value.padStart(14)}   goal ${goal}`)
+
+function spawnOnce(entry: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(entry, [], {detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: {PATH: process.env.PATH ?? ''}})
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.resume()
+    child.on('error', reject)
+    child.on('close', () => {
+      JSON.parse(out)
+      resolve()
+    })
+    child.stdin.end(JSON.stringify({protocol: 2, job_id: 'x', command: 'poll', config: {}, state: {}, context: {}}) + '\n')
+  })
+}
+
+async function floor(entry: string, n: number, concurrency: number): Promise<number> {
+  const t0 = performance.now()
+  let next = 0
+  await Promise.all(
+    Array.from({length: concurrency}, async () => {
+      while (next < n) {
+        next++
+        await spawnOnce(entry)
+      }
+    }),
+  )
+  return n / ((performance.now() - t0) / 1000)
+}
+
+async function drain(root: string, n: number, workers: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
+  try {
+    const configPath = join(dir, 'config.yaml')
+    writeFileSync(configPath, `service:\n  max_workers: ${workers}\n  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
+    const config = loadConfig(configPath)
+    const registry = discoverPlugins(config)
+    const dbPath = join(dir, 'd.db')
+    const db = openDb(dbPath, {mode: 'create'})
+    initSchema(db)
+    const base = Date.now() - n
+    db.tx(() => {
+      for (let i = 0; i < n; i++) {
+        const now = formatTs(new Date(base + i))
+        enqueueJob(db, {plugin: 'echo-sh', command: 'poll', payload: {}, submittedBy: 'bench', maxAttempts: 1, dedupeTtlMs: 0, now, dedupeSince: now})
+      }
+    })
+    const engine = new Engine({config, registry, dbPath, version: 'bench', logger: new Logger('text', 'error'), pollIntervalMs: 250})
+    const t0 = performance.now()
+    await engine.start()
+    const count = db.sqlite.prepare(`SELECT COUNT(*) AS n FROM job_queue WHERE status IN ('queued', 'running')`).pluck()
+    while ((count.get() as number) > 0) await new Promise((r) => setTimeout(r, 20))
+    const rate = n / ((performance.now() - t0) / 1000)
+    await engine.stop()
+    const ok = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status = 'succeeded'`).pluck().get()
+    if (ok !== n) throw new Error(`engine bench: ${ok} of ${n} succeeded`)
+    db.close()
+    return rate
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** (c) The engine's own queue code, no subprocess: enqueue, claim, facts + state + completion per job. */
+function queueOverhead(n: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
+  try {
+    const db = openDb(join(dir, 'q.db'), {mode: 'create'})
+    initSchema(db)
+    const base = Date.now() - n
+    for (let i = 0; i < n; i++) {
+      const at = formatTs(new Date(base + i))
+      enqueueJob(db, {plugin: 'p', command: 'poll', payload: {i}, submittedBy: 'bench', maxAttempts: 1, dedupeTtlMs: 0, now: at, dedupeSince: at})
+    }
+    const now = formatTs(new Date())
+    const t0 = performance.now()
+    for (;;) {
+      const job = claimNextJob(db, {now, excludePlugins: new Set(), snapshotId: null, enginePid: process.pid})
+      if (!job) break
+      db.tx(() => {
+        applyStateUpdates(db, {plugin: 'p', command: 'poll', jobId: job.id, updates: {cursor: job.id}, rules: [{fact_type: 'p.snapshot'}], now})
+        completeAttempt(db, job, {status: 'succeeded', result: '{"status":"ok","result":"x"}', lastError: null, stderr: '', now})
+      })
+    }
+    const rate = n / ((performance.now() - t0) / 1000)
+    db.close()
+    return rate
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** (c) baseline: the same writes with hand-written prepared statements. */
+function handWritten(n: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
+  try {
+    const path = join(dir, 'h.db')
+    const setup = openDb(path, {mode: 'create'})
+    initSchema(setup)
+    setup.close()
+    const db = new BetterSqlite3(path)
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.pragma('busy_timeout = 5000')
+    const base = Date.now() - n
+    const now = formatTs(new Date())
+    const ins = db.prepare(`INSERT INTO job_queue (id, plugin, command, payload, status, attempt, max_attempts, submitted_by, created_at) VALUES (?, 'p', 'poll', ?, 'queued', 1, 1, 'bench', ?)`)
+    const tr = db.prepare(`INSERT INTO job_transitions (job_id, from_status, to_status, reason, created_at) VALUES (?, ?, ?, ?, ?)`)
+    for (let i = 0; i < n; i++) {
+      const id = uuidv7()
+      db.transaction(() => {
+        const at = formatTs(new Date(base + i))
+        ins.run(id, JSON.stringify({i}), at)
+        tr.run(id, null, 'queued', null, at)
+      }).immediate()
+    }
+    const pick = db.prepare(`SELECT * FROM job_queue WHERE status = 'queued' AND (next_retry_at IS NULL OR next_retry_at <= ?) ORDER BY created_at, id LIMIT 1`)
+    const run = db.prepare(`UPDATE job_queue SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`)
+    const att = db.prepare(`INSERT INTO job_attempts (job_id, attempt, created_at, engine_pid) VALUES (?, ?, ?, ?)`)
+    const seq = db.prepare(`UPDATE storage_sequences SET value = value + 1 WHERE name = 'plugin_facts' RETURNING value`)
+    const fact = db.prepare(`INSERT INTO plugin_facts (id, seq, plugin_name, fact_type, job_id, command, fact_json, created_at) VALUES (?, ?, 'p', 'p.snapshot', ?, 'poll', ?, ?)`)
+    const state = db.prepare(`INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('p', ?, ?) ON CONFLICT (plugin_name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`)
+    const fin = db.prepare(`UPDATE job_queue SET status = 'succeeded', completed_at = ?, last_error = NULL WHERE id = ? AND status = 'running' AND attempt = ?`)
+    const log = db.prepare(`INSERT INTO job_log (id, job_id, plugin, command, status, result, attempt, submitted_by, created_at, completed_at, last_error, stderr, started_at) VALUES (?, ?, 'p', 'poll', 'succeeded', ?, ?, 'bench', ?, ?, NULL, '', ?) ON CONFLICT (id) DO NOTHING`)
+    const t0 = performance.now()
+    for (;;) {
+      const job = db.transaction(() => {
+        const j = pick.get(now) as {id: string; attempt: number; created_at: string} | undefined
+        if (!j) return null
+        run.run(now, j.id)
+        tr.run(j.id, 'queued', 'running', null, now)
+        att.run(j.id, j.attempt, now, process.pid)
+        return j
+      }).immediate()
+      if (!job) break
+      db.transaction(() => {
+        const s = (seq.get() as {value: number}).value
+        const json = JSON.stringify({cursor: job.id})
+        fact.run(uuidv7(), s, job.id, json, now)
+        state.run(json, now)
+        fin.run(now, job.id, job.attempt)
+        tr.run(job.id, 'running', 'succeeded', null, now)
+        log.run(jobLogId(job.id, job.attempt), job.id, '{"status":"ok","result":"x"}', job.attempt, job.created_at, now, now)
+      }).immediate()
+    }
+    const rate = n / ((performance.now() - t0) / 1000)
+    db.close()
+    return rate
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+const section: Section = async ({root}) => {
+  const entry = join(root, 'test/fixtures/plugins/echo-sh/run.sh')
+  console.log('\n## Engine throughput (trivial sh plugin, 2,000 jobs)')
+  await floor(entry, 50, 2) // warm the page cache and the spawn path
+  for (const workers of [1, 2]) {
+    // Floor before and after the drain, so both see the same machine and process state.
+    const f1 = await floor(entry, 1000, workers)
+    const e = await drain(root, 2000, workers)
+    const f2 = await floor(entry, 1000, workers)
+    const f = (f1 + f2) / 2
+    line(`engine, max_workers ${workers}`, `${e.toFixed(0)}/s ×${(e / f).toFixed(2)}`, `>= 0.85 × floor (${f1.toFixed(0)}, ${f2.toFixed(0)}/s)`, e / f >= 0.85)
+  }
+  console.log('\n## Queue overhead without subprocesses (5,000 jobs; best of 3)')
+  const n = 5000
+  const ours = Math.max(queueOverhead(n), queueOverhead(n), queueOverhead(n))
+  const hand = Math.max(handWritten(n), handWritten(n), handWritten(n))
+  line('claim + facts + state + complete', `${ours.toFixed(0)}/s`, '>= 2,500/s', ours >= 2500)
+  line('… against hand-written better-sqlite3', `×${(ours / hand).toFixed(2)}`, `>= 0.9 × ${hand.toFixed(0)}/s`, ours / hand >= 0.9)
+}
+
+export default section
