@@ -100,3 +100,44 @@ export function explainPlan(db: Db, sqlText: string, params: readonly unknown[])
   const rows = db.sqlite.prepare(`EXPLAIN QUERY PLAN ${sqlText}`).all(...(params as unknown[])) as {detail: string}[]
   return rows.map((r) => r.detail)
 }
+
+/** Free pages in steps (spec decision 14): each step is a short write, so writers are barely delayed. */
+export async function incrementalVacuum(db: Db, opts: {stepPages?: number; yieldMs?: number; onProgress?: (freed: number, left: number) => void} = {}): Promise<number> {
+  const step = opts.stepPages ?? 2048
+  let freed = 0
+  for (;;) {
+    const before = Number(db.sqlite.pragma('freelist_count', {simple: true}))
+    if (before === 0) break
+    db.sqlite.pragma(`incremental_vacuum(${step})`)
+    const after = Number(db.sqlite.pragma('freelist_count', {simple: true}))
+    freed += before - after
+    opts.onProgress?.(freed, after)
+    if (after >= before) break
+    await new Promise((r) => setTimeout(r, opts.yieldMs ?? 2))
+  }
+  return freed
+}
+
+/** A full VACUUM, switching the file to incremental auto-vacuum on the way (it holds the write lock throughout). */
+export function fullVacuum(db: Db): void {
+  db.sqlite.pragma('auto_vacuum = INCREMENTAL')
+  db.sqlite.exec('VACUUM')
+}
+
+/** A compacted copy in another file; the live file is only read. */
+export function vacuumInto(db: Db, target: string): void {
+  db.sqlite.prepare('VACUUM INTO ?').run(target)
+}
+
+/** An online, consistent copy through SQLite's backup API (writers keep going while it copies). */
+export async function backupTo(db: Db, target: string, onProgress?: (done: number, total: number) => void): Promise<{pages: number}> {
+  let pages = 0
+  await db.sqlite.backup(target, {
+    progress: ({totalPages, remainingPages}) => {
+      pages = totalPages
+      onProgress?.(totalPages - remainingPages, totalPages)
+      return 256
+    },
+  })
+  return {pages}
+}

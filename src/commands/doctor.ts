@@ -1,0 +1,81 @@
+import {Flags} from '@oclif/core'
+import chalk from 'chalk'
+
+import {BaseCommand} from '../cli/base.js'
+import {durationFlag} from '../cli/flags.js'
+import {loadConfig} from '../config/load.js'
+import {locateConfig} from '../config/locate.js'
+import {describeError} from '../cli/base.js'
+import {type Check, runChecks} from '../queries/health.js'
+import {openDb} from '../schema/db.js'
+
+export interface DoctorResult {
+  path: string
+  healthy: boolean
+  checks: Check[]
+}
+
+const ICON: Record<Check['status'], (s: string) => string> = {ok: chalk.green, warn: chalk.yellow, fail: chalk.red}
+
+export default class Doctor extends BaseCommand<typeof Doctor> {
+  static summary = 'Health in one page: a verdict per check; exit 1 when any check fails (for monitoring)'
+  static description = `Checks: schema current, PRAGMA quick_check, journal_mode=wal, synchronous=NORMAL, WAL size against the limit, freelist ratio, jobs running longer than the longest plugin timeout, breakers not closed, schedules overdue by more than their interval, engine lock present and its PID alive, finished queue rows past retention (prune not running). Read-only.`
+  static examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json', '<%= config.bin %> doctor --engine-optional --max-freelist 0.5']
+
+  static flags = {
+    'stuck-after': durationFlag({description: 'running longer than this is stuck (default: the longest plugin timeout in the config + 5 s, else 125 s)'}),
+    'max-wal': Flags.integer({description: 'WAL size limit in MiB', default: 64, min: 1}),
+    'max-freelist': Flags.string({description: 'free-page ratio above which vacuum is due', default: '0.25'}),
+    'engine-optional': Flags.boolean({description: 'no running engine is a warning, not a failure'}),
+  }
+
+  async run(): Promise<DoctorResult> {
+    const path = this.dbPath()
+    const ratio = Number(this.flags['max-freelist'])
+    let checks: Check[]
+    try {
+      const db = openDb(path, {mode: 'read'})
+      try {
+        checks = runChecks(db, {
+          stuckAfterMs: this.flags['stuck-after'] ?? this.longestTimeout(),
+          maxWalBytes: this.flags['max-wal'] * 1048576,
+          maxFreelistRatio: Number.isFinite(ratio) ? ratio : 0.25,
+          engineOptional: this.flags['engine-optional'],
+        })
+      } finally {
+        db.close()
+      }
+    } catch (err) {
+      const e = describeError(err)
+      checks = [{name: 'open', status: 'fail', figure: e.code, detail: e.message, hint: e.hint}]
+    }
+    const healthy = !checks.some((c) => c.status === 'fail')
+    const result: DoctorResult = {path, healthy, checks}
+    if (this.human()) {
+      this.log(`${path}: ${healthy ? chalk.green('HEALTHY') : chalk.red('UNHEALTHY')}`)
+      for (const c of checks) {
+        this.log(`  ${ICON[c.status](c.status.toUpperCase().padEnd(4))}  ${c.name.padEnd(13)} ${c.detail}`)
+        if (c.hint && c.status !== 'ok') this.log(`        ${' '.repeat(13)} → ${c.hint}`)
+      }
+    }
+    if (!healthy) {
+      if (this.jsonEnabled()) this.logJson(result)
+      this.exit(1)
+    }
+    return result
+  }
+
+  private longestTimeout(): number {
+    try {
+      const file = locateConfig(this.flags.config)
+      if (file) {
+        const cfg = loadConfig(file, {throwOnError: false})
+        const all = Object.values(cfg.plugins).flatMap((p) => Object.values(p.timeouts_ms))
+        if (all.length) return Math.max(...all) + 5000
+      }
+    } catch {
+      // no usable config: the protocol defaults
+    }
+    return 125_000
+  }
+}
