@@ -1,7 +1,7 @@
 import {sql} from 'kysely'
 
 import type {Db} from '../schema/db.js'
-import {durationDaysExpr, durationMsExpr, durationSecExpr, withIndex} from '../schema/sqlite.js'
+import {durationDaysExpr, durationMsExpr, durationSecExpr, utcDayExpr, withIndex} from '../schema/sqlite.js'
 import type {JobLogRow} from '../schema/types.js'
 
 /** Operator reads of job_log: one row per attempt (spec decision 3). */
@@ -18,30 +18,53 @@ export interface SlowJob {
   duration_ms: number | null
 }
 
-/** Windows up to this long are read by completed_at and sorted; longer ones from the duration index. */
+/** Windows up to this long are read by completed_at and sorted; longer ones day by day from the index. */
 export const SLOWEST_RANGE_SCAN_MAX_MS = 6 * 3_600_000
+
+const bySlowest = (a: SlowJob & {duration_days: number | null}, b: SlowJob & {duration_days: number | null}) =>
+  (b.duration_sec ?? -Infinity) - (a.duration_sec ?? -Infinity) || (b.duration_days ?? -Infinity) - (a.duration_days ?? -Infinity)
 
 /**
  * Reference: "Find the slowest successful jobs in the last 24 hours". Ordered by the reference's own
  * whole-second duration, then by the exact duration, so the rows are the reference's rows.
  *
- * A long window holds most successful rows: reading job_log_succeeded_duration_idx from the slowest end and
- * skipping rows outside the window stops after about limit × (all rows / window rows) entries. A short
- * window holds few rows: reading them by completed_at and sorting is cheaper.
+ * A short window holds few rows: they are read by completed_at and sorted. A long one is read day by day from
+ * job_log_succeeded_duration_idx (UTC day, duration): each day's slowest rows come from the top of its range,
+ * skipping the rows of the first day that are outside the window, and the days are merged here.
  */
-export function findSlowestJobs(db: Db, completedAfter: string, limit: number, windowMs: number): SlowJob[] {
+export function findSlowestJobs(db: Db, completedAfter: string, limit: number, windowMs: number, now: Date = new Date()): SlowJob[] {
   const sec = durationSecExpr()
   const days = durationDaysExpr()
-  const q = db.k
-    .selectFrom('job_log')
-    .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'started_at', 'completed_at', sec.as('duration_sec'), durationMsExpr().as('duration_ms')])
-    // A literal, not a parameter: SQLite uses a partial index only when the query's WHERE implies the index's.
-    .where('status', '=', sql.lit('succeeded'))
-    .where('completed_at', '>', completedAfter)
-    .orderBy(sec, 'desc')
-    .orderBy(days, 'desc')
-    .limit(limit)
-  return db.all(windowMs <= SLOWEST_RANGE_SCAN_MAX_MS ? q : withIndex(q, 'job_log', 'job_log_succeeded_duration_idx'))
+  const base = (q: ReturnType<typeof db.k.selectFrom<'job_log'>>) =>
+    q
+      .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'started_at', 'completed_at', sec.as('duration_sec'), durationMsExpr().as('duration_ms'), days.as('duration_days')])
+      // A literal, not a parameter: SQLite uses a partial index only when the query's WHERE implies the index's.
+      .where('status', '=', sql.lit('succeeded'))
+      .where('completed_at', '>', completedAfter)
+      .orderBy(sec, 'desc')
+      .orderBy(days, 'desc')
+      .limit(limit)
+  let rows: (SlowJob & {duration_days: number | null})[]
+  if (windowMs <= SLOWEST_RANGE_SCAN_MAX_MS) rows = db.all(base(db.k.selectFrom('job_log')))
+  else {
+    rows = []
+    const perDay = db.prepare((p) => withIndex(base(db.k.selectFrom('job_log')).where(utcDayExpr(), '=', p('day')), 'job_log', 'job_log_succeeded_duration_idx'))
+    for (const day of utcDaysBetween(completedAfter.slice(0, 10), now)) rows.push(...perDay.all({day}))
+    rows.sort(bySlowest)
+  }
+  return rows.slice(0, limit).map(({duration_days: _d, ...r}) => r)
+}
+
+/** Every UTC date from `first` (YYYY-MM-DD) to `now`'s, inclusive. */
+function utcDaysBetween(first: string, now: Date): string[] {
+  const out: string[] = []
+  const last = now.toISOString().slice(0, 10)
+  for (let d = new Date(`${first}T00:00:00Z`); ; d = new Date(d.getTime() + 86_400_000)) {
+    const day = d.toISOString().slice(0, 10)
+    out.push(day)
+    if (day >= last || out.length > 3660) break
+  }
+  return out
 }
 
 export interface FailedAttempt {

@@ -30,7 +30,7 @@ export interface PruneOptions {
   /** Keep the newest failed job_log row per (plugin, command) whatever its age (default true). */
   keepLastFailure?: boolean
   dryRun?: boolean
-  /** Rows per transaction to start with; adapts to keep each transaction under `batchTargetMs`. */
+  /** Rows per transaction to start with; adapts to keep the work inside each transaction near `batchTargetMs`. */
   batchSize?: number
   batchTargetMs?: number
   /** Pause between batches so other writers get the lock. */
@@ -137,7 +137,7 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
   const tables = opts.tables ?? PRUNE_TABLES
   const keepLastFailure = opts.keepLastFailure ?? true
   const target = opts.batchTargetMs ?? 40
-  const yieldMs = opts.yieldMs ?? 5
+  const yieldMs = opts.yieldMs ?? 20
   const results: PruneTableResult[] = []
 
   for (const table of tables) {
@@ -157,18 +157,25 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
     }
     let size = opts.batchSize ?? 5000
     for (;;) {
-      const t0 = performance.now()
       const ids = q.limit(size)
-      const changes = db.tx(() => Number(db.run((db.k.deleteFrom(table) as any).where('id', 'in', ids)).changes))
-      const took = performance.now() - t0
+      let took = 0
+      const changes = db.tx(() => {
+        // Time the work inside the lock only (waiting for BEGIN IMMEDIATE is not ours to shorten).
+        const t0 = performance.now()
+        const n = Number(db.run((db.k.deleteFrom(table) as any).where('id', 'in', ids)).changes)
+        took = performance.now() - t0
+        return n
+      })
       result.deleted += changes
       result.batches++
       opts.onProgress?.({table, deleted: result.deleted, total})
       if (changes < size) break
       // Keep each write transaction short, whatever the row size and disk.
-      if (took > target && size > 100) size = Math.max(100, Math.floor(size / 2))
-      else if (took < target / 4 && size < 20_000) size = Math.min(20_000, size * 2)
+      if (took > target && size > 500) size = Math.max(500, Math.floor((size * target) / took))
+      else if (took < target / 2 && size < 20_000) size = Math.min(20_000, Math.floor(size * 1.5))
       checkpoint(db, 'PASSIVE')
+      // Long enough that a writer asleep in SQLite's busy handler (it backs off in steps of up to 25 ms)
+      // wakes inside the gap and gets the lock: shorter gaps starved such writers for 100+ ms here.
       await sleep(yieldMs)
     }
     result.kept = Math.max(0, total - result.deleted)

@@ -382,15 +382,17 @@ export const INDEXES: IndexDef[] = [
     where: "status = 'failed'",
     ours: true,
   },
-  // jobs slowest over a long window: successful attempts by the reference's whole-second duration, then
-  // milliseconds, so the slowest ten are read from the top of the index (see findSlowestJobs).
+  // jobs slowest over a long window: successful attempts by UTC day, then by the reference's whole-second
+  // duration and the exact duration, so each day's slowest are read from the top of its range. The day comes
+  // first so the index stays in time order: prune deletes the oldest days as contiguous ranges (a
+  // duration-first index scattered every prune batch across the whole index and grew the WAL to 500 MB).
   {
     name: 'job_log_succeeded_duration_idx',
     table: 'job_log',
     columns: [
+      'substr(completed_at, 1, 10)',
       "(strftime('%s', completed_at) - strftime('%s', started_at))",
-      "(julianday(completed_at) - julianday(started_at))",
-      'completed_at',
+      '(julianday(completed_at) - julianday(started_at))',
     ],
     where: "status = 'succeeded'",
     ours: true,

@@ -21,6 +21,11 @@ export function durationDaysExpr(): RawBuilder<number | null> {
   return sql<number | null>`(julianday(completed_at) - julianday(started_at))`
 }
 
+/** The UTC day of completed_at (the first key of job_log_succeeded_duration_idx). */
+export function utcDayExpr(): RawBuilder<string> {
+  return sql<string>`substr(completed_at, 1, 10)`
+}
+
 /** Millisecond duration between a job_log row's started_at and completed_at. */
 export function durationMsExpr(): RawBuilder<number | null> {
   return sql<number | null>`CAST(ROUND((julianday(completed_at) - julianday(started_at)) * 86400000) AS INTEGER)`
