@@ -4,12 +4,14 @@ import {join} from 'node:path'
 import {DuctileError} from '../errors.js'
 import {type PluginRegistry, discoverPlugins} from '../plugins/discover.js'
 import {type Config, type ConfigIssue, assertNoConfigErrors, loadConfig} from './load.js'
+import {type Pipeline, compilePipelines} from './pipelines.js'
 import {DEFAULT_DB_PATH, locateConfig} from './locate.js'
 
 /** The config and the plugins it names: what the engine and the operator write commands need. */
 export interface Runtime {
   config: Config
   registry: PluginRegistry
+  pipelines: Pipeline[]
   issues: ConfigIssue[]
 }
 
@@ -29,10 +31,11 @@ export function requireConfigFile(flag?: string): string {
 export function loadRuntime(flag?: string, opts: {strict?: boolean} = {}): Runtime {
   const config = loadConfig(requireConfigFile(flag), {throwOnError: false})
   const registry = discoverPlugins(config)
-  const issues = [...config.issues, ...registry.issues]
-  if (opts.strict) assertNoConfigErrors(issues)
-  else assertNoConfigErrors(config.issues)
-  return {config, registry, issues}
+  const compiled = compilePipelines(config, registry)
+  const issues = [...config.issues, ...registry.issues, ...compiled.issues]
+  if (opts.strict) assertNoConfigErrors(issues, {strict: true})
+  else assertNoConfigErrors([...config.issues, ...compiled.issues])
+  return {config, registry, pipelines: compiled.pipelines, issues}
 }
 
 /** The database of a runtime: --db, $DUCTILE_DB, state.path, the default. */

@@ -41,6 +41,12 @@ export interface EngineHooks {
   onTerminal?: (engine: Engine, job: Job, status: string, result: RunResult | null, error: string | null) => void
   /** Extra context for the request (pipeline baggage). */
   contextFor?: (engine: Engine, job: Job) => Record<string, unknown>
+  /** The event a handle job's plugin receives (the step's `with:` remaps). */
+  prepareEvent?: (engine: Engine, job: Job, event: Record<string, unknown>, context: Record<string, unknown>) => Record<string, unknown>
+  /** A reason to skip the job without running its plugin (a step whose `if` is false). */
+  skipReason?: (engine: Engine, job: Job, context: Record<string, unknown>) => string | null
+  /** Called inside the transaction that records a skipped job (re-route its event onward). */
+  onSkipped?: (engine: Engine, job: Job) => void
 }
 
 export interface EngineOptions {
@@ -343,7 +349,8 @@ export class Engine {
     if (job.command === 'handle' && isObj) {
       const env = payload as Record<string, unknown>
       if (typeof env.type !== 'string') throw new DirectFailure('handle job payload is not an event envelope (it needs a "type")')
-      req.event = {...env, payload: mergeContext(env.payload, context)}
+      const event = {...env, payload: mergeContext(env.payload, context)}
+      req.event = this.opts.hooks?.prepareEvent ? this.opts.hooks.prepareEvent(this, job, event, context) : event
     }
     return req
   }
@@ -363,6 +370,8 @@ export class Engine {
       if (e instanceof DirectFailure) return this.failDirectly(job, e.message, started)
       throw e
     }
+    const skip = this.opts.hooks?.skipReason?.(this, job, request.context)
+    if (skip) return this.skip(job, skip, started)
     this.logger.info('job start', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt})
     const result = await runPlugin({
       entrypoint: plugin.manifest.entrypoint,
@@ -404,7 +413,7 @@ export class Engine {
       } catch (err) {
         // Persisting state or routing failed: the job fails without retry (original §2.3); nothing of the
         // success transaction was kept.
-        error = err instanceof StateError ? err.message : `could not record the result: ${(translateSqliteError(err, this.opts.dbPath) as Error).message}`
+        error = err instanceof StateError || err instanceof JobFailure ? err.message : `could not record the result: ${(translateSqliteError(err, this.opts.dbPath) as Error).message}`
         status = 'failed'
         this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', result, error)))
       }
@@ -425,6 +434,17 @@ export class Engine {
     }
     this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error})
     if (status !== 'superseded') this.opts.hooks?.onTerminal?.(this, job, status, result, error)
+  }
+
+  /** A job whose step condition is false ends skipped without running its plugin (original §8.1). */
+  private skip(job: Job, reason: string, started: number): void {
+    const result = JSON.stringify({status: 'skipped', reason})
+    const wrote = this.finishAttempt(job, () => {
+      const ok = completeAttempt(this.db, job, {status: 'skipped', result, lastError: reason, stderr: null, now: this.now()})
+      if (ok) this.opts.hooks?.onSkipped?.(this, job)
+      return ok
+    })
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'skipped' : 'superseded', duration_ms: Math.round(performance.now() - started), reason})
   }
 
   /** Failures that bypass retry (original §2.3): unknown plugin or command, bad payload, unreadable state. */
@@ -467,6 +487,9 @@ export class Engine {
 }
 
 class DirectFailure extends Error {}
+
+/** Thrown by a success hook to fail the job with this message (no retry), e.g. an event routing error. */
+export class JobFailure extends Error {}
 
 /** Context keys are merged into event.payload without overwriting (original §3.2). */
 function mergeContext(payload: unknown, context: Record<string, unknown>): unknown {

@@ -1,4 +1,5 @@
 import type {Db} from '../schema/db.js'
+import {uuidv7} from '../schema/ids.js'
 import type {EventContextRow} from '../schema/types.js'
 
 /** event_context: the baggage ledger. */
@@ -20,4 +21,11 @@ export function contextLineage(db: Db, id: string, maxDepth = 1024): EventContex
     next = row.parent_id
   }
   return chain.reverse()
+}
+
+/** Append a baggage ledger row (ids are time-ordered). */
+export function insertContext(db: Db, row: Omit<EventContextRow, 'id'>): EventContextRow {
+  const full: EventContextRow = {id: uuidv7(), ...row}
+  db.run(db.k.insertInto('event_context').values(full))
+  return full
 }

@@ -2,6 +2,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {type ConfigIssue, formatIssue, loadConfig} from '../../config/load.js'
 import {requireConfigFile} from '../../config/runtime.js'
 import {discoverPlugins} from '../../plugins/discover.js'
+import {compilePipelines} from '../../config/pipelines.js'
 
 export interface ConfigCheckResult {
   ok: boolean
@@ -23,7 +24,7 @@ export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
     const file = requireConfigFile(this.flags.config)
     const config = loadConfig(file, {throwOnError: false})
     const registry = discoverPlugins(config)
-    const issues = [...config.issues, ...registry.issues]
+    const issues = [...config.issues, ...registry.issues, ...compilePipelines(config, registry).issues]
     const errors = issues.filter((i) => i.severity === 'error')
     const warnings = issues.filter((i) => i.severity === 'warning')
     const result: ConfigCheckResult = {ok: errors.length === 0, file, files: config.files, plugins: [...registry.plugins.keys()].sort(), errors, warnings, config: config.sanitized}

@@ -27,11 +27,11 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
   }
 
   async run(): Promise<EngineStartResult> {
-    const {config, registry, issues} = loadRuntime(this.flags.config)
+    const {config, registry, pipelines, issues} = loadRuntime(this.flags.config)
     const logger = new Logger(this.flags['log-format'] ?? config.service.log_format, this.flags['log-level'] ?? config.service.log_level)
     for (const i of issues) logger.log(i.severity === 'error' ? 'error' : 'warn', i.scope === 'schedule' ? 'schedule invalid (kept paused_invalid)' : i.severity === 'error' ? 'plugin refused' : 'config warning', {detail: formatIssue(i)})
     const db = runtimeDbPath(config, this.flags.db)
-    const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, hooks: engineHooks(config, registry)})
+    const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, hooks: engineHooks(config, registry, pipelines)})
     await engine.start()
     await new Promise<void>((resolve) => {
       let signals = 0

@@ -1,0 +1,60 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base.js'
+import {readPayload} from '../../cli/payload.js'
+import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
+import {DuctileError} from '../../errors.js'
+import {RouteError, Router, normalizeEvent} from '../../engine/router.js'
+import {openDb} from '../../schema/db.js'
+import {assertSchemaCurrent} from '../../schema/migrations.js'
+
+export interface EventsEmitResult {
+  event_id: string
+  type: string
+  enqueued: {job_id: string; pipeline: string; step: string}[]
+  skipped: {pipeline: string; step: string; reason: string}[]
+}
+
+export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
+  static summary = 'Start the pipelines whose `on` matches an event, as if a plugin had emitted it'
+  static description = 'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
+  static examples = [
+    `<%= config.bin %> events emit weather.changed --payload '{"city": "Hobart", "celsius": 31}'`,
+    `<%= config.bin %> events emit deploy.requested --payload-file ./event.json --dedupe-key deploy-42 --json`,
+  ]
+
+  static args = {type: Args.string({description: 'event type', required: true})}
+  static flags = {
+    payload: Flags.string({description: 'event payload, a JSON object'}),
+    'payload-file': Flags.string({description: 'read the payload from a file (- for stdin)'}),
+    'dedupe-key': Flags.string({description: 'skip targets that already have this key queued, running or recently succeeded'}),
+  }
+
+  async run(): Promise<EventsEmitResult> {
+    const payload = readPayload(this.flags.payload, this.flags['payload-file'])
+    const {config, registry, pipelines} = loadRuntime(this.flags.config)
+    const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write'})
+    try {
+      const result = this.guard(db, () => {
+        assertSchemaCurrent(db)
+        const router = new Router({db, pipelines, registry, service: config.service, now: () => new Date(), snapshotId: null})
+        const ev = normalizeEvent({type: this.args.type, payload, dedupe_key: this.flags['dedupe-key'], source: 'cli'}, 'cli', new Date())
+        try {
+          const r = db.tx(() => router.route(ev, {job: null, plugin: 'cli', submittedBy: 'cli'}))
+          return {event_id: ev.event_id, type: ev.type, enqueued: r.enqueued.map((e) => ({job_id: e.jobId, pipeline: e.pipeline, step: e.step})), skipped: r.skipped}
+        } catch (e) {
+          if (e instanceof RouteError) throw new DuctileError('validation', e.message)
+          throw e
+        }
+      })
+      if (this.human()) {
+        if (result.enqueued.length === 0 && result.skipped.length === 0) this.log(`No pipeline starts on ${result.type}.`)
+        for (const e of result.enqueued) this.log(`${e.job_id}  ${e.pipeline}/${e.step}`)
+        for (const s of result.skipped) this.log(`skipped ${s.pipeline}/${s.step}: ${s.reason}`)
+      }
+      return result
+    } finally {
+      db.close()
+    }
+  }
+}
