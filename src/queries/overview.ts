@@ -1,0 +1,90 @@
+import {liveLockHolder, readLock} from '../engine/lock.js'
+import {processAlive} from '../lib/proc.js'
+import type {Db} from '../schema/db.js'
+import {durationMsExpr} from '../schema/sqlite.js'
+import {parseTs} from '../schema/time.js'
+import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
+import {type StatusCount, countJobsByStatus, listRunningJobs} from './jobs.js'
+
+/** One frame of Overwatch (`ductile watch`): everything an operator looks at, read in one snapshot. */
+
+export interface Completion {
+  id: string
+  job_id: string | null
+  plugin: string
+  command: string
+  status: string
+  attempt: number
+  completed_at: string
+  duration_ms: number | null
+  last_error: string | null
+}
+
+export interface RunningView {
+  id: string
+  plugin: string
+  command: string
+  attempt: number
+  started_at: string | null
+  elapsed_ms: number | null
+  plugin_pid: number | null
+  alive: boolean | null
+}
+
+export interface Overview {
+  at: string
+  counts: StatusCount[]
+  running: RunningView[]
+  latest: Completion[]
+  breakers: CircuitBreaker[]
+  schedules: ScheduleEntry[]
+  engine: {pid: number | null; state: 'running' | 'stale lock' | 'stopped'; host: string | null}
+}
+
+export interface OverviewFilter {
+  plugin?: string
+  status?: string
+  latest?: number
+  schedules?: number
+}
+
+export function latestCompletions(db: Db, f: OverviewFilter): Completion[] {
+  let q = db.k
+    .selectFrom('job_log')
+    .select(['id', 'job_id', 'plugin', 'command', 'status', 'attempt', 'completed_at', durationMsExpr().as('duration_ms'), 'last_error'])
+  if (f.plugin) q = q.where('plugin', '=', f.plugin)
+  if (f.status) q = q.where('status', '=', f.status)
+  return db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(f.latest ?? 10))
+}
+
+export function readOverview(db: Db, f: OverviewFilter = {}, now = new Date()): Overview {
+  return db.read(() => {
+    const running = listRunningJobs(db)
+      .filter((r) => !f.plugin || r.plugin === f.plugin)
+      .map((r) => ({
+        id: r.id,
+        plugin: r.plugin,
+        command: r.command,
+        attempt: r.attempt,
+        started_at: r.started_at,
+        elapsed_ms: r.started_at ? now.getTime() - (parseTs(r.started_at)?.getTime() ?? now.getTime()) : null,
+        plugin_pid: r.plugin_pid,
+        alive: r.plugin_pid ? processAlive(r.plugin_pid, r.plugin_started_at) : null,
+      }))
+    const breakers = db.all(db.k.selectFrom('circuit_breakers').selectAll().where('state', '!=', 'closed').orderBy('plugin').orderBy('command'))
+    let sq = db.k.selectFrom('schedule_entries').selectAll().where('status', '=', 'active')
+    if (f.plugin) sq = sq.where('plugin', '=', f.plugin)
+    const schedules = db.all(sq.orderBy('next_run_at').limit(f.schedules ?? 5))
+    const live = liveLockHolder(db.path)
+    const lock = live ?? readLock(db.path)
+    return {
+      at: now.toISOString(),
+      counts: countJobsByStatus(db, {plugin: f.plugin}),
+      running: f.status && f.status !== 'running' ? [] : running,
+      latest: latestCompletions(db, f),
+      breakers: breakers.filter((b) => !f.plugin || b.plugin === f.plugin),
+      schedules,
+      engine: {pid: lock?.pid ?? null, state: live ? 'running' : lock ? 'stale lock' : 'stopped', host: lock?.host ?? null},
+    }
+  })
+}
