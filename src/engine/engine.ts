@@ -18,11 +18,12 @@ import {
 } from '../queries/queue.js'
 import {insertConfigSnapshot} from '../queries/snapshots.js'
 import {StateError, applyStateUpdates, readPluginState} from '../queries/state.js'
-import {type Db, openDb, translateSqliteError} from '../schema/db.js'
+import {type Db, openDb, restrictPermissions, translateSqliteError} from '../schema/db.js'
 import {assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
-import {processStartTime} from '../lib/proc.js'
+import {processAlive, processStartTime} from '../lib/proc.js'
+import {listRunningJobs} from '../queries/jobs.js'
 import {EngineLock} from './lock.js'
 import {Logger} from './log.js'
 import {type PluginRequest, type RunResult, killGroup, pluginEnv, runPlugin} from './runner.js'
@@ -62,6 +63,9 @@ export interface EngineOptions {
   killGraceMs?: number
   hooks?: EngineHooks
 }
+
+/** How often the loop looks for running rows whose engine and plugin are both gone. */
+export const ORPHAN_CHECK_MS = 5000
 
 interface Active {
   job: Job
@@ -116,13 +120,18 @@ export class Engine {
         this.logger.info('created database', {path})
       }
       assertSchemaCurrent(this.db)
+      restrictPermissions(path)
       this.snapshotId = this.writeSnapshot()
-      const rec = recoverRunningJobs(this.db, this.now())
-      if (rec.requeued.length || rec.dead.length) this.logger.warn('recovered jobs left running by a previous engine', {requeued: rec.requeued.length, dead: rec.dead.length})
-      for (const id of rec.dead) {
-        const job = this.db.get(this.db.k.selectFrom('job_queue').selectAll().where('id', '=', id))
-        if (job) this.opts.hooks?.onTerminal?.(this, job, 'dead', null, job.last_error)
+      restrictPermissions(path)
+      // We hold the lock: every running row belongs to an engine that is gone. A plugin it left running is
+      // killed first (its output has no reader any more), so the job never runs twice at once.
+      for (const r of listRunningJobs(this.db)) {
+        if (r.plugin_pid && processAlive(r.plugin_pid, r.plugin_started_at)) {
+          killGroup(r.plugin_pid, 'SIGKILL')
+          this.logger.warn('killed a plugin left running by a previous engine', {job: r.id, pid: r.plugin_pid})
+        }
       }
+      this.recover(() => true, 'recovered jobs left running by a previous engine')
     } catch (err) {
       this.db?.close()
       this.lock.release()
@@ -132,6 +141,30 @@ export class Engine {
     this.loopDone = this.loop()
     await this.tick()
     this.scheduleTick()
+  }
+
+  /** Requeue (or mark dead) running jobs the filter picks; fire the lifecycle hook for the dead ones. */
+  private recover(filter: (job: Job) => boolean, message: string): void {
+    const rec = recoverRunningJobs(this.db, this.now(), filter)
+    if (rec.requeued.length || rec.dead.length) this.logger.warn(message, {requeued: rec.requeued.length, dead: rec.dead.length})
+    for (const id of rec.dead) {
+      const job = this.db.get(this.db.k.selectFrom('job_queue').selectAll().where('id', '=', id))
+      if (job) this.opts.hooks?.onTerminal?.(this, job, 'dead', null, job.last_error)
+    }
+    if (rec.requeued.length) this.wake()
+  }
+
+  /**
+   * Orphans found while running (periodic check): running rows that are not ours, whose engine and plugin
+   * processes are both gone, are recovered now rather than after a timeout.
+   */
+  checkOrphans(): void {
+    const orphans = new Set(
+      listRunningJobs(this.db)
+        .filter((r) => !this.active.has(r.id) && r.engine_pid !== process.pid && !processAlive(r.engine_pid) && !(r.plugin_pid && processAlive(r.plugin_pid, r.plugin_started_at)))
+        .map((r) => r.id),
+    )
+    if (orphans.size) this.recover((job) => orphans.has(job.id), 'recovered orphaned running jobs')
   }
 
   private writeSnapshot(): string {
@@ -217,8 +250,13 @@ export class Engine {
 
   private async loop(): Promise<void> {
     const poll = this.opts.pollIntervalMs ?? 250
+    let orphansCheckedAt = Date.now()
     while (!this.stopping) {
       try {
+        if (Date.now() - orphansCheckedAt >= ORPHAN_CHECK_MS) {
+          orphansCheckedAt = Date.now()
+          this.checkOrphans()
+        }
         this.fill()
       } catch (err) {
         this.logger.error('claim failed', {error: (translateSqliteError(err, this.opts.dbPath) as Error).message})

@@ -214,7 +214,7 @@ export function busyTimeoutFromEnv(): number {
 }
 
 /** Files Ductile creates are private (0600 file, 0700 directory). */
-function restrictPermissions(path: string): void {
+export function restrictPermissions(path: string): void {
   for (const suffix of ['', '-wal', '-shm']) {
     const p = path + suffix
     try {

@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../cli/base.js'
-import {openDb} from '../../schema/db.js'
+import {openDb, restrictPermissions} from '../../schema/db.js'
 import {LATEST_VERSION, initSchema} from '../../schema/migrations.js'
 
 export interface DbInitResult {
@@ -20,6 +20,7 @@ export default class DbInit extends BaseCommand<typeof DbInit> {
     try {
       const r = this.guard(db, () => initSchema(db))
       const created = r.applied.length > 0
+      restrictPermissions(db.path)
       if (this.human()) this.log(created ? `Created ${db.path} (schema version ${LATEST_VERSION}).` : `${db.path} is already initialised (schema version ${r.to}).`)
       return {path: db.path, created, version: r.to}
     } finally {
