@@ -133,6 +133,28 @@ export function maskSecrets(value: unknown): unknown {
   return value
 }
 
+/** The string values of secret-looking keys, at any depth (what `redact` removes from stored output). */
+export function secretValues(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) secretValues(v, out)
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (SECRET_KEY.test(k) && (typeof v === 'string' || typeof v === 'number') && String(v).length >= 4) out.push(String(v))
+      else secretValues(v, out)
+    }
+  }
+  return out
+}
+
+/** Replace every occurrence of a secret with *** (JSON-escaped forms too). */
+export function redact(text: string | null, secrets: string[]): string | null {
+  if (text === null || secrets.length === 0) return text
+  let out = text
+  for (const s of secrets) {
+    for (const form of new Set([s, JSON.stringify(s).slice(1, -1)])) if (form) out = out.split(form).join('***')
+  }
+  return out
+}
+
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /** Later files override maps and scalars; lists are appended (original §5.1). */
@@ -168,6 +190,8 @@ interface LoadState {
   env: Record<string, string>
   pluginFile: Map<string, string>
   pipelines: PipelineConfigRaw[]
+  /** Files whose YAML did not parse: their keys are unknown, so no "missing key" errors follow. */
+  unparsed: Set<string>
 }
 
 function err(st: LoadState, file: string, path: string, message: string) {
@@ -228,12 +252,13 @@ function parseFile(st: LoadState, file: string, stack: string[]): Record<string,
     for (const u of r.unresolved) err(st, file, `line ${i + 1}`, `\${${u.name}} is not set (set it in the environment or an environment_vars.include file, or give a default: \${${u.name}:-value})`)
     interpolatedLines.push(r.text)
   }
-  const doc = YAML.parseDocument(interpolatedLines.join('\n'), {prettyErrors: false, uniqueKeys: true})
+  const doc = YAML.parseDocument(interpolatedLines.join('\n'), {prettyErrors: true, uniqueKeys: true})
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const pos = e.linePos?.[0]
-      err(st, file, pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', `invalid YAML: ${e.message.split('\n')[0]}`)
+      err(st, file, pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', `invalid YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`)
     }
+    st.unparsed.add(file)
     return {}
   }
   const value = doc.toJS() as unknown
@@ -371,7 +396,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
   if (!existsSync(abs)) {
     throw new DuctileError('config_missing', `config ${abs} does not exist`, {hint: 'pass --config with the path of config.yaml or its directory', exitCode: 2})
   }
-  const st: LoadState = {issues: [], files: [], texts: [], env: {}, pluginFile: new Map(), pipelines: []}
+  const st: LoadState = {issues: [], files: [], texts: [], env: {}, pluginFile: new Map(), pipelines: [], unparsed: new Set()}
   for (const [k, v] of Object.entries(opts.env ?? process.env)) if (v !== undefined) st.env[k] = v
   const doc = parseFile(st, abs, [])
   const dir = dirname(abs)
@@ -402,7 +427,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
   const statePath = typeof stateRaw === 'string' && stateRaw !== '' ? resolve(dir, stateRaw) : null
 
   let pluginRoots: string[] = []
-  if (doc.plugin_roots === undefined) err(st, abs, 'plugin_roots', 'plugin_roots is required: a list of directories holding plugins')
+  if (doc.plugin_roots === undefined && !st.unparsed.has(abs)) err(st, abs, 'plugin_roots', 'plugin_roots is required: a list of directories holding plugins')
   else if (!Array.isArray(doc.plugin_roots)) err(st, abs, 'plugin_roots', 'plugin_roots must be a list')
   else pluginRoots = doc.plugin_roots.map((r) => resolve(dir, String(r)))
 

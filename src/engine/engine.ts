@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync} from 'node:fs'
 import {dirname} from 'node:path'
 
-import type {Config} from '../config/load.js'
+import {type Config, redact, secretValues} from '../config/load.js'
 import {type PluginInstance, type PluginRegistry, commandTimeoutMs, hasCommand, pluginParallelism} from '../plugins/discover.js'
 import {prune} from '../queries/maintenance.js'
 import {
@@ -429,8 +429,20 @@ export class Engine {
     await this.record(job, plugin, result, started)
   }
 
-  private attemptRecord(status: string, result: RunResult | null, lastError: string | null): AttemptRecord {
-    return {status, result: result?.stdout ?? null, lastError, stderr: result?.stderr ?? null, now: this.now()}
+  /** What is stored of an attempt; secrets of the plugin's config never reach job_log. */
+  private attemptRecord(status: string, result: RunResult | null, lastError: string | null, job?: Job): AttemptRecord {
+    const secrets = job ? this.secretsOf(job.plugin) : []
+    return {status, result: redact(result?.stdout ?? null, secrets), lastError: redact(lastError, secrets), stderr: redact(result?.stderr ?? null, secrets), now: this.now()}
+  }
+
+  private readonly secretCache = new Map<string, string[]>()
+  private secretsOf(plugin: string): string[] {
+    let s = this.secretCache.get(plugin)
+    if (!s) {
+      s = secretValues(this.registry.plugins.get(plugin)?.config.config ?? {})
+      this.secretCache.set(plugin, s)
+    }
+    return s
   }
 
   private async record(job: Job, plugin: PluginInstance, result: RunResult, started: number): Promise<void> {
@@ -445,7 +457,7 @@ export class Engine {
             applyStateUpdates(this.db, {plugin: plugin.name, command: job.command, jobId: job.id, updates, rules, now: this.now()})
           }
           this.opts.hooks?.onSuccess?.(this, job, plugin, result)
-          return completeAttempt(this.db, job, this.attemptRecord('succeeded', result, null))
+          return completeAttempt(this.db, job, this.attemptRecord('succeeded', result, null, job))
         })
         status = wrote ? 'succeeded' : 'superseded'
       } catch (err) {
@@ -453,7 +465,7 @@ export class Engine {
         // success transaction was kept.
         error = err instanceof StateError || err instanceof JobFailure ? err.message : `could not record the result: ${(translateSqliteError(err, this.opts.dbPath) as Error).message}`
         status = 'failed'
-        this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', result, error)))
+        this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', result, error, job)))
       }
     } else {
       error = result.error ?? 'plugin failed'
@@ -462,15 +474,15 @@ export class Engine {
         const base = plugin.config.retry.backoff_base_ms
         const delay = base * 2 ** (job.attempt - 1) + Math.floor(Math.random() * (base / 4 + 1))
         const next = formatTs(new Date(this.clock().getTime() + delay))
-        const wrote = this.finishAttempt(job, () => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error), next))
+        const wrote = this.finishAttempt(job, () => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error, job), next))
         status = wrote ? 'retry' : 'superseded'
-        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error})
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error: redact(error, this.secretsOf(job.plugin))})
         return
       }
-      const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error)))
+      const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error, job)))
       status = wrote ? failStatus : 'superseded'
     }
-    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error})
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error: redact(error, this.secretsOf(job.plugin))})
     if (status !== 'superseded') this.opts.hooks?.onTerminal?.(this, job, status, result, error)
   }
 
@@ -487,8 +499,8 @@ export class Engine {
 
   /** Failures that bypass retry (original §2.3): unknown plugin or command, bad payload, unreadable state. */
   private failDirectly(job: Job, error: string, started: number): void {
-    const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', null, error)))
-    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error})
+    const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', null, error, job)))
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error: redact(error, this.secretsOf(job.plugin))})
   }
 
   /** Terminate the plugin of a running job (its row was already moved on, e.g. cancelled by the scheduler). */

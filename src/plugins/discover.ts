@@ -84,7 +84,7 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
   const bad = (path: string, message: string) => issues.push({severity: 'error', file, path, message})
   let doc: unknown
   try {
-    const parsed = YAML.parseDocument(readFileSync(file, 'utf8'), {prettyErrors: false})
+    const parsed = YAML.parseDocument(readFileSync(file, 'utf8'), {prettyErrors: true})
     if (parsed.errors.length) {
       const e = parsed.errors[0]
       const pos = e.linePos?.[0]
