@@ -32,10 +32,9 @@ export function testEnv(yaml = '', opts: {service?: string} = {}): TestEnv {
   const dir = tempDir('ductile-engine-')
   const dbPath = join(dir, 'ductile.db')
   const configPath = join(dir, 'config.yaml')
-  writeFileSync(
-    configPath,
-    `service:\n  name: test-engine\n  max_workers: 2\n  tick_interval: 1h\n${opts.service ?? ''}state:\n  path: ./ductile.db\nplugin_roots:\n  - ${FIXTURE_PLUGINS}\n${yaml}`,
-  )
+  const extra = opts.service ?? ''
+  const defaults = ['  name: test-engine\n', '  max_workers: 2\n', '  tick_interval: 1h\n'].filter((l) => !extra.includes(l.split(':')[0] + ':'))
+  writeFileSync(configPath, `service:\n${defaults.join('')}${extra}state:\n  path: ./ductile.db\nplugin_roots:\n  - ${FIXTURE_PLUGINS}\n${yaml}`)
   const db = openDb(dbPath, {mode: 'create'})
   initSchema(db)
   return {dir, configPath, dbPath, db, logs: []}
