@@ -20,7 +20,7 @@ const line = (label: string, value: string, goal: string, ok: boolean) =>
 const WRITER = `
 const D = require('better-sqlite3'); const fs = require('fs')
 const path = process.argv[1]
-const db = new D(path); db.pragma('busy_timeout = 5000'); db.pragma('synchronous = NORMAL')
+const db = new D(path); db.pragma('busy_timeout = 5000'); db.pragma('synchronous = NORMAL'); db.pragma('journal_size_limit = 67108864') // as the engine's connection
 const ins = db.prepare("INSERT INTO job_transitions (job_id, from_status, to_status, created_at) VALUES ('bench-writer', NULL, 'queued', '2099-01-01 00:00:00.000')")
 const lat = []; let wal = 0; let errors = 0; let stop = false
 process.on('SIGTERM', () => { stop = true })

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn} from 'node:child_process'
 import {existsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {BIN, ROOT, runCli} from '../helpers/cli.js'
-import {enqueue, jobRow, rows, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
+import {runCli} from '../helpers/cli.js'
+import {type EngineProcess, enqueue, jobRow, rows, spawnEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
 
 const PLUGINS = `plugins:
   facts-py:
@@ -14,24 +13,9 @@ const PLUGINS = `plugins:
     retry: {max_attempts: 3, backoff_base: 100ms}
 `
 
-interface RunningEngine {
-  child: ChildProcess
-  stderr: () => string
-  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
-}
-
-function spawnEngine(configPath: string, extra: string[] = []): RunningEngine {
-  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: ''}, stdio: ['ignore', 'pipe', 'pipe']})
-  let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
-  child.stdout!.resume()
-  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((r) => child.on('exit', (code, signal) => r({code, signal})))
-  return {child, stderr: () => err, exited}
-}
-
-async function started(e: RunningEngine) {
-  await waitFor('the engine to start', () => e.stderr().includes('engine started') || e.child.exitCode !== null, 15_000)
-  assert.ok(e.stderr().includes('engine started'), e.stderr())
+async function started(e: EngineProcess) {
+  await waitFor('the engine to start', () => e.err().includes('engine started') || e.child.exitCode !== null, 15_000)
+  assert.ok(e.err().includes('engine started'), e.err())
 }
 
 describe('engine start (the real CLI)', () => {
@@ -51,9 +35,9 @@ describe('engine start (the real CLI)', () => {
       })
       assert.ok(Date.parse(job.started_at.replace(' ', 'T') + 'Z') - t0 < 1500, 'picked up within a second of the enqueue')
       assert.equal((await waitTerminal(env, id)).status, 'succeeded')
-      await waitFor('the end line', () => engine.stderr().includes(`job=${id}`) && /job end .*status=succeeded/.test(engine.stderr()))
-      assert.match(engine.stderr(), new RegExp(`INFO  job start plugin=facts-py command=poll job=${id} attempt=1`))
-      assert.match(engine.stderr(), new RegExp(`INFO  job end plugin=facts-py command=poll job=${id} attempt=1 status=succeeded duration_ms=\\d+`))
+      await waitFor('the end line', () => engine.err().includes(`job=${id}`) && /job end .*status=succeeded/.test(engine.err()))
+      assert.match(engine.err(), new RegExp(`INFO  job start plugin=facts-py command=poll job=${id} attempt=1`))
+      assert.match(engine.err(), new RegExp(`INFO  job end plugin=facts-py command=poll job=${id} attempt=1 status=succeeded duration_ms=\\d+`))
       const status = await runCli(['jobs', 'status', '--db', env.dbPath, '--json'])
       assert.deepEqual(status.json().counts, [{status: 'succeeded', count: 1}])
       const facts = await runCli(['facts', 'facts-py', '--db', env.dbPath, '--json'])
@@ -61,9 +45,8 @@ describe('engine start (the real CLI)', () => {
     } finally {
       engine.child.kill('SIGTERM')
     }
-    const exit = await engine.exited
-    assert.deepEqual(exit, {code: 0, signal: null})
-    assert.match(engine.stderr(), /engine stopped/)
+    assert.equal(await engine.exited, 0)
+    assert.match(engine.err(), /engine stopped/)
     assert.equal(existsSync(env.dbPath + '.pid'), false, 'the lock is released')
   })
 
@@ -79,7 +62,7 @@ describe('engine start (the real CLI)', () => {
     } finally {
       first.child.kill('SIGINT')
     }
-    assert.equal((await first.exited).code, 0)
+    assert.equal(await first.exited, 0)
   })
 
   it('SIGKILL while a job runs: the restarted engine recovers it and runs it again', async () => {
@@ -94,7 +77,7 @@ describe('engine start (the real CLI)', () => {
     const second = spawnEngine(env.configPath)
     try {
       await started(second)
-      assert.match(second.stderr(), /recovered jobs left running by a previous engine requeued=1/)
+      assert.match(second.err(), /recovered jobs left running by a previous engine requeued=1/)
       const job = await waitTerminal(env, id)
       assert.equal(job.status, 'succeeded')
       assert.equal(job.attempt, 2)

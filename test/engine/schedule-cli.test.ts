@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {BIN, ROOT, runCli} from '../helpers/cli.js'
-import {rows, testEnv, waitFor} from '../helpers/engine.js'
+import {ROOT, runCli} from '../helpers/cli.js'
+import {rows, spawnEngine, testEnv, waitFor} from '../helpers/engine.js'
 
-function spawnEngine(configPath: string) {
-  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath], {cwd: ROOT, env: {...process.env, NODE_ENV: ''}, stdio: ['ignore', 'ignore', 'pipe']})
-  let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  return {child, stderr: () => err, exited}
-}
 
 const history = (db: ReturnType<typeof testEnv>['db']) =>
   rows(db, `SELECT from_state, to_state, reason, failure_count, job_id FROM circuit_breaker_transitions WHERE plugin = 'behave' AND command = 'poll' ORDER BY created_at, id`)
@@ -71,9 +63,9 @@ describe('scheduler and breakers in the real engine', () => {
     assert.deepEqual(pre.json().changed, [{plugin: 'echo-sh', schedule_id: 'fast', from: 'active', to: 'paused_manual'}])
     const engine = spawnEngine(env.configPath)
     try {
-      await waitFor('the engine to tick', () => engine.stderr().includes('schedule skipped'), 10_000)
+      await waitFor('the engine to tick', () => engine.err().includes('schedule skipped'), 10_000)
       assert.equal(rows(env.db, 'SELECT COUNT(*) AS n FROM job_queue')[0].n, 0)
-      assert.match(engine.stderr(), /schedule skipped plugin=echo-sh schedule=fast reason=schedule_paused_manual/)
+      assert.match(engine.err(), /schedule skipped plugin=echo-sh schedule=fast reason=schedule_paused_manual/)
       const list = await runCli(['schedules', 'list', '--all', ...cfg])
       assert.match(list.stdout, /paused_manual \(not yet\)/)
 

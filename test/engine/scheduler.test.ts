@@ -71,7 +71,7 @@ function writeConfig(env: ReturnType<typeof testEnv>, yaml: string): string {
   return (cut === -1 ? full : full.slice(0, cut)) + yaml
 }
 
-const fired = (d: {action: string}[]) => d.filter((x) => x.action === 'fired')
+const fired = <T extends {action: string}>(d: T[]) => d.filter((x) => x.action === 'fired')
 const reasonOf = (d: {action: string; reason?: string; plugin: string}[], plugin = 'behave') => d.find((x) => x.plugin === plugin)?.reason
 
 describe('scheduler: every', () => {

@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn} from 'node:child_process'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {BIN, ROOT, runCli} from '../helpers/cli.js'
-import {enqueue, rows, testEnv, waitFor} from '../helpers/engine.js'
+import {runCli} from '../helpers/cli.js'
+import {enqueue, rows, testEnv, waitFor, spawnEngine} from '../helpers/engine.js'
 
-function engine(configPath: string): {child: ChildProcess; err: () => string; exited: Promise<number | null>} {
-  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath], {cwd: ROOT, env: {...process.env, NODE_ENV: ''}, stdio: ['ignore', 'ignore', 'pipe']})
-  let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
-  return {child, err: () => err, exited: new Promise((r) => child.on('exit', (c) => r(c)))}
-}
 
 const outstanding = (env: ReturnType<typeof testEnv>) => rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE status IN ('queued', 'running')`)[0].n
 
@@ -20,7 +13,7 @@ describe('faults: concurrency', () => {
     const env = testEnv('plugins:\n  facts-py:\n    config: {label: busy}\n', {service: '  max_workers: 2\n'})
     const ids: string[] = []
     for (let i = 0; i < 300; i++) ids.push(enqueue(env, i % 10 === 0 ? 'facts-py' : 'echo-sh'))
-    const e = engine(env.configPath)
+    const e = spawnEngine(env.configPath)
     const errors: string[] = []
     let reads = 0
     try {
@@ -46,7 +39,7 @@ describe('faults: concurrency', () => {
   it('prune, breakers reset, schedules pause, jobs enqueue and db backup against a busy engine: all succeed, nothing lost', {timeout: 120_000}, async () => {
     const env = testEnv('plugins:\n  echo-sh:\n    schedules:\n      - {id: fast, every: 1s}\n', {service: '  max_workers: 2\n  tick_interval: 200ms\n'})
     for (let i = 0; i < 300; i++) enqueue(env, 'echo-sh')
-    const e = engine(env.configPath)
+    const e = spawnEngine(env.configPath)
     try {
       await waitFor('the engine to start', () => e.err().includes('engine started'), 15_000)
       const cfg = ['--config', env.configPath]

@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn} from 'node:child_process'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {processAlive} from '../../src/lib/proc.js'
-import {BIN, ROOT, runCli} from '../helpers/cli.js'
-import {enqueue, jobRow, rows, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
+import {runCli} from '../helpers/cli.js'
+import {enqueue, jobRow, rows, testEnv, waitFor, waitTerminal, spawnEngine} from '../helpers/engine.js'
 import {ago, insertAttempt, insertJob, insertTransition} from '../helpers/fixtures.js'
 
-function engine(configPath: string): {child: ChildProcess; err: () => string; exited: Promise<number | null>} {
-  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath], {cwd: ROOT, env: {...process.env, NODE_ENV: ''}, stdio: ['ignore', 'ignore', 'pipe']})
-  let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
-  return {child, err: () => err, exited: new Promise((r) => child.on('exit', (c) => r(c)))}
-}
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -41,7 +34,7 @@ describe('faults: crashes', () => {
     let kills = 0
     const t0 = Date.now()
     for (let round = 0; round < 20; round++) {
-      const e = engine(env.configPath)
+      const e = spawnEngine(env.configPath)
       await waitFor('the engine to start', () => e.err().includes('engine started') || e.child.exitCode !== null, 20_000)
       // New work keeps arriving between crashes, as it would in production.
       ids.push(enqueue(env, 'behave', modes[round % modes.length], {maxAttempts: 3}))
@@ -50,7 +43,7 @@ describe('faults: crashes', () => {
       await e.exited
       kills++
     }
-    const final = engine(env.configPath)
+    const final = spawnEngine(env.configPath)
     try {
       for (const id of ids) await waitTerminal(env, id, 60_000)
     } finally {
@@ -89,7 +82,7 @@ describe('faults: crashes', () => {
 
   it('an orphan whose engine and plugin are gone is recovered within seconds by a running engine', async () => {
     const env = testEnv(`plugins:\n  echo-sh: {}\n`)
-    const e = engine(env.configPath)
+    const e = spawnEngine(env.configPath)
     try {
       await waitFor('the engine to start', () => e.err().includes('engine started'), 15_000)
       // After the engine started, a row shows up running under another engine that is gone, with a plugin
@@ -113,7 +106,7 @@ describe('faults: crashes', () => {
   it('a plugin process group killed from outside mid-run: the job fails that attempt and retries by the rules', async () => {
     const env = testEnv(`plugins:\n  behave:\n    retry: {max_attempts: 2, backoff_base: 100ms}\n`)
     const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 30}, {maxAttempts: 2})
-    const e = engine(env.configPath)
+    const e = spawnEngine(env.configPath)
     try {
       const pid = await waitFor('the plugin pid', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ? AND attempt = 1', id)[0]?.plugin_pid as number | undefined)
       process.kill(-pid, 'SIGKILL')
@@ -136,7 +129,7 @@ describe('faults: crashes', () => {
   it('jobs stuck shows whether a running job\'s process is alive', async () => {
     const env = testEnv(`plugins:\n  behave: {}\n`)
     const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 2})
-    const e = engine(env.configPath)
+    const e = spawnEngine(env.configPath)
     try {
       await waitFor('the plugin pid', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
       const r = await runCli(['jobs', 'stuck', '--older-than', '1ms', '--db', env.dbPath, '--json'])

@@ -1,3 +1,4 @@
+import {type ChildProcess, spawn} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -11,6 +12,7 @@ import {enqueueJob} from '../../src/queries/queue.js'
 import {type Db, openDb} from '../../src/schema/db.js'
 import {initSchema} from '../../src/schema/migrations.js'
 import {formatTs} from '../../src/schema/time.js'
+import {BIN, ROOT} from './cli.js'
 import {tempDir} from './db.js'
 
 export const FIXTURE_PLUGINS = fileURLToPath(new URL('../fixtures/plugins', import.meta.url))
@@ -105,4 +107,27 @@ export function waitTerminal(env: TestEnv, id: string, timeoutMs = 15_000) {
 
 export function rows(db: Db, sql: string, ...params: unknown[]) {
   return db.sqlite.prepare(sql).all(...params) as Record<string, any>[]
+}
+
+export interface EngineProcess {
+  child: ChildProcess
+  /** Everything the engine logged on stderr so far. */
+  err: () => string
+  exited: Promise<number | null>
+}
+
+/** The real `bin/run.js engine start` as a child process, the way systemd would run it. */
+export function spawnEngine(configPath: string, extra: string[] = []): EngineProcess {
+  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: ''}, stdio: ['ignore', 'ignore', 'pipe']})
+  let err = ''
+  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
+  return {child, err: () => err, exited: new Promise((r) => child.on('exit', (code) => r(code)))}
+}
+
+/** Spawn the engine and wait for its "engine started" line. */
+export async function startedEngine(configPath: string, extra: string[] = []): Promise<EngineProcess> {
+  const e = spawnEngine(configPath, extra)
+  await waitFor('the engine to start', () => e.err().includes('engine started') || e.child.exitCode !== null, 20_000)
+  if (!e.err().includes('engine started')) throw new Error(`the engine did not start:\n${e.err()}`)
+  return e
 }
