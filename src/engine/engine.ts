@@ -120,8 +120,8 @@ export class Engine {
         this.logger.info('created database', {path})
       }
       assertSchemaCurrent(this.db)
-      restrictPermissions(path)
       this.snapshotId = this.writeSnapshot()
+      // The WAL and SHM files exist once something is written: private like the database.
       restrictPermissions(path)
       // We hold the lock: every running row belongs to an engine that is gone. A plugin it left running is
       // killed first (its output has no reader any more), so the job never runs twice at once.
@@ -414,7 +414,7 @@ export class Engine {
     const result = await runPlugin({
       entrypoint: plugin.manifest.entrypoint,
       request,
-      env: pluginEnv({...this.config.env, ...process.env}, this.config.service.plugin_env_passthrough),
+      env: this.pluginEnvironment(),
       timeoutMs,
       graceMs: this.opts.killGraceMs,
       cwd: plugin.manifest.dir,
@@ -433,6 +433,13 @@ export class Engine {
   private attemptRecord(status: string, result: RunResult | null, lastError: string | null, job?: Job): AttemptRecord {
     const secrets = job ? this.secretsOf(job.plugin) : []
     return {status, result: redact(result?.stdout ?? null, secrets), lastError: redact(lastError, secrets), stderr: redact(result?.stderr ?? null, secrets), now: this.now()}
+  }
+
+  private envCache: Record<string, string> | null = null
+  /** The allowlisted environment plugins get, built once (reading process.env is not free). */
+  private pluginEnvironment(): Record<string, string> {
+    this.envCache ??= pluginEnv({...this.config.env, ...process.env}, this.config.service.plugin_env_passthrough)
+    return this.envCache
   }
 
   private readonly secretCache = new Map<string, string[]>()
