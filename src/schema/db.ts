@@ -69,6 +69,7 @@ export class Db {
     this.path = path
     this.sqlite = sqlite
     this.readonly = readonly
+    this.runInTx = sqlite.transaction((fn: () => unknown) => fn())
   }
 
   statement(sqlText: string, parameters: readonly unknown[] = []): BetterSqlite3.Statement {
@@ -127,15 +128,17 @@ export class Db {
     }
   }
 
+  // One transaction wrapper for every call (better-sqlite3 builds several functions per transaction()).
+  private readonly runInTx: BetterSqlite3.Transaction<(fn: () => unknown) => unknown>
+
   /** A short write transaction: BEGIN IMMEDIATE, so the write lock is taken up front (spec decision 10). */
   tx<T>(fn: () => T): T {
-    const wrapped = this.sqlite.transaction(fn)
-    return this.readonly ? wrapped.deferred() : wrapped.immediate()
+    return (this.readonly ? this.runInTx.deferred(fn) : this.runInTx.immediate(fn)) as T
   }
 
   /** A consistent read of several statements (one snapshot). */
   read<T>(fn: () => T): T {
-    return this.sqlite.transaction(fn).deferred()
+    return this.runInTx.deferred(fn) as T
   }
 
   close(): void {

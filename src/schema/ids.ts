@@ -7,6 +7,20 @@ import {randomBytes} from 'node:crypto'
 let lastMs = 0
 let counter = 0
 
+// Random bytes are drawn from a pool: one getrandom call per 256 ids instead of one per id.
+const POOL_SIZE = 4096
+let pool = randomBytes(POOL_SIZE)
+let poolAt = 0
+function random16(): Buffer {
+  if (poolAt + 16 > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE)
+    poolAt = 0
+  }
+  const out = Buffer.from(pool.subarray(poolAt, poolAt + 16))
+  poolAt += 16
+  return out
+}
+
 export function uuidv7(now: number = Date.now()): string {
   let ms = now
   if (ms <= lastMs) {
@@ -15,13 +29,13 @@ export function uuidv7(now: number = Date.now()): string {
     if (counter > 0xfff) {
       // Counter exhausted inside one millisecond: borrow the next millisecond, keeping order.
       ms = lastMs + 1
-      counter = randomBytes(1)[0]
+      counter = random16()[0]
     }
   } else {
-    counter = randomBytes(1)[0]
+    counter = random16()[0]
   }
   lastMs = ms
-  const bytes = randomBytes(16)
+  const bytes = random16()
   bytes[0] = Math.floor(ms / 2 ** 40) & 0xff
   bytes[1] = Math.floor(ms / 2 ** 32) & 0xff
   bytes[2] = (ms >>> 24) & 0xff
