@@ -247,16 +247,10 @@ function spawnFailure(e: Error, started: number): RunResult {
   }
 }
 
-interface Raw {
-  stdout: string | null
-  stderr: string
-  stderrTruncated: boolean
-  exitCode: number | null
-  signal: NodeJS.Signals | null
-  pid: number | null
+/** What a run produced before it is classified. */
+interface Raw extends Pick<RunResult, 'stdout' | 'stderr' | 'stderrTruncated' | 'exitCode' | 'signal' | 'pid' | 'durationMs'> {
   overflow: boolean
   timedOut: boolean
-  durationMs: number
   timeoutMs: number
   stdoutCap: number
 }

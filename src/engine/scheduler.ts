@@ -234,16 +234,7 @@ export class Scheduler {
 
     // Fire.
     const ttl = norm.kind === 'every' ? norm.intervalMs! : this.service.tick_interval_ms
-    const r = this.d.enqueue({
-      plugin: p.name,
-      command: s.command,
-      payload: s.payload,
-      submittedBy: this.service.name,
-      maxAttempts: p.config.retry.max_attempts,
-      dedupeKey: `${p.name}:${s.command}:${s.id}`,
-      dedupeTtlMs: ttl,
-      dedupeOutstanding: s.if_running !== 'queue',
-    })
+    const r = this.enqueueFor(p, s, `${p.name}:${s.command}:${s.id}`, ttl, s.if_running !== 'queue')
     e.last_fired_at = ts(now)
     if (norm.kind === 'cron') e.next_run_at = ts(nextCronRun(norm, now, s.timezone))
     if (norm.kind === 'at' || norm.kind === 'after') {
@@ -257,6 +248,20 @@ export class Scheduler {
     }
     this.save(before, e)
     return {...base, action: 'fired', jobId: r.job.id}
+  }
+
+  /** A scheduler job: submitted_by = service.name, the plugin's max attempts, the schedule's payload. */
+  private enqueueFor(p: PluginInstance, s: ScheduleConfig, dedupeKey: string, dedupeTtlMs: number, dedupeOutstanding: boolean): EnqueueResult {
+    return this.d.enqueue({
+      plugin: p.name,
+      command: s.command,
+      payload: s.payload,
+      submittedBy: this.service.name,
+      maxAttempts: p.config.retry.max_attempts,
+      dedupeKey,
+      dedupeTtlMs,
+      dedupeOutstanding,
+    })
   }
 
   private skip(before: string, e: ScheduleEntry, base: {plugin: string; schedule: string}, reason: SkipReason, detail?: string): Decision {
@@ -340,16 +345,7 @@ export class Scheduler {
     const out: Decision[] = []
     for (let i = 1; i <= count; i++) {
       const slot = new Date(ref + interval * i).toISOString().replace(/\.\d{3}Z$/, 'Z')
-      const r = this.d.enqueue({
-        plugin: p.name,
-        command: s.command,
-        payload: s.payload,
-        submittedBy: this.service.name,
-        maxAttempts: p.config.retry.max_attempts,
-        dedupeKey: `${p.name}:${s.command}:${s.id}:catchup:${slot}`,
-        dedupeTtlMs: interval,
-        dedupeOutstanding: true,
-      })
+      const r = this.enqueueFor(p, s, `${p.name}:${s.command}:${s.id}:catchup:${slot}`, interval, true)
       out.push({plugin: p.name, schedule: s.id, action: 'catch_up', jobId: r.status === 'enqueued' ? r.job.id : undefined, detail: `slot ${slot}`})
     }
     const before = JSON.stringify(e)

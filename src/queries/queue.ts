@@ -1,6 +1,6 @@
 import {sql} from 'kysely'
 
-import type {Db} from '../schema/db.js'
+import {type Db, perHandle} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
 import {jobLogId, uuidv7} from '../schema/ids.js'
 import {withIndex} from '../schema/sqlite.js'
@@ -39,9 +39,8 @@ export type EnqueueResult =
   | {status: 'deduplicated'; existingJobId: string; reason: string}
   | {status: 'duplicate_event'; reason: string}
 
-const cache = new WeakMap<Db, ReturnType<typeof compile>>()
-
-function compile(db: Db) {
+/** The engine's hot statements, compiled once per handle. */
+export const stmts = perHandle((db: Db) => {
   const k = db.k
   return {
     insertTransition: db.prepare((p) =>
@@ -194,16 +193,8 @@ function compile(db: Db) {
         .limit(1),
     ),
   }
-}
+})
 
-export function stmts(db: Db) {
-  let s = cache.get(db)
-  if (!s) {
-    s = compile(db)
-    cache.set(db, s)
-  }
-  return s
-}
 
 export function recordTransition(db: Db, jobId: string, from: string | null, to: string, reason: string | null, now: string): void {
   stmts(db).insertTransition.run({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})

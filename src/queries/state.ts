@@ -1,4 +1,4 @@
-import type {Db} from '../schema/db.js'
+import {type Db, perHandle} from '../schema/db.js'
 import {uuidv7} from '../schema/ids.js'
 
 /**
@@ -19,10 +19,8 @@ export function normalizeObject(obj: Record<string, unknown>): string {
   return JSON.stringify(sorted)
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof compile>>()
-
 /** The engine writes these once or more per job: compiled once per handle. */
-function compile(db: Db) {
+const stmts = perHandle((db: Db) => {
   const k = db.k
   return {
     readState: db.prepare((p) => k.selectFrom('plugin_state').select('state').where('plugin_name', '=', p('plugin'))),
@@ -52,16 +50,8 @@ function compile(db: Db) {
       }),
     ),
   }
-}
+})
 
-function stmts(db: Db) {
-  let s = cache.get(db)
-  if (!s) {
-    s = compile(db)
-    cache.set(db, s)
-  }
-  return s
-}
 
 export function readPluginState(db: Db, plugin: string): Record<string, unknown> {
   const row = stmts(db).readState.get({plugin})

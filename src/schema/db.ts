@@ -146,6 +146,19 @@ export class Db {
   }
 }
 
+/** Statements compiled once per handle: `const stmts = perHandle((db) => ({...db.prepare(...)}))`. */
+export function perHandle<T>(compile: (db: Db) => T): (db: Db) => T {
+  const cache = new WeakMap<Db, T>()
+  return (db) => {
+    let s = cache.get(db)
+    if (!s) {
+      s = compile(db)
+      cache.set(db, s)
+    }
+    return s
+  }
+}
+
 /** Translate SQLite's errors into ones that say what was wrong and what to do. */
 export function translateSqliteError(err: unknown, path: string): unknown {
   if (err instanceof DuctileError) return err
