@@ -117,6 +117,16 @@ describe('ductile watch (Overwatch)', () => {
         return c.includes('CTRLC-EXITED 0') ? c : null
       })
       assert.doesNotMatch(afterC, /Ductile Overwatch/)
+
+      // And so does SIGTERM from outside.
+      tmux('send-keys', '-t', session, `clear; ${process.execPath} ${BIN} watch --db ${path} --interval 200ms --plugin sigterm-case; echo TERM-EXITED $?`, 'Enter')
+      await waitFor('the frame', () => capture(session).includes('plugin=sigterm-case'), 10_000)
+      execFileSync('pkill', ['-TERM', '-f', 'watch --db .* --plugin sigterm-case'])
+      const afterT = await waitFor('the shell after SIGTERM', () => {
+        const c = capture(session)
+        return c.includes('TERM-EXITED 0') ? c : null
+      })
+      assert.doesNotMatch(afterT, /Ductile Overwatch/)
     } finally {
       tmux('kill-session', '-t', session)
     }

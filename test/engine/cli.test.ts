@@ -93,6 +93,24 @@ describe('engine start (the real CLI)', () => {
     }
   })
 
+  it('--log-format json writes one JSON object per line', async () => {
+    const env = testEnv(PLUGINS)
+    const id = enqueue(env, 'echo-sh')
+    const engine = spawnEngine(env.configPath, ['--log-format', 'json'])
+    try {
+      await waitTerminal(env, id)
+      await waitFor('the end line', () => engine.err().includes('"msg":"job end"'))
+    } finally {
+      engine.child.kill('SIGTERM')
+      assert.equal(await engine.exited, 0)
+    }
+    const lines = engine.err().trim().split('\n').map((l) => JSON.parse(l))
+    const end = lines.find((l) => l.msg === 'job end')
+    assert.deepEqual([end.level, end.plugin, end.command, end.job, end.status], ['info', 'echo-sh', 'poll', id, 'succeeded'])
+    assert.equal(typeof end.duration_ms, 'number')
+    assert.ok(lines.every((l) => typeof l.time === 'string' && typeof l.msg === 'string'))
+  })
+
   it('refuses an invalid config with exit 2, naming file and key', async () => {
     const env = testEnv(`plugins:\n  behave:\n    retry: {backoff_base: soon}\n`)
     const r = await runCli(['engine', 'start', '--config', env.configPath])

@@ -252,6 +252,23 @@ pipelines:
     }
   })
 
+  it('accumulated baggage over 1 MiB is refused with a clear error, and nothing is enqueued', async () => {
+    const env = testEnv(`plugins:
+  step-a: {uses: pipe-step}
+pipelines:
+  - name: heavy
+    on: big
+    steps:
+      - {id: one, uses: step-a, baggage: {copy.a: payload.blob, copy.b: payload.blob}}
+`)
+    const blob = 'b'.repeat(600_000)
+    const r = await runCli(['events', 'emit', 'big', '--payload-file', '-', '--config', env.configPath, '--json'], {input: JSON.stringify({blob})})
+    assert.equal(r.code, 2)
+    assert.match(r.json().error.message, /accumulated context exceeds max size \(1048576 bytes\) at step one of pipeline heavy/)
+    assert.equal(allJobs(env).length, 0)
+    assert.equal(ctxRows(env).length, 0, 'the root row rolled back too')
+  })
+
   it('config errors name the file and the pipeline: unknown plugin, missing command, duplicate step ids, bad expressions', async () => {
     const env = testEnv(`pipelines:
   - name: broken

@@ -31,7 +31,7 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
   }
 
   async run(): Promise<EventsEmitResult> {
-    const payload = readPayload(this.flags.payload, this.flags['payload-file'])
+    const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry, pipelines} = loadRuntime(this.flags.config)
     const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write'})
     try {

@@ -40,7 +40,7 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
   async run(): Promise<JobsEnqueueResult> {
     const {plugin: name} = this.args
     const {command} = this.flags
-    const payload = readPayload(this.flags.payload, this.flags['payload-file'])
+    const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry} = loadRuntime(this.flags.config)
     const plugin = registry.plugins.get(name)
     if (!plugin) throw usageError(`unknown plugin ${name}`, `known plugins: ${[...registry.plugins.keys()].sort().join(', ') || 'none'} (see \`ductile plugins list\`)`)
