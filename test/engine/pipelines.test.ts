@@ -7,7 +7,7 @@ import {Router, normalizeEvent} from '../../src/engine/router.js'
 import {discoverPlugins} from '../../src/plugins/discover.js'
 import {runCli} from '../helpers/cli.js'
 import {insertJob} from '../helpers/fixtures.js'
-import {jobRow, rows, startEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
+import {assertJobRows, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
 
 const FULFIL = `plugins:
   step-a:
@@ -38,10 +38,12 @@ const result = (env: ReturnType<typeof testEnv>, jobId: string) => JSON.parse(ro
 const allJobs = (env: ReturnType<typeof testEnv>) => rows(env.db, 'SELECT * FROM job_queue ORDER BY created_at, id')
 
 async function settle(env: ReturnType<typeof testEnv>, n: number) {
-  return waitFor(`${n} finished jobs`, () => {
+  const jobs = await waitFor(`${n} finished jobs`, () => {
     const j = allJobs(env)
     return j.length >= n && j.every((x) => !['queued', 'running'].includes(x.status)) ? j : null
   })
+  for (const j of jobs) assertJobRows(env, j.id)
+  return jobs
 }
 
 describe('pipelines and the baggage ledger', () => {

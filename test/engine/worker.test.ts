@@ -3,7 +3,13 @@ import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {describe, it} from 'node:test'
 
 import {processAlive} from '../../src/lib/proc.js'
-import {enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
+import {assertJobRows, enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal as waitFinished} from '../helpers/engine.js'
+
+/** Wait for the job, then check every table it must have written (job_queue … plugin_state). */
+async function waitTerminal(env: ReturnType<typeof testEnv>, id: string, timeoutMs?: number) {
+  await waitFinished(env, id, timeoutMs)
+  return assertJobRows(env, id).job
+}
 
 const PLUGINS = `plugins:
   facts-py:

@@ -5,7 +5,7 @@ import {describe, it} from 'node:test'
 
 import {processAlive} from '../../src/lib/proc.js'
 import {runCli} from '../helpers/cli.js'
-import {enqueue, jobRow, rows, testEnv, waitFor, waitTerminal, spawnEngine} from '../helpers/engine.js'
+import {assertJobRows, enqueue, jobRow, rows, testEnv, waitFor, waitTerminal, spawnEngine} from '../helpers/engine.js'
 import {ago, insertAttempt, insertJob, insertTransition} from '../helpers/fixtures.js'
 
 
@@ -62,6 +62,8 @@ describe('faults: crashes', () => {
     const runs = new Map<string, number>()
     for (const id of readFileSync(trace, 'utf8').split('\n').filter(Boolean)) runs.set(id, (runs.get(id) ?? 0) + 1)
     for (const j of jobs) assert.ok((runs.get(j.id) ?? 0) <= j.attempt, `job ${j.id} ran ${runs.get(j.id)} times with attempt ${j.attempt}`)
+    // Every table agrees with every job (transitions chain to its status, one log row per attempt, …).
+    for (const j of jobs) assertJobRows(env, j.id)
     // job_transitions agree with job_queue's status for every job.
     for (const j of jobs) {
       const t = rows(env.db, 'SELECT from_status, to_status FROM job_transitions WHERE job_id = ? ORDER BY id', j.id)

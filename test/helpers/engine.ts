@@ -131,3 +131,40 @@ export async function startedEngine(configPath: string, extra: string[] = []): P
   if (!e.err().includes('engine started')) throw new Error(`the engine did not start:\n${e.err()}`)
   return e
 }
+
+/**
+ * The rows every finished job must have, whatever its outcome: a terminal job_queue row; transitions that
+ * start at NULL→queued, chain from each other and end at the job's status; one job_attempts row per claim;
+ * one job_log row per attempt (`<id>-<n>`), the last with the job's status; plugin_facts rows only for a
+ * success, each mirrored in plugin_state. Returns the rows for further assertions.
+ */
+export function assertJobRows(env: TestEnv, id: string) {
+  const job = jobRow(env.db, id)
+  if (!job) throw new Error(`no job ${id}`)
+  if (['queued', 'running'].includes(job.status)) throw new Error(`job ${id} is not finished (${job.status})`)
+  const transitions = rows(env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', id)
+  const attempts = rows(env.db, 'SELECT attempt, plugin_pid FROM job_attempts WHERE job_id = ? ORDER BY attempt', id)
+  const logs = rows(env.db, 'SELECT * FROM job_log WHERE job_id = ? ORDER BY attempt', id)
+  const facts = rows(env.db, 'SELECT * FROM plugin_facts WHERE job_id = ? ORDER BY seq', id)
+  const fail = (m: string) => {
+    throw new Error(`job ${id}: ${m}`)
+  }
+  if (transitions[0]?.from_status !== null || transitions[0]?.to_status !== 'queued') fail('transitions do not start with NULL→queued')
+  for (let i = 1; i < transitions.length; i++) if (transitions[i].from_status !== transitions[i - 1].to_status) fail(`transition ${i} does not chain`)
+  if (transitions[transitions.length - 1].to_status !== job.status) fail(`last transition ${transitions[transitions.length - 1].to_status} ≠ status ${job.status}`)
+  const claims = transitions.filter((t) => t.from_status === 'queued' && t.to_status === 'running').length
+  if (attempts.length !== claims) fail(`${attempts.length} attempts for ${claims} claims`)
+  // A job cancelled before it ran has neither attempts nor log rows.
+  if (logs.length !== attempts.length) fail(`${logs.length} job_log rows for ${attempts.length} attempts`)
+  logs.forEach((l, i) => {
+    if (l.id !== `${id}-${l.attempt}`) fail(`job_log id ${l.id}`)
+    if (attempts.length && l.attempt !== attempts[i].attempt) fail(`job_log attempt ${l.attempt} ≠ attempt ${attempts[i].attempt}`)
+  })
+  if (logs.length && logs[logs.length - 1].status !== job.status) fail(`last job_log status ${logs[logs.length - 1].status} ≠ ${job.status}`)
+  if (job.status !== 'succeeded' && facts.length) fail('facts from a job that did not succeed')
+  for (const f of facts) {
+    const state = rows(env.db, 'SELECT state FROM plugin_state WHERE plugin_name = ?', f.plugin_name)[0]
+    if (!state) fail(`no plugin_state for ${f.plugin_name}`)
+  }
+  return {job, transitions, attempts, logs, facts}
+}
