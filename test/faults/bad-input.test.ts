@@ -185,7 +185,11 @@ describe('bad input: plugin output (the job records it; the engine goes on)', ()
   }
 })
 
-const asNobody = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0
+// Root ignores file modes, so these cases run the CLI as nobody — when nobody can read the checkout
+// (CI may clone somewhere private).
+const asNobody =
+  process.getuid?.() === 0 &&
+  spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(BIN)}.replace('bin/run.js', 'node_modules/better-sqlite3'))`], {cwd: ROOT}).status === 0
 /** Run the CLI as an unprivileged user (root ignores file modes). */
 function cliAs(args: string[]) {
   const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, BIN, ...args], {cwd: ROOT, encoding: 'utf8', env: {...process.env, NO_COLOR: '1', NODE_ENV: '', HOME: '/tmp'}})
@@ -240,7 +244,7 @@ describe('bad input: the database', () => {
     assert.equal(d.code, 1)
     assert.equal(d.json().healthy, false)
   })
-  it('read-only file: reads work, writes fail with exit 1 and say what to check', {skip: !asNobody && 'needs root and setpriv'}, () => {
+  it('read-only file: reads work, writes fail with exit 1 and say what to check', {skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read'}, () => {
     const {dir, path} = sharedDb()
     chmodSync(path, 0o444)
     // The directory stays writable: SQLite needs to create the -shm file to read a WAL database.
@@ -252,7 +256,7 @@ describe('bad input: the database', () => {
     assert.match(write.stderr, /Error \(db_(readonly|error)\)/)
     assert.match(write.stderr, /permissions/)
   })
-  it('read-only directory: writes fail with exit 1 naming the directory problem; nothing lost', {skip: !asNobody && 'needs root and setpriv'}, () => {
+  it('read-only directory: writes fail with exit 1 naming the directory problem; nothing lost', {skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read'}, () => {
     const {dir, path} = sharedDb()
     chmodSync(path, 0o666)
     chmodSync(dir, 0o555)
