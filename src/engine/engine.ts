@@ -27,6 +27,7 @@ import {listRunningJobs} from '../queries/jobs.js'
 import {EngineLock} from './lock.js'
 import {Logger} from './log.js'
 import {type PluginRequest, type RunResult, killGroup, pluginEnv, runPlugin} from './runner.js'
+import {Spawner} from './spawner.js'
 
 /**
  * The thin engine: the worker loop that claims queued jobs, runs their plugins under protocol v2 and writes
@@ -61,6 +62,8 @@ export interface EngineOptions {
   pollIntervalMs?: number
   /** Grace between SIGTERM and SIGKILL for timed-out plugins (default 5 s). */
   killGraceMs?: number
+  /** Start plugins through the spawn helper process (default true). */
+  spawnHelper?: boolean
   hooks?: EngineHooks
 }
 
@@ -83,6 +86,8 @@ export class Engine {
   db!: Db
   snapshotId: string | null = null
   private lock: EngineLock | null = null
+  /** Plugins are started by the spawn helper (see spawner.ts) unless the options turn it off. */
+  private spawner: Spawner | null = null
   private readonly active = new Map<string, Active>()
   private stopping = false
   private wakeResolve: (() => void) | null = null
@@ -137,6 +142,7 @@ export class Engine {
       this.lock.release()
       throw translateSqliteError(err, path)
     }
+    if (this.opts.spawnHelper !== false) this.spawner = new Spawner()
     this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, snapshot: this.snapshotId})
     this.loopDone = this.loop()
     await this.tick()
@@ -418,6 +424,7 @@ export class Engine {
       timeoutMs,
       graceMs: this.opts.killGraceMs,
       cwd: plugin.manifest.dir,
+      spawner: this.spawner ?? undefined,
       onSpawn: (pid) => {
         entry.pid = pid
         this.notePid(job, pid)
@@ -516,6 +523,11 @@ export class Engine {
     if (a?.pid) killGroup(a.pid, 'SIGTERM')
   }
 
+  /** The spawn helper's PID while it runs (null before the first job, or without a helper). */
+  spawnHelperPid(): number | null {
+    return this.spawner?.pid ?? null
+  }
+
   /** The running jobs and their plugin PIDs. */
   running(): {job: Job; pid: number | null}[] {
     return [...this.active.values()].map((a) => ({job: a.job, pid: a.pid}))
@@ -532,6 +544,7 @@ export class Engine {
     await Promise.all([...this.active.values()].map((a) => a.done))
     while (this.pruning || this.ticking) await new Promise((r) => setTimeout(r, 20))
     if (this.pidTimer) clearTimeout(this.pidTimer)
+    this.spawner?.close()
     try {
       this.db.sqlite.pragma('optimize')
     } catch {

@@ -1,5 +1,7 @@
 import {spawn} from 'node:child_process'
 
+import type {Spawner} from './spawner.js'
+
 /**
  * One plugin process under protocol v2 (original §3, spec decision 6): spawn the entrypoint with no
  * arguments in its own process group and an allowlisted environment, write one JSON request and close
@@ -89,6 +91,8 @@ export interface RunOptions {
   stderrCap?: number
   cwd?: string
   onSpawn?: (pid: number) => void
+  /** Start the process through the spawn helper instead of spawning from this process. */
+  spawner?: Spawner
 }
 
 /** Validate a decoded response envelope; returns the problem in the original's words, or null. */
@@ -130,6 +134,66 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 export function runPlugin(opts: RunOptions): Promise<RunResult> {
+  return opts.spawner ? runViaSpawner(opts, opts.spawner) : runHere(opts)
+}
+
+/** The same run through the spawn helper: it captures the output; timeouts and kills stay here. */
+function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
+  const stdoutCap = opts.stdoutCap ?? STDOUT_CAP
+  const grace = opts.graceMs ?? KILL_GRACE_MS
+  const started = performance.now()
+  let pid: number | null = null
+  let timedOut = false
+  let exited = false
+  let killTimer: NodeJS.Timeout | undefined
+  const timer = setTimeout(() => {
+    if (exited) return
+    timedOut = true
+    if (pid) killGroup(pid, 'SIGTERM')
+    killTimer = setTimeout(() => {
+      if (pid) killGroup(pid, 'SIGKILL')
+    }, grace)
+  }, opts.timeoutMs)
+  const request = {
+    entrypoint: opts.entrypoint,
+    cwd: opts.cwd,
+    env: opts.env,
+    input: JSON.stringify(opts.request) + '\n',
+    stdoutCap,
+    stderrCap: opts.stderrCap ?? STDERR_CAP,
+  }
+  return spawner
+    .run(request, (p) => {
+      pid = p
+      if (timedOut) killGroup(p, 'SIGTERM')
+      opts.onSpawn?.(p)
+    })
+    .then((out) => {
+      exited = true
+      clearTimeout(timer)
+      clearTimeout(killTimer)
+      if (out.kind === 'error') {
+        // The helper died under a running plugin: stop the plugin too, so its job never runs twice at once.
+        if (pid) killGroup(pid, 'SIGKILL')
+        return spawnFailure(new Error(out.message), started)
+      }
+      return classify({
+        stdout: out.stdout.length ? out.stdout.toString('utf8') : null,
+        stderr: out.stderr.toString('utf8'),
+        stderrTruncated: out.stderrTruncated,
+        exitCode: out.code,
+        signal: out.signal,
+        pid,
+        overflow: out.overflow,
+        timedOut,
+        durationMs: performance.now() - started,
+        timeoutMs: opts.timeoutMs,
+        stdoutCap,
+      })
+    })
+}
+
+function runHere(opts: RunOptions): Promise<RunResult> {
   const stdoutCap = opts.stdoutCap ?? STDOUT_CAP
   const stderrCap = opts.stderrCap ?? STDERR_CAP
   const grace = opts.graceMs ?? KILL_GRACE_MS

@@ -260,6 +260,28 @@ describe('worker loop: outcomes and the rows they write', () => {
     }
   })
 
+  it('the spawn helper dying mid-run fails that attempt retryably; the next attempt gets a new helper', async () => {
+    const env = testEnv(PLUGINS)
+    const engine = await startEngine(env)
+    try {
+      const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 1}, {maxAttempts: 3})
+      await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
+      const helper = engine.spawnHelperPid()
+      assert.ok(helper, 'plugins are started by the spawn helper')
+      const plugin = rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ? AND attempt = 1', id)[0].plugin_pid
+      process.kill(helper, 'SIGKILL')
+      await waitFor('the orphaned plugin to be stopped', () => !processAlive(plugin), 3000)
+      const job = await waitTerminal(env, id)
+      assert.deepEqual([job.status, job.attempt], ['succeeded', 2])
+      const first = rows(env.db, 'SELECT status, last_error FROM job_log WHERE job_id = ? AND attempt = 1', id)[0]
+      assert.equal(first.status, 'failed')
+      assert.match(first.last_error, /the spawn helper exited \(SIGKILL\)/)
+      assert.notEqual(engine.spawnHelperPid(), helper)
+    } finally {
+      await engine.stop()
+    }
+  })
+
   it('FIFO within max_workers, per-plugin parallelism and dedupe-key serialisation', async () => {
     const env = testEnv(`plugins:
   behave:

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+'use strict'
+// The engine's spawn helper: a small, long-lived process that starts plugin processes for the engine.
+// fork() copies the page tables of the process that calls it, so spawning from the engine (large) costs
+// about twice what it costs from this process (small), and the spawning runs on another core.
+// Messages in:  {id, entrypoint, cwd, env, input, stdoutCap, stderrCap}
+// Messages out: {id, type: 'spawned', pid} | {id, type: 'error', message}
+//               {id, type: 'exit', code, signal, stdout, stderr, overflow, stderrTruncated}
+// Timeouts and kills stay with the engine, which signals the plugin's process group by its PID.
+const {spawn} = require('node:child_process')
+
+function killGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+  }
+}
+
+process.on('message', (m) => {
+  let child
+  try {
+    child = spawn(m.entrypoint, [], {cwd: m.cwd, env: m.env, detached: true, stdio: ['pipe', 'pipe', 'pipe']})
+  } catch (e) {
+    process.send({id: m.id, type: 'error', message: e.message})
+    return
+  }
+  const out = []
+  const err = []
+  let outBytes = 0
+  let errBytes = 0
+  let overflow = false
+  let stderrTruncated = false
+  let done = false
+  let drain
+  const finish = (code, signal) => {
+    if (done) return
+    done = true
+    clearTimeout(drain)
+    if (child.pid) killGroup(child.pid) // whatever the plugin left in its group goes with it
+    process.send({id: m.id, type: 'exit', code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), overflow, stderrTruncated})
+  }
+  child.on('error', (e) => {
+    if (done) return
+    done = true
+    process.send({id: m.id, type: 'error', message: e.message})
+  })
+  child.on('spawn', () => process.send({id: m.id, type: 'spawned', pid: child.pid}))
+  child.stdout.on('data', (chunk) => {
+    if (overflow) return
+    if (outBytes + chunk.length > m.stdoutCap) {
+      out.push(chunk.subarray(0, m.stdoutCap - outBytes))
+      outBytes = m.stdoutCap
+      overflow = true
+      killGroup(child.pid)
+      return
+    }
+    out.push(chunk)
+    outBytes += chunk.length
+  })
+  child.stderr.on('data', (chunk) => {
+    if (errBytes >= m.stderrCap) {
+      stderrTruncated = true
+      return
+    }
+    const take = Math.min(chunk.length, m.stderrCap - errBytes)
+    if (take < chunk.length) stderrTruncated = true
+    err.push(chunk.subarray(0, take))
+    errBytes += take
+  })
+  let exitCode = null
+  let exitSignal = null
+  child.on('exit', (code, signal) => {
+    exitCode = code
+    exitSignal = signal
+    // stdout may still hold data; a grandchild may keep the pipe open forever.
+    drain = setTimeout(() => finish(exitCode, exitSignal), 200)
+  })
+  child.on('close', (code, signal) => finish(exitCode ?? code, exitSignal ?? signal))
+  child.stdin.on('error', () => {})
+  child.stdin.end(m.input)
+})
+
+// The engine is gone (or stopped): so is the helper. Running plugins are left to crash recovery.
+process.on('disconnect', () => process.exit(0))
