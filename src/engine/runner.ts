@@ -137,23 +137,37 @@ export function runPlugin(opts: RunOptions): Promise<RunResult> {
   return opts.spawner ? runViaSpawner(opts, opts.spawner) : runHere(opts)
 }
 
+/**
+ * The timeout of one run (original §3.1): when it fires and the process has not exited, SIGTERM to its group,
+ * then SIGKILL after the grace period. A process that already exited keeps its output (the edge race rule).
+ */
+function armTimeout(timeoutMs: number, graceMs: number, state: {pid: number | null; exited: boolean}) {
+  let timedOut = false
+  let killTimer: NodeJS.Timeout | undefined
+  const timer = setTimeout(() => {
+    if (state.exited) return
+    timedOut = true
+    if (state.pid) killGroup(state.pid, 'SIGTERM')
+    killTimer = setTimeout(() => {
+      if (state.pid) killGroup(state.pid, 'SIGKILL')
+    }, graceMs)
+  }, timeoutMs)
+  return {
+    timedOut: () => timedOut,
+    cancel() {
+      clearTimeout(timer)
+      clearTimeout(killTimer)
+    },
+  }
+}
+
 /** The same run through the spawn helper: it captures the output; timeouts and kills stay here. */
 function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
   const stdoutCap = opts.stdoutCap ?? STDOUT_CAP
   const grace = opts.graceMs ?? KILL_GRACE_MS
   const started = performance.now()
-  let pid: number | null = null
-  let timedOut = false
-  let exited = false
-  let killTimer: NodeJS.Timeout | undefined
-  const timer = setTimeout(() => {
-    if (exited) return
-    timedOut = true
-    if (pid) killGroup(pid, 'SIGTERM')
-    killTimer = setTimeout(() => {
-      if (pid) killGroup(pid, 'SIGKILL')
-    }, grace)
-  }, opts.timeoutMs)
+  const state = {pid: null as number | null, exited: false}
+  const timeout = armTimeout(opts.timeoutMs, grace, state)
   const request = {
     entrypoint: opts.entrypoint,
     cwd: opts.cwd,
@@ -164,14 +178,14 @@ function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
   }
   return spawner
     .run(request, (p) => {
-      pid = p
-      if (timedOut) killGroup(p, 'SIGTERM')
+      state.pid = p
+      if (timeout.timedOut()) killGroup(p, 'SIGTERM')
       opts.onSpawn?.(p)
     })
     .then((out) => {
-      exited = true
-      clearTimeout(timer)
-      clearTimeout(killTimer)
+      state.exited = true
+      timeout.cancel()
+      const pid = state.pid
       if (out.kind === 'error') {
         // The helper died under a running plugin: stop the plugin too, so its job never runs twice at once.
         if (pid) killGroup(pid, 'SIGKILL')
@@ -185,7 +199,7 @@ function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
         signal: out.signal,
         pid,
         overflow: out.overflow,
-        timedOut,
+        timedOut: timeout.timedOut(),
         durationMs: performance.now() - started,
         timeoutMs: opts.timeoutMs,
         stdoutCap,
@@ -205,12 +219,9 @@ function runHere(opts: RunOptions): Promise<RunResult> {
     let errBytes = 0
     let stderrTruncated = false
     let overflow = false
-    let timedOut = false
-    let exited = false
     let settled = false
     let exitCode: number | null = null
     let signal: NodeJS.Signals | null = null
-    let killTimer: NodeJS.Timeout | undefined
     let drainTimer: NodeJS.Timeout | undefined
 
     let child: ReturnType<typeof spawn>
@@ -226,12 +237,13 @@ function runHere(opts: RunOptions): Promise<RunResult> {
       return
     }
     const pid = child.pid ?? null
+    const state = {pid, exited: false}
+    const timeout = armTimeout(opts.timeoutMs, grace, state)
 
     const finish = (spawnError?: Error) => {
       if (settled) return
       settled = true
-      clearTimeout(timer)
-      clearTimeout(killTimer)
+      timeout.cancel()
       clearTimeout(drainTimer)
       // Anything the plugin left behind in its group (a child that kept stdout open) goes with it.
       if (pid) killGroup(pid, 'SIGKILL')
@@ -242,7 +254,7 @@ function runHere(opts: RunOptions): Promise<RunResult> {
       const stdoutBuf = Buffer.concat(out)
       const stdout = stdoutBuf.length ? stdoutBuf.toString('utf8') : null
       const stderr = Buffer.concat(err).toString('utf8')
-      resolvePromise(classify({stdout, stderr, stderrTruncated, exitCode, signal, pid, overflow, timedOut, durationMs: performance.now() - started, timeoutMs: opts.timeoutMs, stdoutCap}))
+      resolvePromise(classify({stdout, stderr, stderrTruncated, exitCode, signal, pid, overflow, timedOut: timeout.timedOut(), durationMs: performance.now() - started, timeoutMs: opts.timeoutMs, stdoutCap}))
     }
 
     child.on('error', (e) => finish(e))
@@ -271,7 +283,7 @@ function runHere(opts: RunOptions): Promise<RunResult> {
       errBytes += take
     })
     child.on('exit', (code, sig) => {
-      exited = true
+      state.exited = true
       exitCode = code
       signal = sig
       // stdout may still hold buffered data; a grandchild may keep the pipe open forever.
@@ -279,14 +291,6 @@ function runHere(opts: RunOptions): Promise<RunResult> {
     })
     child.on('close', () => finish())
 
-    const timer = setTimeout(() => {
-      if (exited) return // edge race: the output is used (original §3.1)
-      timedOut = true
-      if (pid) killGroup(pid, 'SIGTERM')
-      killTimer = setTimeout(() => {
-        if (pid) killGroup(pid, 'SIGKILL')
-      }, grace)
-    }, opts.timeoutMs)
 
     child.stdin!.on('error', () => {
       // EPIPE: the plugin did not read its request; a valid response still counts.
