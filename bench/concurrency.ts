@@ -7,11 +7,10 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {enqueueJob} from '../src/queries/queue.js'
 import {openDb} from '../src/schema/db.js'
 import {initSchema} from '../src/schema/migrations.js'
-import {formatTs} from '../src/schema/time.js'
 import type {Section} from './run.js'
+import {enqueueMany} from './util.js'
 
 const N = 1000
 
@@ -23,15 +22,7 @@ async function run(root: string, withReaders: boolean): Promise<{rate: number; r
     const dbPath = join(dir, 'd.db')
     const db = openDb(dbPath, {mode: 'create'})
     initSchema(db)
-    const base = Date.now() - N
-    const ids: string[] = []
-    db.tx(() => {
-      for (let i = 0; i < N; i++) {
-        const now = formatTs(new Date(base + i))
-        const r = enqueueJob(db, {plugin: 'echo-sh', command: 'poll', payload: {}, submittedBy: 'bench', maxAttempts: 1, dedupeTtlMs: 0, now, dedupeSince: now})
-        if (r.status === 'enqueued') ids.push(r.job.id)
-      }
-    })
+    const ids = enqueueMany(db, 'echo-sh', N)
     const left = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status IN ('queued', 'running')`).pluck()
     const t0 = performance.now()
     const engine: ChildProcess = spawn(process.execPath, [join(root, 'bin/run.js'), 'engine', 'start', '--config', configPath, '--log-level', 'error'], {stdio: 'ignore'})

@@ -15,16 +15,14 @@ import {loadConfig} from '../src/config/load.js'
 import {Engine} from '../src/engine/engine.js'
 import {Logger} from '../src/engine/log.js'
 import {discoverPlugins} from '../src/plugins/discover.js'
-import {claimNextJob, completeAttempt, enqueueJob} from '../src/queries/queue.js'
+import {claimNextJob, completeAttempt} from '../src/queries/queue.js'
 import {applyStateUpdates} from '../src/queries/state.js'
 import {openDb} from '../src/schema/db.js'
 import {jobLogId, uuidv7} from '../src/schema/ids.js'
 import {initSchema} from '../src/schema/migrations.js'
 import {formatTs} from '../src/schema/time.js'
 import type {Section} from './run.js'
-
-const line = (label: string, value: string, goal: string, ok: boolean) =>
-  console.log(`${ok ? 'ok  ' : 'MISS'}  ${label.padEnd(44)} ${value.padStart(14)}   goal ${goal}`)
+import {enqueueMany, line} from './util.js'
 
 function spawnOnce(entry: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -65,13 +63,7 @@ async function drain(root: string, n: number, workers: number): Promise<number> 
     const dbPath = join(dir, 'd.db')
     const db = openDb(dbPath, {mode: 'create'})
     initSchema(db)
-    const base = Date.now() - n
-    db.tx(() => {
-      for (let i = 0; i < n; i++) {
-        const now = formatTs(new Date(base + i))
-        enqueueJob(db, {plugin: 'echo-sh', command: 'poll', payload: {}, submittedBy: 'bench', maxAttempts: 1, dedupeTtlMs: 0, now, dedupeSince: now})
-      }
-    })
+    enqueueMany(db, 'echo-sh', n)
     const engine = new Engine({config, registry, dbPath, version: 'bench', logger: new Logger('text', 'error'), pollIntervalMs: 250})
     const t0 = performance.now()
     await engine.start()
@@ -94,11 +86,7 @@ function queueOverhead(n: number): number {
   try {
     const db = openDb(join(dir, 'q.db'), {mode: 'create'})
     initSchema(db)
-    const base = Date.now() - n
-    for (let i = 0; i < n; i++) {
-      const at = formatTs(new Date(base + i))
-      enqueueJob(db, {plugin: 'p', command: 'poll', payload: {i}, submittedBy: 'bench', maxAttempts: 1, dedupeTtlMs: 0, now: at, dedupeSince: at})
-    }
+    enqueueMany(db, 'p', n, (i) => ({i}))
     const now = formatTs(new Date())
     const t0 = performance.now()
     for (;;) {

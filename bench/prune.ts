@@ -13,9 +13,7 @@ import {prune} from '../src/queries/maintenance.js'
 import {openDb} from '../src/schema/db.js'
 import {formatTs} from '../src/schema/time.js'
 import type {Section} from './run.js'
-
-const line = (label: string, value: string, goal: string, ok: boolean) =>
-  console.log(`${ok ? 'ok  ' : 'MISS'}  ${label.padEnd(44)} ${value.padStart(14)}   goal ${goal}`)
+import {line} from './util.js'
 
 const WRITER = `
 const D = require('better-sqlite3'); const fs = require('fs')

@@ -9,6 +9,7 @@ import {fileURLToPath} from 'node:url'
 
 import {generate} from './generate.js'
 import {benchColdStart, benchQueries} from './read.js'
+import {line} from './util.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dbPath = process.env.BENCH_DB ?? join(root, 'bench', 'data', 'bench.db')
@@ -17,9 +18,6 @@ const sections = args.filter((a) => !a.startsWith('--'))
 const want = (s: string) => sections.length === 0 || sections.includes(s)
 
 export type Section = (ctx: {dbPath: string; root: string}) => Promise<void> | void
-
-const line = (label: string, value: string, goal: string, ok: boolean) =>
-  console.log(`${ok ? 'ok  ' : 'MISS'}  ${label.padEnd(44)} ${value.padStart(14)}   goal ${goal}`)
 
 async function main() {
   if (!existsSync(dbPath) || args.includes('--regenerate')) {

@@ -67,30 +67,33 @@ export interface RunningJob {
 
 /** Reference: "Check for stuck running jobs (orphans)": running and started before the cutoff. */
 export function findStuckJobs(db: Db, startedBefore: string): RunningJob[] {
-  return db.all(
-    db.k
-      .selectFrom('job_queue as q')
-      .leftJoin('job_attempts as a', (j) => j.onRef('a.job_id', '=', 'q.id').onRef('a.attempt', '=', 'q.attempt'))
-      .select([
-        'q.id',
-        'q.plugin',
-        'q.command',
-        'q.started_at',
-        'q.attempt',
-        'q.max_attempts',
-        'a.engine_pid',
-        'a.plugin_pid',
-        'a.plugin_started_at',
-      ])
-      .where('q.status', '=', 'running')
-      .where('q.started_at', '<', startedBefore)
-      .orderBy('q.started_at'),
-  )
+  return runningJobs(db, startedBefore)
 }
 
 /** Every running job (the watch view and orphan recovery). */
 export function listRunningJobs(db: Db): RunningJob[] {
-  return findStuckJobs(db, '9999-12-31 23:59:59.999')
+  return runningJobs(db)
+}
+
+/** Running jobs with the process facts of their current attempt, oldest first. */
+function runningJobs(db: Db, startedBefore?: string): RunningJob[] {
+  let q = db.k
+    .selectFrom('job_queue as q')
+    .leftJoin('job_attempts as a', (j) => j.onRef('a.job_id', '=', 'q.id').onRef('a.attempt', '=', 'q.attempt'))
+    .select([
+      'q.id',
+      'q.plugin',
+      'q.command',
+      'q.started_at',
+      'q.attempt',
+      'q.max_attempts',
+      'a.engine_pid',
+      'a.plugin_pid',
+      'a.plugin_started_at',
+    ])
+    .where('q.status', '=', 'running')
+  if (startedBefore) q = q.where('q.started_at', '<', startedBefore)
+  return db.all(q.orderBy('q.started_at'))
 }
 
 export function findJob(db: Db, id: string): Job | undefined {

@@ -2,9 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
 import {configuredSchedules} from '../../config/schedules.js'
-import {DuctileError} from '../../errors.js'
-import {type ScheduleChange, changeScheduleStatus} from '../../queries/schedules.js'
-import {formatTs} from '../../schema/time.js'
+import {applyScheduleChange} from '../../cli/schedules.js'
+import type {ScheduleChange} from '../../queries/schedules.js'
 
 export interface SchedulesPauseResult {
   changed: ScheduleChange[]
@@ -28,21 +27,7 @@ export default class SchedulesPause extends BaseCommand<typeof SchedulesPause> {
   async run(): Promise<SchedulesPauseResult> {
     const db = this.openWrite()
     const {plugin, schedule} = this.args
-    const changed = this.guard(db, () =>
-      changeScheduleStatus(db, {
-        plugin,
-        scheduleId: schedule,
-        to: 'paused_manual',
-        reason: this.flags.reason,
-        now: formatTs(new Date()),
-        configured: configuredSchedules(this.flags.config, plugin),
-      }),
-    )
-    if (changed.length === 0) {
-      throw new DuctileError('usage', `no schedule ${schedule ? `${plugin}/${schedule}` : `of plugin ${plugin}`} is known`, {
-        hint: '`ductile schedules list --all` shows the schedules the engine has recorded',
-      })
-    }
+    const changed = this.guard(db, () => applyScheduleChange(db, {plugin, schedule, to: 'paused_manual', reason: this.flags.reason, configured: configuredSchedules(this.flags.config, plugin)}))
     if (this.human()) for (const c of changed) this.log(`Paused ${c.plugin}/${c.schedule_id} (was ${c.from}).`)
     return {changed}
   }

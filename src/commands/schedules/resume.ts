@@ -1,9 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
-import {DuctileError} from '../../errors.js'
-import {type ScheduleChange, changeScheduleStatus} from '../../queries/schedules.js'
-import {formatTs} from '../../schema/time.js'
+import {applyScheduleChange} from '../../cli/schedules.js'
+import type {ScheduleChange} from '../../queries/schedules.js'
 
 export interface SchedulesResumeResult {
   changed: ScheduleChange[]
@@ -21,21 +20,7 @@ export default class SchedulesResume extends BaseCommand<typeof SchedulesResume>
   async run(): Promise<SchedulesResumeResult> {
     const db = this.openWrite()
     const {plugin, schedule} = this.args
-    const changed = this.guard(db, () =>
-      changeScheduleStatus(db, {
-        plugin,
-        scheduleId: schedule,
-        to: 'active',
-        reason: null,
-        now: formatTs(new Date()),
-        configured: [],
-      }),
-    )
-    if (changed.length === 0) {
-      throw new DuctileError('usage', `no paused schedule ${schedule ? `${plugin}/${schedule}` : `of plugin ${plugin}`} is known`, {
-        hint: '`ductile schedules list --all` shows the schedules the engine has recorded',
-      })
-    }
+    const changed = this.guard(db, () => applyScheduleChange(db, {plugin, schedule, to: 'active', reason: null, configured: []}))
     if (this.human()) for (const c of changed) this.log(`Resumed ${c.plugin}/${c.schedule_id}.`)
     return {changed}
   }
