@@ -374,7 +374,7 @@ export const INDEXES: IndexDef[] = [
   {name: 'job_queue_plugin_created_at_idx', table: 'job_queue', columns: ['plugin', 'created_at'], ours: true},
   // jobs inspect: child jobs (retries and hook jobs have no source_event_id, so the UNIQUE index misses them).
   {name: 'job_queue_parent_job_idx', table: 'job_queue', columns: ['parent_job_id'], ours: true},
-  // jobs errors: the newest failed attempt of a plugin; prune keeps the newest failure per (plugin, command).
+  // jobs errors: the newest failed attempt of a plugin.
   {
     name: 'job_log_failed_plugin_completed_idx',
     table: 'job_log',
@@ -382,15 +382,24 @@ export const INDEXES: IndexDef[] = [
     where: "status = 'failed'",
     ours: true,
   },
-  // jobs slowest over a long window: successful attempts by UTC day, then by the reference's whole-second
-  // duration and the exact duration, so each day's slowest are read from the top of its range. The day comes
-  // first so the index stays in time order: prune deletes the oldest days as contiguous ranges (a
-  // duration-first index scattered every prune batch across the whole index and grew the WAL to 500 MB).
+  // prune keeps the newest failure per (plugin, command): one probe per pair instead of a scan of every failure.
+  {
+    name: 'job_log_failed_plugin_command_idx',
+    table: 'job_log',
+    columns: ['plugin', 'command', 'completed_at'],
+    where: "status = 'failed'",
+    ours: true,
+  },
+  // jobs slowest over a long window: successful attempts by UTC hour, then by the reference's whole-second
+  // duration and the exact duration, so each hour's slowest are read from the top of its range. Time comes
+  // first so prune, which deletes oldest first, rewrites each leaf about once: a duration-first index
+  // scattered every prune batch across the whole index (WAL 500 MB), and a day-first one still rewrote the
+  // whole current day's leaves in every batch (the index cost half of prune's time).
   {
     name: 'job_log_succeeded_duration_idx',
     table: 'job_log',
     columns: [
-      'substr(completed_at, 1, 10)',
+      'substr(completed_at, 1, 13)',
       "(strftime('%s', completed_at) - strftime('%s', started_at))",
       '(julianday(completed_at) - julianday(started_at))',
     ],

@@ -11,6 +11,8 @@ import {
 } from './definition.js'
 import {nowTs} from './time.js'
 
+const SLOWEST_INDEX = INDEXES.find((i) => i.name === 'job_log_succeeded_duration_idx')!
+
 /**
  * Numbered migrations (conventions 11), recorded in `schema_migrations`. All pending migrations run in one
  * BEGIN IMMEDIATE transaction: when a step fails, the file is as it was, and the error names the step.
@@ -120,6 +122,28 @@ export const MIGRATIONS: Migration[] = [
                SELECT 'plugin_facts', COALESCE(MAX(seq), 0) FROM plugin_facts WHERE true
              ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`,
           )
+        },
+      },
+    ],
+  },
+  {
+    version: 4,
+    name: 'indexes that let prune rewrite each page about once',
+    steps: () => [
+      {
+        name: 'create index job_log_failed_plugin_command_idx',
+        run: (db) => db.sqlite.exec(createIndexSql(INDEXES.find((i) => i.name === 'job_log_failed_plugin_command_idx')!)),
+      },
+      {
+        // Versions 1–3 keyed it by UTC day, which made every prune batch rewrite the whole day's leaves.
+        name: `rebuild ${SLOWEST_INDEX.name} keyed by hour`,
+        run(db) {
+          const have = db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).get(SLOWEST_INDEX.name) as
+            | {sql: string}
+            | undefined
+          if (have?.sql.includes(SLOWEST_INDEX.columns[0])) return // created by migration 1 of this version
+          db.sqlite.exec(`DROP INDEX IF EXISTS ${SLOWEST_INDEX.name}`)
+          db.sqlite.exec(createIndexSql(SLOWEST_INDEX))
         },
       },
     ],

@@ -21,9 +21,9 @@ export function durationDaysExpr(): RawBuilder<number | null> {
   return sql<number | null>`(julianday(completed_at) - julianday(started_at))`
 }
 
-/** The UTC day of completed_at (the first key of job_log_succeeded_duration_idx). */
-export function utcDayExpr(): RawBuilder<string> {
-  return sql<string>`substr(completed_at, 1, 10)`
+/** The UTC hour of completed_at, `YYYY-MM-DD HH` (the first key of job_log_succeeded_duration_idx). */
+export function utcHourExpr(): RawBuilder<string> {
+  return sql<string>`substr(completed_at, 1, 13)`
 }
 
 /** Millisecond duration between a job_log row's started_at and completed_at. */

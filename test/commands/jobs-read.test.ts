@@ -5,7 +5,9 @@ import {describe, it} from 'node:test'
 
 import BetterSqlite3 from 'better-sqlite3'
 
+import {findSlowestJobs} from '../../src/queries/logs.js'
 import {runCli} from '../helpers/cli.js'
+import {rows} from '../helpers/engine.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {DAY, HOUR, MIN, ago, insertAttempt, insertContext, insertJob, insertLog, insertTransition} from '../helpers/fixtures.js'
 
@@ -179,6 +181,37 @@ describe('jobs slowest', () => {
     assert.doesNotMatch(h.stdout, /fast/)
     const wide = await runCli(['jobs', 'slowest', '--db', path, '--since', '7d', '--json'])
     assert.equal(wide.json().jobs.length, 3)
+  })
+})
+
+describe('jobs slowest over a long window (hour by hour from the index)', () => {
+  it('returns the rows a full sort returns, whole-second ties broken by the exact duration', () => {
+    const {db} = freshDb()
+    const now = Date.now()
+    // 600 attempts over 5 days, durations drawn from a few whole seconds so most of them tie.
+    let seed = 7
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    db.tx(() => {
+      for (let i = 0; i < 600; i++) {
+        const end = now - Math.floor(rand() * 5 * DAY)
+        const ms = [3, 4, 5][Math.floor(rand() * 3)] * 1000 + Math.floor(rand() * 1000)
+        insertLog(db, {started_at: ago(ms, end), completed_at: ago(0, end), status: rand() < 0.9 ? 'succeeded' : 'failed'})
+      }
+    })
+    const since = ago(4 * DAY, now)
+    const key = (r: {duration_sec: number | null; duration_ms: number | null}) => `${r.duration_sec}/${r.duration_ms}`
+    const brute = rows(
+      db,
+      `SELECT (strftime('%s', completed_at) - strftime('%s', started_at)) AS duration_sec,
+        CAST(ROUND((julianday(completed_at) - julianday(started_at)) * 86400000) AS INTEGER) AS duration_ms
+       FROM job_log NOT INDEXED WHERE status = 'succeeded' AND completed_at > ?
+       ORDER BY duration_sec DESC, julianday(completed_at) - julianday(started_at) DESC LIMIT 15`,
+      since,
+    ) as {duration_sec: number; duration_ms: number}[]
+    const ours = findSlowestJobs(db, since, 15, 4 * DAY, new Date(now))
+    assert.equal(ours.length, 15)
+    assert.deepEqual(ours.map(key), brute.map(key))
+    assert.ok(ours.every((r) => r.completed_at > since))
   })
 })
 

@@ -185,4 +185,19 @@ describe('schema versions', () => {
     assertSchemaCurrent(w)
     w.close()
   })
+
+  it('migration 4 rebuilds the day-keyed slowest index by hour and adds the failure index prune uses', () => {
+    const {db} = freshDb()
+    db.sqlite.exec(`DROP INDEX job_log_succeeded_duration_idx; DROP INDEX job_log_failed_plugin_command_idx;
+      CREATE INDEX job_log_succeeded_duration_idx ON job_log (substr(completed_at, 1, 10),
+        (strftime('%s', completed_at) - strftime('%s', started_at)), (julianday(completed_at) - julianday(started_at)))
+        WHERE status = 'succeeded';
+      DELETE FROM schema_migrations WHERE version >= 4`)
+    const res = migrate(db)
+    assert.deepEqual(res.applied.map((a) => a.version), [4])
+    const sqlOf = (name: string) => db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck().get(name) as string | undefined
+    assert.match(sqlOf('job_log_succeeded_duration_idx') ?? '', /substr\(completed_at, 1, 13\)/)
+    assert.match(sqlOf('job_log_failed_plugin_command_idx') ?? '', /\(plugin, command, completed_at\) WHERE status = 'failed'/)
+    assert.deepEqual(checkSchema(db).problems, [])
+  })
 })
