@@ -1,5 +1,7 @@
 /** Progress on stderr, only when stderr is a terminal (cron mail carries only the summary or the error). */
 export interface Progress {
+  /** False when nothing will be shown: callers skip work done only for the display. */
+  readonly on: boolean
   update(text: string): void
   done(): void
 }
@@ -8,6 +10,7 @@ export function progress(enabled: boolean): Progress {
   const on = enabled && Boolean(process.stderr.isTTY)
   let last = 0
   return {
+    on,
     update(text) {
       if (!on) return
       const now = Date.now()

@@ -41,7 +41,9 @@ export default class Prune extends BaseCommand<typeof Prune> {
         retention,
         keepLastFailure: f['keep-last-failure'],
         dryRun: f['dry-run'],
-        onProgress: ({table, deleted, total}) => bar.update(`${table}: ${deleted.toLocaleString('en')} / ${total.toLocaleString('en')} rows`),
+        onProgress: bar.on
+          ? ({table, deleted, total}) => bar.update(`${table}: ${deleted.toLocaleString('en')} / ${total.toLocaleString('en')} rows`)
+          : undefined,
       })
     } catch (err) {
       bar.done()

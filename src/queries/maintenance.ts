@@ -1,8 +1,8 @@
-import {type SelectQueryBuilder, sql} from 'kysely'
+import {type Kysely, type SelectQueryBuilder, sql} from 'kysely'
 
-import type {Db} from '../schema/db.js'
+import {type Db, perHandle} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
-import {checkpoint, fileSize} from '../schema/sqlite.js'
+import {checkpoint, fileSize, withIndex} from '../schema/sqlite.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 
 /**
@@ -33,7 +33,7 @@ export interface PruneOptions {
   /** Rows per transaction to start with; adapts to keep the work inside each transaction near `batchTargetMs`. */
   batchSize?: number
   batchTargetMs?: number
-  /** Pause between batches so other writers get the lock. */
+  /** The longest pause between batches so other writers get the lock (it ends when one has committed). */
   yieldMs?: number
   clock?: Clock
   onProgress?: (p: {table: PruneTable; deleted: number; total: number}) => void
@@ -60,63 +60,101 @@ export interface PruneResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** The newest failed job_log row per (plugin, command): `jobs errors` can always show the last failure. */
+/**
+ * Leave the write lock free until another connection has committed, or `maxMs` after our commit. A writer
+ * that found the lock taken is asleep in SQLite's busy handler, which retries in steps of up to 25 ms: the gap
+ * must be that long to be sure to take it in (shorter gaps starved such writers for 100+ ms here), but once it
+ * has committed, waiting out the rest of the 25 ms made the prune twice as slow as a single DELETE. (A few ms
+ * more for the rest of a burst bought the bench's writer nothing: after its commit it is busy copying our
+ * batch in its automatic checkpoint.)
+ */
+async function yieldToWriters(db: Db, since: {at: number; version: number}, maxMs: number): Promise<void> {
+  while (dataVersion(db) === since.version && performance.now() - since.at < maxMs) await sleep(1)
+}
+
+/**
+ * Wait until every frame in the WAL is copied into the database file (or `maxMs`). A PASSIVE checkpoint
+ * returns at once while another connection is checkpointing, so it is retried until it reports all copied.
+ */
+async function checkpointComplete(db: Db, maxMs = 100): Promise<void> {
+  const until = performance.now() + maxMs
+  for (;;) {
+    const r = checkpoint(db, 'PASSIVE')
+    if ((r.busy === 0 && r.checkpointed >= r.log) || performance.now() > until) return
+    await sleep(1)
+  }
+}
+
+/** Changes whenever another connection commits (PRAGMA data_version). */
+const dataVersion = (db: Db) => db.sqlite.pragma('data_version', {simple: true}) as number
+
+/**
+ * The newest failed job_log row per (plugin, command): `jobs errors` can always show the last failure.
+ * The pairs are walked in job_log_failed_plugin_command_idx, one probe each: a GROUP BY over every failure
+ * held a read snapshot for a quarter of a second here, and the WAL cannot restart under a reader.
+ */
 export function findLastFailureIds(db: Db): string[] {
-  const newest = db.all(
-    db.k
-      .selectFrom('job_log')
-      .select(['plugin', 'command', (eb) => eb.fn.max('completed_at').as('completed_at')])
-      .where('status', '=', sql.lit('failed'))
-      .groupBy(['plugin', 'command']),
-  )
+  const {firstPair, nextPair, newest} = failureStatements(db)
   const ids: string[] = []
-  for (const n of newest) {
-    const row = db.get(
-      db.k
-        .selectFrom('job_log')
-        .select('id')
-        .where('status', '=', sql.lit('failed'))
-        .where('plugin', '=', n.plugin)
-        .where('command', '=', n.command)
-        .where('completed_at', '=', n.completed_at as string)
-        .orderBy('id', 'desc')
-        .limit(1),
-    )
+  for (let pair = firstPair.get({}); pair; pair = nextPair.get(pair)) {
+    const row = newest.get(pair)
     if (row) ids.push(row.id)
   }
   return ids
 }
 
-// The five tables differ in columns; prune only needs each candidate's id.
-type IdQuery = SelectQueryBuilder<any, any, {id: string | number}>
+const failureStatements = perHandle((db) => {
+  const failed = () => db.k.selectFrom('job_log').where('status', '=', sql.lit('failed'))
+  const pairs = () =>
+    withIndex(failed().select(['plugin', 'command']).orderBy('plugin').orderBy('command').limit(1), 'job_log', 'job_log_failed_plugin_command_idx')
+  return {
+    firstPair: db.prepare(() => pairs()),
+    nextPair: db.prepare((p) =>
+      withIndex(
+        failed()
+          .select(['plugin', 'command'])
+          .where(sql`(plugin, command)`, '>', sql`(${p('plugin')}, ${p('command')})`)
+          .orderBy('plugin')
+          .orderBy('command')
+          .limit(1),
+        'job_log',
+        'job_log_failed_plugin_command_idx',
+      ),
+    ),
+    newest: db.prepare((p) =>
+      failed().select('id').where('plugin', '=', p('plugin')).where('command', '=', p('command')).orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(1),
+    ),
+  }
+})
 
-/** The candidate rows of one table, oldest first by its time index. `keep` ids are never candidates. */
-function candidates(db: Db, table: PruneTable, cutoff: string, keep: string[]): {q: IdQuery} {
-  const k = db.k
-  const unfinished = k.selectFrom('job_queue').select('id').where('status', 'in', ['queued', 'running'])
+// The five tables differ in columns: a candidate condition is applied to a select or a delete of its table.
+type Conditions = <Q extends {where: (...args: any[]) => any}>(q: Q) => Q
+
+/**
+ * Which rows of a table are old enough to prune, and the time index they are read in (oldest first).
+ * `keep` ids are never candidates. The same conditions are checked again by the delete, inside its lock.
+ */
+function candidates(db: Db, table: PruneTable, cutoff: string, keep: string[]): {where: Conditions; order?: string} {
+  const unfinished = db.k.selectFrom('job_queue').select('id').where('status', 'in', ['queued', 'running'])
   switch (table) {
-    case 'job_log': {
-      let q = k.selectFrom('job_log').select('id').where('completed_at', '<', cutoff)
-      if (keep.length) q = q.where('id', 'not in', keep)
-      return {q: q.orderBy('completed_at')}
-    }
+    case 'job_log':
+      return {
+        where: (q) => {
+          const old = q.where('completed_at', '<', cutoff)
+          return keep.length ? old.where('id', 'not in', keep) : old
+        },
+        order: 'completed_at',
+      }
     case 'job_queue':
       return {
-        q: k
-          .selectFrom('job_queue')
-          .select('id')
-          .where('status', 'in', [...TERMINAL_STATUSES])
-          .where('completed_at', 'is not', null)
-          .where('completed_at', '<', cutoff),
+        where: (q) => q.where('status', 'in', [...TERMINAL_STATUSES]).where('completed_at', 'is not', null).where('completed_at', '<', cutoff),
       }
     case 'job_transitions':
     case 'job_attempts':
       // History of a job still queued or running stays with it.
-      return {
-        q: k.selectFrom(table).select('id').where('created_at', '<', cutoff).where('job_id', 'not in', unfinished).orderBy('created_at') as IdQuery,
-      }
+      return {where: (q) => q.where('created_at', '<', cutoff).where('job_id', 'not in', unfinished), order: 'created_at'}
     case 'circuit_breaker_transitions':
-      return {q: k.selectFrom(table).select('id').where('created_at', '<', cutoff).orderBy('created_at')}
+      return {where: (q) => q.where('created_at', '<', cutoff), order: 'created_at'}
   }
 }
 
@@ -137,48 +175,76 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
   const tables = opts.tables ?? PRUNE_TABLES
   const keepLastFailure = opts.keepLastFailure ?? true
   const target = opts.batchTargetMs ?? 40
-  const yieldMs = opts.yieldMs ?? 20
+  const yieldMs = opts.yieldMs ?? 25
   const results: PruneTableResult[] = []
-
-  for (const table of tables) {
-    const retention = opts.retention?.[table] ?? DEFAULT_RETENTION_MS[table]
-    const cutoff = formatTs(new Date(clock().getTime() - Math.max(retention, 0)))
-    const result: PruneTableResult = {table, cutoff, retention_ms: retention, deleted: 0, kept: 0, batches: 0}
-    results.push(result)
-    if (retention <= 0) continue
-    const keep = table === 'job_log' && keepLastFailure ? findLastFailureIds(db) : []
-    const total = countOld(db, table, cutoff)
-    const {q} = candidates(db, table, cutoff, keep)
-    if (opts.dryRun) {
-      const n = Number(db.get(db.k.selectFrom(q.clearOrderBy().as('c')).select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0)
-      result.deleted = n
-      result.kept = total - n
-      continue
+  // For the duration: no automatic checkpoint inside each batch's COMMIT (two fsyncs that keep the next
+  // batch waiting; the gap between batches checkpoints instead), and a page cache that holds a batch, so it is
+  // written to the WAL once, at its commit.
+  const restore = {autocheckpoint: db.sqlite.pragma('wal_autocheckpoint', {simple: true}), cache: db.sqlite.pragma('cache_size', {simple: true})}
+  db.sqlite.pragma('wal_autocheckpoint = 0')
+  db.sqlite.pragma('cache_size = -32768')
+  try {
+    for (const table of tables) {
+      const retention = opts.retention?.[table] ?? DEFAULT_RETENTION_MS[table]
+      const cutoff = formatTs(new Date(clock().getTime() - Math.max(retention, 0)))
+      const result: PruneTableResult = {table, cutoff, retention_ms: retention, deleted: 0, kept: 0, batches: 0}
+      results.push(result)
+      if (retention <= 0) continue
+      const keep = table === 'job_log' && keepLastFailure ? findLastFailureIds(db) : []
+      // Counting every old row is a long read (the WAL cannot restart under it): only for a progress display.
+      const total = opts.onProgress || opts.dryRun ? countOld(db, table, cutoff) : 0
+      const {where, order} = candidates(db, table, cutoff, keep)
+      const k = db.k as Kysely<any>
+      if (opts.dryRun) {
+        const n = Number(db.get(where(k.selectFrom(table)).select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0)
+        result.deleted = n
+        result.kept = total - n
+        continue
+      }
+      // The oldest `size` candidates by the table's time index, then the delete by rowid (aliased: SQLite names a
+      // bare rowid column after an INTEGER PRIMARY KEY). Choosing them outside the lock and passing the list
+      // in cost more in all (a read per batch, then JSON) than the index walk costs inside it.
+      const batch = (size: number) => {
+        const q = where(k.selectFrom(table).select(sql<number>`rowid`.as('r')))
+        return k.deleteFrom(table).where(sql.ref('rowid'), 'in', (order ? q.orderBy(order) : q).limit(size))
+      }
+      let size = opts.batchSize ?? 5000
+      let sinceComplete = 0
+      for (;;) {
+        let took = 0
+        const changes = db.txEager(() => {
+          // Time the work inside the lock only (waiting for the lock is not ours to shorten).
+          const t0 = performance.now()
+          const n = Number(db.run(batch(size)).changes)
+          took = performance.now() - t0
+          return n
+        }, 50)
+        const committed = {at: performance.now(), version: dataVersion(db)}
+        result.deleted += changes
+        result.batches++
+        opts.onProgress?.({table, deleted: result.deleted, total})
+        if (changes < size) break
+        // Keep each write transaction short, whatever the row size and disk.
+        if (took > target && size > 500) size = Math.max(500, Math.floor((size * target) / took))
+        else if (took < target / 2 && size < 20_000) size = Math.min(20_000, Math.floor(size * 1.5))
+        await yieldToWriters(db, committed, yieldMs)
+        // Copy the batches into the database file. A writer that committed in the gap has started doing it
+        // already (its automatic checkpoint, on its own core): then PASSIVE returns at once and the copy
+        // overlaps our next batch. With nobody else writing, it is done here. The WAL only restarts from its
+        // beginning when a transaction starts with every frame copied, so every ~200 ms of batches we wait
+        // for that: waiting after every batch cost a third of the time, never waiting let the WAL grow.
+        sinceComplete += took
+        if (sinceComplete >= 200) {
+          await checkpointComplete(db)
+          sinceComplete = 0
+        } else checkpoint(db, 'PASSIVE')
+      }
+      // What is still older than the cutoff was kept on purpose (a handful of rows: a short count).
+      result.kept = countOld(db, table, cutoff)
     }
-    let size = opts.batchSize ?? 5000
-    for (;;) {
-      const ids = q.limit(size)
-      let took = 0
-      const changes = db.tx(() => {
-        // Time the work inside the lock only (waiting for BEGIN IMMEDIATE is not ours to shorten).
-        const t0 = performance.now()
-        const n = Number(db.run((db.k.deleteFrom(table) as any).where('id', 'in', ids)).changes)
-        took = performance.now() - t0
-        return n
-      })
-      result.deleted += changes
-      result.batches++
-      opts.onProgress?.({table, deleted: result.deleted, total})
-      if (changes < size) break
-      // Keep each write transaction short, whatever the row size and disk.
-      if (took > target && size > 500) size = Math.max(500, Math.floor((size * target) / took))
-      else if (took < target / 2 && size < 20_000) size = Math.min(20_000, Math.floor(size * 1.5))
-      checkpoint(db, 'PASSIVE')
-      // Long enough that a writer asleep in SQLite's busy handler (it backs off in steps of up to 25 ms)
-      // wakes inside the gap and gets the lock: shorter gaps starved such writers for 100+ ms here.
-      await sleep(yieldMs)
-    }
-    result.kept = Math.max(0, total - result.deleted)
+  } finally {
+    db.sqlite.pragma(`wal_autocheckpoint = ${restore.autocheckpoint}`)
+    db.sqlite.pragma(`cache_size = ${restore.cache}`)
   }
   if (!opts.dryRun) checkpoint(db, 'TRUNCATE')
   return {

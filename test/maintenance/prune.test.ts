@@ -69,6 +69,36 @@ describe('prune: retention boundaries (injected clock)', () => {
     assert.equal(rows(db, 'SELECT COUNT(*) AS n FROM job_log')[0].n, 0)
   })
 
+  it('keeps the newest failure of every plugin and command pair, found through the index', async () => {
+    const {db} = freshDb()
+    const want: string[] = []
+    for (const plugin of ['a', 'b', 'c']) {
+      for (const command of ['poll', 'handle', 'sync']) {
+        if (plugin === 'b' && command === 'sync') continue // a pair that never failed
+        for (let i = 0; i < 3; i++) {
+          const row = insertLog(db, {status: 'failed', plugin, command, completed_at: ago((60 - i) * DAY)})
+          if (i === 2) want.push(row.id)
+        }
+      }
+    }
+    // A pair whose newest failure is recent keeps nothing old.
+    const recent = insertLog(db, {status: 'failed', plugin: 'c', command: 'poll', completed_at: ago(DAY)})
+    want.splice(want.indexOf(rows(db, `SELECT id FROM job_log WHERE plugin = 'c' AND command = 'poll' AND completed_at < ? ORDER BY completed_at DESC LIMIT 1`, ago(30 * DAY))[0].id), 1, recent.id)
+    await prune(db, {tables: ['job_log']})
+    assert.deepEqual(rows(db, 'SELECT id FROM job_log').map((x) => x.id).sort(), want.sort())
+  })
+
+  it('leaves the connection as it found it (the engine prunes on its own handle)', async () => {
+    const {db} = freshDb()
+    db.tx(() => {
+      for (let i = 0; i < 3000; i++) insertLog(db, {completed_at: ago(40 * DAY - i)})
+    })
+    const before = ['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => db.sqlite.pragma(p, {simple: true}))
+    await prune(db, {tables: ['job_log'], batchSize: 500, batchTargetMs: 1000})
+    assert.deepEqual(['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => db.sqlite.pragma(p, {simple: true})), before)
+    assert.equal(db.sqlite.inTransaction, false)
+  })
+
   it('deletes in many short batches and leaves a small WAL', async () => {
     const {db} = freshDb()
     db.tx(() => {
