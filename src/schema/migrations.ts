@@ -146,6 +146,15 @@ export const MIGRATIONS: Migration[] = [
           db.sqlite.exec(createIndexSql(SLOWEST_INDEX))
         },
       },
+      {
+        // In a file that has statistics, an index without any looks cheap to the planner: `jobs logs --plugin
+        // --status failed` went from 0.6 ms to 11 ms on the new failure index until it was analyzed.
+        name: 'statistics for the new indexes',
+        run(db) {
+          if (!db.sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'`).get()) return
+          db.sqlite.exec(`ANALYZE job_log_failed_plugin_command_idx; ANALYZE ${SLOWEST_INDEX.name}`)
+        },
+      },
     ],
   },
 ]

@@ -7,6 +7,7 @@ import {openDb} from '../../src/schema/db.js'
 import {INDEXES, TABLES} from '../../src/schema/definition.js'
 import {LATEST_VERSION, assertSchemaCurrent, checkSchema, migrate, schemaState} from '../../src/schema/migrations.js'
 import {runCli} from '../helpers/cli.js'
+import {insertLog} from '../helpers/fixtures.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {createOriginalDb} from '../helpers/original.js'
 
@@ -188,16 +189,20 @@ describe('schema versions', () => {
 
   it('migration 4 rebuilds the day-keyed slowest index by hour and adds the failure index prune uses', () => {
     const {db} = freshDb()
+    insertLog(db, {status: 'failed'})
+    insertLog(db, {status: 'succeeded'})
     db.sqlite.exec(`DROP INDEX job_log_succeeded_duration_idx; DROP INDEX job_log_failed_plugin_command_idx;
       CREATE INDEX job_log_succeeded_duration_idx ON job_log (substr(completed_at, 1, 10),
         (strftime('%s', completed_at) - strftime('%s', started_at)), (julianday(completed_at) - julianday(started_at)))
         WHERE status = 'succeeded';
-      DELETE FROM schema_migrations WHERE version >= 4`)
+      DELETE FROM schema_migrations WHERE version >= 4; ANALYZE`)
     const res = migrate(db)
     assert.deepEqual(res.applied.map((a) => a.version), [4])
     const sqlOf = (name: string) => db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck().get(name) as string | undefined
     assert.match(sqlOf('job_log_succeeded_duration_idx') ?? '', /substr\(completed_at, 1, 13\)/)
     assert.match(sqlOf('job_log_failed_plugin_command_idx') ?? '', /\(plugin, command, completed_at\) WHERE status = 'failed'/)
     assert.deepEqual(checkSchema(db).problems, [])
+    const analyzed = db.sqlite.prepare(`SELECT idx FROM sqlite_stat1 WHERE tbl = 'job_log'`).pluck().all() as string[]
+    for (const name of ['job_log_succeeded_duration_idx', 'job_log_failed_plugin_command_idx']) assert.ok(analyzed.includes(name), `statistics for ${name}`)
   })
 })
