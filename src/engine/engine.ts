@@ -108,8 +108,11 @@ export class Engine {
   }
 
   now(): string {
-    return formatTs(this.clock())
+    return this.handoverAt ?? formatTs(this.clock())
   }
+
+  /** While an attempt hands its worker over, its completion and the next claim carry the same time. */
+  private handoverAt: string | undefined
 
   /** Lock, open (creating a new database on first run), snapshot the config, recover orphans, start the loop. */
   async start(): Promise<void> {
@@ -306,22 +309,39 @@ export class Engine {
   }
 
   /**
-   * Write an attempt's outcome and, in the same transaction, claim the job that takes its worker: one
-   * commit instead of two per job on a busy queue.
+   * Write an attempt's outcome and claim the job that takes its worker.
+   * - The outcome changes plugin state: one transaction for both, so the next request (which carries the
+   *   plugin's state) sees what this attempt wrote.
+   * - Otherwise the next job is claimed and started first and the outcome written while it runs: nothing
+   *   the outcome writes reaches the next request, and the plugin no longer waits for the job_log, the
+   *   transition and the routing writes (about a third of the engine's time between two jobs).
    */
-  private finishAttempt(job: Job, write: () => boolean): boolean {
-    let next: Job | null = null
-    const wrote = this.db.tx(() => {
-      this.flushPid(job.id)
-      const ok = write()
-      if (!this.stopping && this.active.size - 1 < this.config.service.max_workers) {
-        const capped = this.atCap(job.id)
-        next = claimNextJob(this.db, {now: this.now(), excludePlugins: capped, snapshotId: this.snapshotId, enginePid: process.pid})
+  private finishAttempt(job: Job, write: () => boolean, changesState = false): boolean {
+    const claimNext = (): Job | null =>
+      !this.stopping && this.active.size - 1 < this.config.service.max_workers
+        ? claimNextJob(this.db, {now: this.now(), excludePlugins: this.atCap(job.id), snapshotId: this.snapshotId, enginePid: process.pid})
+        : null
+    // One instant for both: the next job never shows as started before this one completed.
+    const outer = this.handoverAt
+    this.handoverAt = this.now()
+    try {
+      let next: Job | null = null
+      if (!changesState) {
+        next = claimNext()
+        if (next) this.launch(next)
+        next = null
       }
-      return ok
-    })
-    if (next) this.launch(next)
-    return wrote
+      const wrote = this.db.tx(() => {
+        this.flushPid(job.id)
+        const ok = write()
+        if (changesState) next = claimNext()
+        return ok
+      })
+      if (next) this.launch(next)
+      return wrote
+    } finally {
+      this.handoverAt = outer
+    }
   }
 
   /** Plugin PIDs are written shortly after spawn (or with the outcome, whichever comes first). */
@@ -464,15 +484,20 @@ export class Engine {
     let error: string | null = null
     if (result.kind === 'ok') {
       try {
-        const wrote = this.finishAttempt(job, () => {
-          const updates = result.response!.state_updates
-          if (updates && Object.keys(updates).length > 0) {
-            const rules = plugin.manifest.fact_outputs.filter((r) => r.command === job.command)
-            applyStateUpdates(this.db, {plugin: plugin.name, command: job.command, jobId: job.id, updates, rules, now: this.now()})
-          }
-          this.opts.hooks?.onSuccess?.(this, job, plugin, result)
-          return completeAttempt(this.db, job, this.attemptRecord('succeeded', result, null, job))
-        })
+        const updates = result.response!.state_updates
+        const changesState = Boolean(updates && Object.keys(updates).length > 0)
+        const wrote = this.finishAttempt(
+          job,
+          () => {
+            if (changesState) {
+              const rules = plugin.manifest.fact_outputs.filter((r) => r.command === job.command)
+              applyStateUpdates(this.db, {plugin: plugin.name, command: job.command, jobId: job.id, updates: updates!, rules, now: this.now()})
+            }
+            this.opts.hooks?.onSuccess?.(this, job, plugin, result)
+            return completeAttempt(this.db, job, this.attemptRecord('succeeded', result, null, job))
+          },
+          changesState,
+        )
         status = wrote ? 'succeeded' : 'superseded'
       } catch (err) {
         // Persisting state or routing failed: the job fails without retry (original §2.3); nothing of the

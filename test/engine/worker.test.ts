@@ -69,6 +69,27 @@ describe('worker loop: outcomes and the rows they write', () => {
     }
   })
 
+  it('back to back on one worker, each request carries the state the previous attempt wrote', async () => {
+    // The next job is claimed and started before the previous outcome is written only when that outcome
+    // changes no plugin state; the facts-py outcomes do, the echo-sh ones after them do not.
+    const env = testEnv(PLUGINS, {service: '  max_workers: 1\n'})
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push(enqueue(env, 'facts-py'))
+    for (let i = 0; i < 3; i++) enqueue(env, 'echo-sh')
+    const engine = await startEngine(env)
+    try {
+      for (const id of ids) assert.equal((await waitTerminal(env, id)).status, 'succeeded')
+      const results = ids.map((id) => JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', id)[0].result).result)
+      assert.deepEqual(results, ['counted 1', 'counted 2', 'counted 3'])
+      await waitFor('the echo-sh jobs in between', () => rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE plugin = 'echo-sh' AND status = 'succeeded'`)[0].n === 3)
+      for (const id of ids) assertJobRows(env, id)
+      const spans = rows(env.db, `SELECT started_at, completed_at FROM job_queue ORDER BY started_at`)
+      for (let i = 1; i < spans.length; i++) assert.ok(spans[i].started_at >= spans[i - 1].completed_at, 'one worker: no overlap on record')
+    } finally {
+      await engine.stop()
+    }
+  })
+
   it('legacy state (no fact_outputs) is shallow-merged into plugin_state', async () => {
     const env = testEnv(PLUGINS)
     env.db.sqlite.prepare(`INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('legacy-node', '{"keep":1,"nested":{"old":true}}', '2026-01-01 00:00:00.000')`).run()
