@@ -18,7 +18,7 @@ import {
 } from '../queries/queue.js'
 import {insertConfigSnapshot} from '../queries/snapshots.js'
 import {StateError, applyStateUpdates, readPluginState} from '../queries/state.js'
-import {type Db, openDb, restrictPermissions, translateSqliteError} from '../schema/db.js'
+import {type Db, DEFAULT_WAL_AUTOCHECKPOINT, openDb, restrictPermissions, translateSqliteError} from '../schema/db.js'
 import {assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
@@ -27,6 +27,7 @@ import {listRunningJobs} from '../queries/jobs.js'
 import {EngineLock} from './lock.js'
 import {Logger} from './log.js'
 import {type PluginRequest, type RunResult, killGroup, pluginEnv, runPlugin} from './runner.js'
+import {Checkpointer} from './checkpointer.js'
 import {Spawner} from './spawner.js'
 
 /**
@@ -64,6 +65,8 @@ export interface EngineOptions {
   killGraceMs?: number
   /** Start plugins through the spawn helper process (default true). */
   spawnHelper?: boolean
+  /** Checkpoint the WAL on a worker thread instead of inside the engine's commits (default true). */
+  checkpointThread?: boolean
   hooks?: EngineHooks
 }
 
@@ -146,10 +149,24 @@ export class Engine {
       throw translateSqliteError(err, path)
     }
     if (this.opts.spawnHelper !== false) this.spawner = new Spawner()
+    if (this.opts.checkpointThread !== false) this.startCheckpointer()
     this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, snapshot: this.snapshotId})
     this.loopDone = this.loop()
     await this.tick()
     this.scheduleTick()
+  }
+
+  private checkpointer: Checkpointer | null = null
+
+  private startCheckpointer(): void {
+    this.db.sqlite.pragma('wal_autocheckpoint = 0')
+    this.checkpointer = new Checkpointer(this.opts.dbPath, {
+      onError: (message) => {
+        this.logger.warn('checkpoint thread failed; checkpointing in the engine again', {error: message})
+        if (this.db.sqlite.open) this.db.sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`)
+        this.checkpointer = null
+      },
+    })
   }
 
   /** Requeue (or mark dead) running jobs the filter picks; fire the lifecycle hook for the dead ones. */
@@ -570,6 +587,8 @@ export class Engine {
     while (this.pruning || this.ticking) await new Promise((r) => setTimeout(r, 20))
     if (this.pidTimer) clearTimeout(this.pidTimer)
     this.spawner?.close()
+    await this.checkpointer?.stop()
+    this.checkpointer = null
     try {
       this.db.sqlite.pragma('optimize')
     } catch {

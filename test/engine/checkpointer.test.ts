@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import {readFileSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+import {describe, it} from 'node:test'
+
+import {Checkpointer} from '../../src/engine/checkpointer.js'
+import {tempDir} from '../helpers/db.js'
+import {enqueue, rows, startEngine, testEnv, waitFor} from '../helpers/engine.js'
+
+describe('the checkpoint thread', () => {
+  it('copies the WAL back while the engine runs; the engine itself never checkpoints inside a commit', async () => {
+    const env = testEnv()
+    const engine = await startEngine(env)
+    try {
+      const engineDb = (engine as unknown as {db: {sqlite: {pragma: (s: string, o: object) => unknown}}}).db
+      assert.equal(engineDb.sqlite.pragma('wal_autocheckpoint', {simple: true}), 0)
+      const ids = Array.from({length: 40}, () => enqueue(env, 'echo-sh'))
+      await waitFor('the jobs to finish', () => rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE status = 'succeeded'`)[0].n === ids.length)
+      // The wal-index (the -shm file, SQLite's documented layout) says how much of the log is copied back:
+      // mxFrame at byte 16, nBackfill at byte 96. Neither the engine's connection (wal_autocheckpoint 0)
+      // nor the test's (too few pages for its automatic checkpoint) copies anything; only the thread can.
+      const shm = () => readFileSync(env.dbPath + '-shm').subarray(0, 128)
+      await waitFor('the WAL to be copied back', () => {
+        const b = shm()
+        const mxFrame = b.readUInt32LE(16)
+        return mxFrame > 0 && b.readUInt32LE(96) === mxFrame
+      })
+      assert.ok(statSync(env.dbPath + '-wal').size < 64 * 1024 * 1024)
+    } finally {
+      await engine.stop()
+    }
+  })
+
+  it('reports a thread that cannot work (the engine then checkpoints in its commits again)', async () => {
+    const errors: string[] = []
+    const c = new Checkpointer(join(tempDir(), 'missing.db'), {onError: (m) => errors.push(m)})
+    await waitFor('the error', () => errors.length > 0)
+    assert.match(errors.join('\n'), /unable to open|does not exist|exited/i)
+    await c.stop()
+  })
+})
