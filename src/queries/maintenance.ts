@@ -174,7 +174,7 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
   const clock = opts.clock ?? systemClock
   const tables = opts.tables ?? PRUNE_TABLES
   const keepLastFailure = opts.keepLastFailure ?? true
-  const target = opts.batchTargetMs ?? 40
+  const target = opts.batchTargetMs ?? 30
   const yieldMs = opts.yieldMs ?? 25
   const results: PruneTableResult[] = []
   // For the duration: no automatic checkpoint inside each batch's COMMIT (two fsyncs that keep the next
