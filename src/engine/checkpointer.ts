@@ -15,8 +15,15 @@ import {Worker} from 'node:worker_threads'
 const WORKER = `
 const {workerData, parentPort} = require('node:worker_threads')
 const Database = require(workerData.sqlitePath)
-const db = new Database(workerData.dbPath, {fileMustExist: true, timeout: workerData.busyTimeoutMs})
-db.pragma('synchronous = NORMAL')
+let db
+try {
+  db = new Database(workerData.dbPath, {fileMustExist: true, timeout: workerData.busyTimeoutMs})
+  db.pragma('synchronous = NORMAL')
+} catch (err) {
+  // Reported here: an error that ends the thread reaches the engine without its message.
+  parentPort.postMessage({error: 'cannot open ' + workerData.dbPath + ': ' + (err && err.message || err)})
+  process.exit(1)
+}
 const round = () => {
   try {
     for (let pass = 0; pass < 8; pass++) {
@@ -49,13 +56,21 @@ export class Checkpointer {
       eval: true,
       workerData: {dbPath, sqlitePath, intervalMs: opts.intervalMs ?? 100, busyTimeoutMs: opts.busyTimeoutMs ?? 5000},
     })
-    this.worker.on('message', (m: {error?: string}) => {
-      if (m.error) opts.onError(m.error)
-    })
-    this.worker.on('error', (err) => opts.onError(err.message))
+    // Never what keeps the engine's process alive.
+    this.worker.unref()
+    // The first failure ends the thread: the engine goes back to checkpointing in its commits.
+    let reported = false
+    const fail = (message: string) => {
+      if (reported || this.stopped) return
+      reported = true
+      opts.onError(message)
+      void this.stop()
+    }
+    this.worker.on('message', (m: {error?: string}) => m.error && fail(m.error))
+    this.worker.on('error', (err) => fail(err instanceof Error && err.message ? err.message : `the checkpoint thread failed: ${JSON.stringify(err)}`))
     this.worker.on('exit', (code) => {
       this.exited = true
-      if (!this.stopped) opts.onError(`the checkpoint thread exited (${code})`)
+      fail(`the checkpoint thread exited (${code})`)
     })
   }
 

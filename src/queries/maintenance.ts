@@ -132,7 +132,7 @@ type Conditions = <Q extends {where: (...args: any[]) => any}>(q: Q) => Q
 
 /**
  * Which rows of a table are old enough to prune, and the time index they are read in (oldest first).
- * `keep` ids are never candidates. The same conditions are checked again by the delete, inside its lock.
+ * `keep` ids are never candidates. Each batch chooses its rows inside its own delete, under the lock.
  */
 function candidates(db: Db, table: PruneTable, cutoff: string, keep: string[]): {where: Conditions; order?: string} {
   const unfinished = db.k.selectFrom('job_queue').select('id').where('status', 'in', ['queued', 'running'])

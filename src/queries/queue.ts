@@ -41,7 +41,6 @@ function nextQueuedBase(k: Db['k'], p: (name: string) => any) {
     .orderBy('q.id')
 }
 
-
 export interface NewJobInput {
   plugin: string
   command: string

@@ -48,7 +48,7 @@ export interface Prepared<P extends Record<string, unknown>, O> {
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000
 /** WAL is truncated back to this size after checkpoints (conventions: the WAL grows without bound otherwise). */
 export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
-/** SQLite's default: a PASSIVE checkpoint inside the COMMIT that leaves this many WAL pages. */
+/** SQLite's default wal_autocheckpoint: a COMMIT that leaves this many WAL pages or more runs a PASSIVE checkpoint. */
 export const DEFAULT_WAL_AUTOCHECKPOINT = 1000
 
 export type OpenMode = 'read' | 'write' | 'create'
