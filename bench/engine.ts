@@ -53,7 +53,7 @@ async function floor(entry: string, n: number, concurrency: number): Promise<num
   return n / ((performance.now() - t0) / 1000)
 }
 
-export async function drain(root: string, n: number, workers: number): Promise<number> {
+async function drain(root: string, n: number, workers: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   try {
     const configPath = join(dir, 'config.yaml')
@@ -84,7 +84,7 @@ export async function drain(root: string, n: number, workers: number): Promise<n
  * (c) The engine's own queue code, no subprocess, in the engine's steady state: one transaction per job
  * writes an attempt's facts, state and completion and claims the next job (Engine.finishAttempt).
  */
-export function queueOverhead(n: number): number {
+function queueOverhead(n: number): number {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   try {
     const db = openDb(join(dir, 'q.db'), {mode: 'create'})
@@ -114,7 +114,7 @@ export function queueOverhead(n: number): number {
 }
 
 /** (c) baseline: the same writes with hand-written prepared statements. */
-export function handWritten(n: number): number {
+function handWritten(n: number): number {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   try {
     const path = join(dir, 'h.db')
