@@ -102,8 +102,10 @@ export class Scheduler {
       for (const s of p.config.schedules) {
         let d: Decision
         try {
-          if (first) decisions.push(...this.catchUp(p, s))
-          d = this.process(p, s)
+          // One write transaction per schedule: the row is read, decided on and written back while no
+          // operator's pause, resume or breaker reset can land in between and be overwritten.
+          if (first) decisions.push(...this.d.db.tx(() => this.catchUp(p, s)))
+          d = this.d.db.tx(() => this.process(p, s))
         } catch (err) {
           d = {plugin: p.name, schedule: s.id, action: 'skipped', detail: `scheduler error: ${(err as Error).message}`}
           this.d.logger.error('schedule failed', {plugin: p.name, schedule: s.id, error: (err as Error).message})

@@ -8,6 +8,8 @@ import {Scheduler} from '../../src/engine/scheduler.js'
 import {discoverPlugins} from '../../src/plugins/discover.js'
 import {resetBreaker} from '../../src/queries/breakers.js'
 import {enqueueJob} from '../../src/queries/queue.js'
+import {changeScheduleStatus} from '../../src/queries/schedules.js'
+import {type Db, openDb} from '../../src/schema/db.js'
 import {formatTs} from '../../src/schema/time.js'
 import {rows, testEnv} from '../helpers/engine.js'
 
@@ -15,7 +17,11 @@ const MIN = 60_000
 const ts = (ms: number) => formatTs(new Date(ms))
 
 /** A scheduler on a fake clock; jobs are completed by hand (the engine is tested elsewhere). */
-function harness(yaml: string, start = Date.UTC(2026, 10, 27, 12, 0, 0), opts: {random?: () => number; env?: ReturnType<typeof testEnv>} = {}) {
+function harness(
+  yaml: string,
+  start = Date.UTC(2026, 10, 27, 12, 0, 0),
+  opts: {random?: () => number; env?: ReturnType<typeof testEnv>; duringEnqueue?: () => void} = {},
+) {
   const env = opts.env ?? testEnv(yaml)
   if (opts.env) writeFileSync(env.configPath, writeConfig(env, yaml))
   let now = start
@@ -29,7 +35,10 @@ function harness(yaml: string, start = Date.UTC(2026, 10, 27, 12, 0, 0), opts: {
       clock: () => new Date(now),
       logger: new Logger('text', 'debug', (l) => logs.push(l)),
       random: opts.random,
-      enqueue: (i) => enqueueJob(env.db, {...i, now: ts(now), dedupeSince: ts(now - i.dedupeTtlMs), configSnapshotId: null}),
+      enqueue: (i) => {
+        opts.duringEnqueue?.()
+        return enqueueJob(env.db, {...i, now: ts(now), dedupeSince: ts(now - i.dedupeTtlMs), configSnapshotId: null})
+      },
     })
   }
   let scheduler = make()
@@ -267,6 +276,44 @@ describe('scheduler: invalid schedules', () => {
     assert.equal(reasonOf(h.tick()), 'schedule_paused_manual')
     h.env.db.sqlite.prepare(`UPDATE schedule_entries SET status = 'active', reason = NULL WHERE plugin = 'behave'`).run()
     assert.equal(fired(h.tick()).length, 1)
+  })
+
+  it('an operator pause or breaker reset that comes while a tick decides waits for it, and is never overwritten', () => {
+    // The CLI is another connection; here it writes in the middle of the tick's decision (between reading the
+    // schedule row and writing it back). It must wait for the tick, not slip in and be erased by the write-back.
+    let operator: Db | undefined
+    const attempts: {what: string; error?: string}[] = []
+    const h = harness(`plugins:\n  behave:\n    schedules:\n      - {every: 1m}\n`, undefined, {
+      duringEnqueue: () => {
+        operator ??= openDb(h.env.dbPath, {mode: 'write', busyTimeoutMs: 0})
+        const writes = {
+          pause: () => changeScheduleStatus(operator!, {plugin: 'behave', to: 'paused_manual', reason: 'maintenance', now: ts(h.now)}),
+          reset: () => resetBreaker(operator!, 'behave', 'poll', ts(h.now)),
+        }
+        for (const [what, write] of Object.entries(writes)) {
+          try {
+            write()
+            attempts.push({what})
+          } catch (e) {
+            attempts.push({what, error: (e as Error).message})
+          }
+        }
+      },
+    })
+    h.tick()
+    h.complete(h.jobs()[0].id, 'succeeded')
+    h.advance(2 * MIN)
+    assert.equal(fired(h.tick()).length, 1)
+    operator?.close()
+    assert.equal(attempts.length, 4, 'the operator wrote during both firings')
+    for (const a of attempts) {
+      if (a.what === 'pause' && a.error === undefined) assert.equal(h.entry('behave').status, 'paused_manual', 'a pause that reported success holds')
+      assert.match(a.error ?? 'it got in', /locked|busy/i, `${a.what} waited for the tick's transaction`)
+    }
+    // After the tick the same pause lands, and holds.
+    changeScheduleStatus(h.env.db, {plugin: 'behave', to: 'paused_manual', reason: 'maintenance', now: ts(h.now)})
+    h.advance(5 * MIN)
+    assert.equal(reasonOf(h.tick()), 'schedule_paused_manual')
   })
 })
 
