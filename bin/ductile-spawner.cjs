@@ -6,17 +6,16 @@
 // Messages in:  {id, entrypoint, cwd, env, input, stdoutCap, stderrCap}
 // Messages out: {id, type: 'spawned', pid} | {id, type: 'error', message}
 //               {id, type: 'exit', code, signal, stdout, stderr, overflow, stderrTruncated}
+//               (stdout and stderr as UTF-8 text, invalid bytes replaced, as the engine stores them)
 // Timeouts and kills stay with the engine, which signals the plugin's process group by its PID.
 const {spawn} = require('node:child_process')
 
+// The plugin leads its own group (detached: setsid), so the group's ID is its PID. No fallback to the PID
+// alone: after the exit it may already belong to another process.
 function killGroup(pid) {
   try {
     process.kill(-pid, 'SIGKILL')
-  } catch {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {}
-  }
+  } catch {}
 }
 
 process.on('message', (m) => {
@@ -40,7 +39,7 @@ process.on('message', (m) => {
     done = true
     clearTimeout(drain)
     if (child.pid) killGroup(child.pid) // whatever the plugin left in its group goes with it
-    process.send({id: m.id, type: 'exit', code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), overflow, stderrTruncated})
+    process.send({id: m.id, type: 'exit', code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), overflow, stderrTruncated})
   }
   child.on('error', (e) => {
     if (done) return

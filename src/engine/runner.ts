@@ -192,8 +192,8 @@ function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
         return spawnFailure(new Error(out.message), started)
       }
       return classify({
-        stdout: out.stdout.length ? out.stdout.toString('utf8') : null,
-        stderr: out.stderr.toString('utf8'),
+        stdout: out.stdout.length ? out.stdout : null,
+        stderr: out.stderr,
         stderrTruncated: out.stderrTruncated,
         exitCode: out.code,
         signal: out.signal,

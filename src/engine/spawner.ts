@@ -20,7 +20,7 @@ export interface SpawnRequest {
 }
 
 export type SpawnOutcome =
-  | {kind: 'exit'; code: number | null; signal: NodeJS.Signals | null; stdout: Buffer; stderr: Buffer; overflow: boolean; stderrTruncated: boolean}
+  | {kind: 'exit'; code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; overflow: boolean; stderrTruncated: boolean}
   | {kind: 'error'; message: string}
 
 interface Pending {
@@ -46,7 +46,7 @@ export class Spawner {
 
   private ensure(): ChildProcess {
     if (this.child && this.child.connected) return this.child
-    const child = fork(helperPath(), [], {serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: []})
+    const child = fork(helperPath(), [], {stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: []})
     child.on('message', (m: {id: number; type: string; pid?: number; message?: string} & Omit<Extract<SpawnOutcome, {kind: 'exit'}>, 'kind'>) => {
       const p = this.pending.get(m.id)
       if (!p) return
@@ -56,7 +56,7 @@ export class Spawner {
         p.resolve({kind: 'error', message: m.message ?? 'spawn failed'})
       } else if (m.type === 'exit') {
         this.pending.delete(m.id)
-        p.resolve({kind: 'exit', code: m.code, signal: m.signal, stdout: Buffer.from(m.stdout), stderr: Buffer.from(m.stderr), overflow: m.overflow, stderrTruncated: m.stderrTruncated})
+        p.resolve({kind: 'exit', code: m.code, signal: m.signal, stdout: m.stdout, stderr: m.stderr, overflow: m.overflow, stderrTruncated: m.stderrTruncated})
       }
     })
     child.on('exit', (code, signal) => {
