@@ -204,11 +204,11 @@ export function recordTransition(db: Db, jobId: string, from: string | null, to:
   stmts(db).insertTransition.run({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})
 }
 
-/** Enqueue a job with its first transition, after the dedupe checks (original §2.4). One transaction. */
+/** Enqueue a job with its first transition, after the dedupe checks (original §2.4). One transaction: the caller's, if it has one. */
 export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
   const s = stmts(db)
   const key = input.dedupeKey?.trim() || null
-  return db.tx((): EnqueueResult => {
+  return db.join((): EnqueueResult => {
     if (key) {
       if (input.dedupeOutstanding) {
         const o = s.outstanding.get({key, plugin: input.plugin, command: input.command})
@@ -251,11 +251,11 @@ export interface ClaimOptions {
 
 /**
  * Claim the oldest eligible queued job (FIFO by created_at; retries keep their place; next_retry_at
- * honoured; a job whose dedupe key is running waits) in one short write transaction.
+ * honoured; a job whose dedupe key is running waits) in one short write transaction (the caller's, if it has one).
  */
 export function claimNextJob(db: Db, o: ClaimOptions): Job | null {
   const s = stmts(db)
-  return db.tx(() => {
+  return db.join(() => {
     // Candidates in FIFO order; skipping capped plugins in code keeps the statement compiled once.
     let offset = 0
     for (let window = o.excludePlugins.size === 0 ? 1 : 16; ; window *= 4) {

@@ -139,6 +139,17 @@ export class Db {
   }
 
   /**
+   * Atomic work that joins the caller's transaction when there is one (no savepoint), else runs in its own
+   * `tx`. Only for functions that write nothing before they can fail or return early: their error aborts
+   * the caller's transaction as it propagates. A savepoint makes SQLite keep a copy of every page the inner
+   * statements change, which doubled the cost of a claim inside the engine's outcome transaction (45 µs
+   * against 21 µs). Where a caller must undo only the inner part (the router's skips), use `tx`.
+   */
+  join<T>(fn: () => T): T {
+    return this.sqlite.inTransaction ? fn() : this.tx(fn)
+  }
+
+  /**
    * Like `tx`, for batch work that must take turns with a busy writer: asks for the lock in a tight loop for
    * up to `spinMs`, then falls back to the busy handler. SQLite's handler sleeps in steps of up to 25 ms, so
    * against a writer whose transactions follow each other it missed every short free moment (prune waited
