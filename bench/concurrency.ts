@@ -4,16 +4,13 @@
  * with the engine as shipped (max_workers defaults to max(1, cores - 1)) and with max_workers 2, beside which
  * two reference loops that only burn CPU show what any busy process costs the engine on this machine.
  */
-import {type ChildProcess, execFile, spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {execFile, spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {defaultMaxWorkers} from '../src/config/load.js'
-import {openDb} from '../src/schema/db.js'
-import {initSchema} from '../src/schema/migrations.js'
 import type {Section} from './run.js'
-import {enqueueMany, line} from './util.js'
+import {drainByEngineProcess, line} from './util.js'
 
 const N = 1000
 
@@ -21,28 +18,20 @@ const N = 1000
 type Beside = 'nothing' | 'cli' | {spin: string[]}
 
 async function run(root: string, beside: Beside, workers: number | null): Promise<{rate: number; reads: number; errors: number}> {
-  const withReaders = beside === 'cli'
-  const dir = mkdtempSync(join(tmpdir(), 'ductile-conc-'))
-  try {
-    const configPath = join(dir, 'config.yaml')
-    writeFileSync(configPath, `service:\n${workers ? `  max_workers: ${workers}\n` : ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
-    const dbPath = join(dir, 'd.db')
-    const db = openDb(dbPath, {mode: 'create'})
-    initSchema(db)
-    const ids = enqueueMany(db, 'echo-sh', N)
-    const left = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status IN ('queued', 'running')`).pluck()
-    const t0 = performance.now()
-    const engine: ChildProcess = spawn(process.execPath, [join(root, 'bin/run.js'), 'engine', 'start', '--config', configPath, '--log-level', 'error'], {stdio: 'ignore'})
+  const r = await drainByEngineProcess(root, N, workers, beside === 'nothing' ? undefined : ({dbPath, ids}) => {
+    if (typeof beside === 'object') {
+      const spinner = spawn(beside.spin[0], beside.spin.slice(1), {stdio: 'ignore'})
+      return {stop: async () => (spinner.kill('SIGKILL'), {reads: 0, errors: 0})}
+    }
     let reads = 0
     let errors = 0
     let stop = false
-    const spinner = typeof beside === 'object' ? spawn(beside.spin[0], beside.spin.slice(1), {stdio: 'ignore'}) : null
-    const reader = (async () => {
-      const cmds = [['jobs', 'status'], ['facts', 'echo-sh'], ['breakers', 'list'], ['jobs', 'inspect', ids[0]]]
-      while (withReaders && !stop) {
+    const cmds = [['jobs', 'status'], ['facts', 'echo-sh'], ['breakers', 'list'], ['jobs', 'inspect', ids[0]]]
+    const loop = (async () => {
+      while (!stop) {
         const args = cmds[reads % cmds.length]
         await new Promise<void>((resolve) =>
-          execFile(process.execPath, [join(root, 'bin/run.js'), ...args, '--db', dbPath, '--json'], (err, stdout, stderr) => {
+          execFile(process.execPath, [join(root, 'bin/run.js'), ...args, '--db', dbPath, '--json'], (err, _stdout, stderr) => {
             if (err || /SQLITE_BUSY|database is locked/i.test(stderr)) errors++
             reads++
             resolve()
@@ -50,18 +39,9 @@ async function run(root: string, beside: Beside, workers: number | null): Promis
         )
       }
     })()
-    while ((left.get() as number) > 0) await new Promise((r) => setTimeout(r, 20))
-    const rate = N / ((performance.now() - t0) / 1000)
-    stop = true
-    await reader
-    spinner?.kill('SIGKILL')
-    engine.kill('SIGTERM')
-    await new Promise((r) => engine.on('exit', r))
-    db.close()
-    return {rate, reads, errors}
-  } finally {
-    rmSync(dir, {recursive: true, force: true})
-  }
+    return {stop: async () => ((stop = true), await loop, {reads, errors})}
+  })
+  return {rate: r.rate, reads: r.beside?.reads ?? 0, errors: r.beside?.errors ?? 0}
 }
 
 const SPIN = [process.execPath, '-e', 'for (;;) {}']

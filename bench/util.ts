@@ -1,6 +1,12 @@
+import {type ChildProcess, spawn} from 'node:child_process'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
 import {enqueueJob} from '../src/queries/queue.js'
-import type {Db} from '../src/schema/db.js'
-import {formatTs} from '../src/schema/time.js'
+import {type Db, openDb} from '../src/schema/db.js'
+import {initSchema} from '../src/schema/migrations.js'
+import {formatTs, parseTs} from '../src/schema/time.js'
 
 /** One benchmark figure next to its goal, in the form every section prints. */
 export const line = (label: string, value: string, goal: string, ok: boolean) =>
@@ -21,4 +27,49 @@ export function enqueueMany(db: Db, plugin: string, n: number, payload: (i: numb
     }
   })
   return ids
+}
+
+/**
+ * `n` jobs of the trivial sh plugin drained by the engine as operators run it (`bin/run.js engine start`, its
+ * own process), from the moment it is spawned (its start-up counts) to the last job's completed_at.
+ * `beside` starts whatever should run alongside once the engine is spawned, and stops it when the queue is
+ * empty. `workers` null leaves max_workers at its default.
+ */
+export async function drainByEngineProcess<T>(
+  root: string,
+  n: number,
+  workers: number | null,
+  beside?: (ctx: {dbPath: string; ids: string[]}) => {stop: () => Promise<T>},
+): Promise<{rate: number; beside: T | undefined}> {
+  const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
+  try {
+    const configPath = join(dir, 'config.yaml')
+    writeFileSync(configPath, `service:\n${workers ? `  max_workers: ${workers}\n` : ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
+    const dbPath = join(dir, 'd.db')
+    const db = openDb(dbPath, {mode: 'create'})
+    initSchema(db)
+    const ids = enqueueMany(db, 'echo-sh', n)
+    const left = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status IN ('queued', 'running')`).pluck()
+    const t0 = Date.now()
+    const engine: ChildProcess = spawn(process.execPath, [join(root, 'bin/run.js'), 'engine', 'start', '--config', configPath, '--log-level', 'error'], {stdio: 'ignore'})
+    const exited = new Promise((r) => engine.on('exit', r))
+    const along = beside?.({dbPath, ids})
+    try {
+      while ((left.get() as number) > 0) {
+        if (engine.exitCode !== null) throw new Error(`engine bench: the engine exited (${engine.exitCode}) with jobs left`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    } finally {
+      engine.kill('SIGTERM')
+    }
+    const result = await along?.stop()
+    await exited
+    const last = db.sqlite.prepare(`SELECT MAX(completed_at) FROM job_queue`).pluck().get() as string
+    const ok = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status = 'succeeded'`).pluck().get()
+    db.close()
+    if (ok !== n) throw new Error(`engine bench: ${ok} of ${n} succeeded`)
+    return {rate: n / ((parseTs(last)!.getTime() - t0) / 1000), beside: result}
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
 }
