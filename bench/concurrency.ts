@@ -1,11 +1,13 @@
 /**
  * The engine's throughput while CLI read commands run in a tight loop (jobs status, facts, breakers list,
  * jobs inspect), against the same engine without them. Goal: at most a 10% drop, zero busy errors. Measured
- * with the engine as shipped (max_workers defaults to max(1, cores - 1)) and with max_workers 2, beside which
- * two reference loops that only burn CPU show what any busy process costs the engine on this machine.
+ * with the engine as shipped (max_workers defaults to max(1, cores - 1)), with max_workers 2, and with the
+ * engine confined to the cores its workers need (taskset, as systemd's CPUAffinity= does), beside two
+ * reference loops that only burn CPU to show what any busy process costs the engine on this machine.
  */
 import {execFile, spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 
 import {defaultMaxWorkers} from '../src/config/load.js'
@@ -17,61 +19,84 @@ const N = 1000
 /** What runs beside the engine: nothing, the CLI reads, or a reference loop that only burns CPU. */
 type Beside = 'nothing' | 'cli' | {spin: string[]}
 
-async function run(root: string, beside: Beside, workers: number | null): Promise<{rate: number; reads: number; errors: number}> {
-  const r = await drainByEngineProcess(root, N, workers, beside === 'nothing' ? undefined : ({dbPath, ids}) => {
-    if (typeof beside === 'object') {
-      const spinner = spawn(beside.spin[0], beside.spin.slice(1), {stdio: 'ignore'})
-      return {stop: async () => (spinner.kill('SIGKILL'), {reads: 0, errors: 0})}
-    }
-    let reads = 0
-    let errors = 0
-    let stop = false
-    const cmds = [['jobs', 'status'], ['facts', 'echo-sh'], ['breakers', 'list'], ['jobs', 'inspect', ids[0]]]
-    const loop = (async () => {
-      while (!stop) {
-        const args = cmds[reads % cmds.length]
-        await new Promise<void>((resolve) =>
-          execFile(process.execPath, [join(root, 'bin/run.js'), ...args, '--db', dbPath, '--json'], (err, _stdout, stderr) => {
-            if (err || /SQLITE_BUSY|database is locked/i.test(stderr)) errors++
-            reads++
-            resolve()
-          }),
-        )
-      }
-    })()
-    return {stop: async () => ((stop = true), await loop, {reads, errors})}
+/** The engine's shape: max_workers (undefined: the default) and the CPUs it may use (undefined: all). */
+interface Shape {
+  workers?: number
+  cpus?: string
+}
+
+async function run(root: string, beside: Beside, shape: Shape): Promise<{rate: number; reads: number; errors: number}> {
+  const r = await drainByEngineProcess(root, N, {
+    ...shape,
+    beside:
+      beside === 'nothing'
+        ? undefined
+        : ({dbPath, ids}) => {
+            if (typeof beside === 'object') {
+              const spinner = spawn(beside.spin[0], beside.spin.slice(1), {stdio: 'ignore'})
+              return {stop: async () => (spinner.kill('SIGKILL'), {reads: 0, errors: 0})}
+            }
+            let reads = 0
+            let errors = 0
+            let stop = false
+            const cmds = [['jobs', 'status'], ['facts', 'echo-sh'], ['breakers', 'list'], ['jobs', 'inspect', ids[0]]]
+            const loop = (async () => {
+              while (!stop) {
+                const args = cmds[reads % cmds.length]
+                await new Promise<void>((resolve) =>
+                  execFile(process.execPath, [join(root, 'bin/run.js'), ...args, '--db', dbPath, '--json'], (err, _stdout, stderr) => {
+                    if (err || /SQLITE_BUSY|database is locked/i.test(stderr)) errors++
+                    reads++
+                    resolve()
+                  }),
+                )
+              }
+            })()
+            return {stop: async () => ((stop = true), await loop, {reads, errors})}
+          },
   })
   return {rate: r.rate, reads: r.beside?.reads ?? 0, errors: r.beside?.errors ?? 0}
 }
 
 const SPIN = [process.execPath, '-e', 'for (;;) {}']
 
-async function scenario(root: string, workers: number | null, label: string, references: boolean): Promise<void> {
-  const quiet = await run(root, 'nothing', workers)
-  const busy = await run(root, 'cli', workers)
-  const quiet2 = await run(root, 'nothing', workers)
+/** Alone, beside the readers, alone again; the drop is against the mean of the two quiet runs. */
+async function scenario(root: string, shape: Shape, label: string, references: boolean): Promise<number> {
+  const quiet = await run(root, 'nothing', shape)
+  const busy = await run(root, 'cli', shape)
+  const quiet2 = await run(root, 'nothing', shape)
   const base = (quiet.rate + quiet2.rate) / 2
   const drop = (rate: number) => 1 - rate / base
   const pct = (rate: number) => `${(drop(rate) * 100).toFixed(0)}%`
   console.log(`      ${label}: alone ${quiet.rate.toFixed(0)}/s and ${quiet2.rate.toFixed(0)}/s; with readers ${busy.rate.toFixed(0)}/s, ${busy.reads} CLI reads, ${busy.errors} errors`)
   line(`drop with readers, ${label}`, pct(busy.rate), '<= 10%', drop(busy.rate) <= 0.1)
   line(`busy/locked errors, ${label}`, String(busy.errors), '0', busy.errors === 0)
-  if (!references) return
-  // References: a process that only keeps one core busy, at normal and at the lowest (SCHED_IDLE) priority.
-  const spin = await run(root, {spin: SPIN}, workers)
-  line(`… beside a CPU spin loop instead`, pct(spin.rate), '(reported)', true)
-  if (existsSync('/usr/bin/chrt')) {
-    const idle = await run(root, {spin: ['/usr/bin/chrt', '--idle', '0', ...SPIN]}, workers)
-    line(`… beside the spin loop at SCHED_IDLE`, pct(idle.rate), '(reported)', true)
+  if (references) {
+    // References: a process that only keeps one core busy, at normal and at the lowest (SCHED_IDLE) priority.
+    const spin = await run(root, {spin: SPIN}, shape)
+    line(`… beside a CPU spin loop instead`, pct(spin.rate), '(reported)', true)
+    if (existsSync('/usr/bin/chrt')) {
+      const idle = await run(root, {spin: ['/usr/bin/chrt', '--idle', '0', ...SPIN]}, shape)
+      line(`… beside the spin loop at SCHED_IDLE`, pct(idle.rate), '(reported)', true)
+    }
   }
+  return base
 }
 
 const section: Section = async ({root}) => {
   console.log('\n## Engine throughput with CLI reads in a tight loop (1,000 jobs)')
-  // As shipped: max_workers defaults to max(1, cores - 1), which leaves a core for everything else.
-  await scenario(root, null, `default max_workers (${defaultMaxWorkers()})`, defaultMaxWorkers() >= 2)
+  const workers = defaultMaxWorkers()
+  // As shipped: max_workers defaults to max(1, cores - 1), meant to leave a core for everything else.
+  const free = await scenario(root, {}, `default max_workers (${workers})`, true)
   // Every core to the engine: any busy process then takes CPU the engine wanted.
-  if (defaultMaxWorkers() < 2) await scenario(root, 2, 'max_workers 2', true)
+  if (workers < 2) await scenario(root, {workers: 2}, 'max_workers 2', false)
+  // The kernel does not keep that core free by itself: confine the engine to its workers' cores.
+  const cores = availableParallelism()
+  if (cores >= 2 && existsSync('/usr/bin/taskset')) {
+    const cpus = workers === 1 ? '0' : `0-${workers - 1}`
+    const confined = await scenario(root, {cpus}, `engine on CPU ${cpus} (taskset)`, true)
+    line(`… its throughput alone against unconfined`, `×${(confined / free).toFixed(2)}`, '(reported)', true)
+  }
 }
 
 export default section

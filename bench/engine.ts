@@ -156,7 +156,7 @@ const section: Section = async ({root}) => {
   for (const workers of [1, 2]) {
     // Floor before and after the drain, so both see the same machine and process state.
     const f1 = await floor(entry, 1000, workers)
-    const e = (await drainByEngineProcess(root, 2000, workers)).rate
+    const e = (await drainByEngineProcess(root, 2000, {workers})).rate
     const f2 = await floor(entry, 1000, workers)
     const f = (f1 + f2) / 2
     line(`engine, max_workers ${workers}`, `${e.toFixed(0)}/s ×${(e / f).toFixed(2)}`, `>= 0.85 × floor (${f1.toFixed(0)}, ${f2.toFixed(0)}/s)`, e / f >= 0.85)

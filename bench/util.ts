@@ -32,28 +32,30 @@ export function enqueueMany(db: Db, plugin: string, n: number, payload: (i: numb
 /**
  * `n` jobs of the trivial sh plugin drained by the engine as operators run it (`bin/run.js engine start`, its
  * own process), from the moment it is spawned (its start-up counts) to the last job's completed_at.
- * `beside` starts whatever should run alongside once the engine is spawned, and stops it when the queue is
- * empty. `workers` null leaves max_workers at its default.
+ * `workers` undefined leaves max_workers at its default; `cpus` confines the engine and its plugins to those
+ * CPUs (`taskset -c`, as systemd's CPUAffinity= would). `beside` starts whatever should run alongside once
+ * the engine is spawned, and is stopped when the queue is empty.
  */
 export async function drainByEngineProcess<T>(
   root: string,
   n: number,
-  workers: number | null,
-  beside?: (ctx: {dbPath: string; ids: string[]}) => {stop: () => Promise<T>},
+  o: {workers?: number; cpus?: string; beside?: (ctx: {dbPath: string; ids: string[]}) => {stop: () => Promise<T>}} = {},
 ): Promise<{rate: number; beside: T | undefined}> {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   try {
     const configPath = join(dir, 'config.yaml')
-    writeFileSync(configPath, `service:\n${workers ? `  max_workers: ${workers}\n` : ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
+    writeFileSync(configPath, `service:\n${o.workers ? `  max_workers: ${o.workers}\n` : ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
     const dbPath = join(dir, 'd.db')
     const db = openDb(dbPath, {mode: 'create'})
     initSchema(db)
     const ids = enqueueMany(db, 'echo-sh', n)
     const left = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status IN ('queued', 'running')`).pluck()
     const t0 = Date.now()
-    const engine: ChildProcess = spawn(process.execPath, [join(root, 'bin/run.js'), 'engine', 'start', '--config', configPath, '--log-level', 'error'], {stdio: 'ignore'})
+    const cmd = [process.execPath, join(root, 'bin/run.js'), 'engine', 'start', '--config', configPath, '--log-level', 'error']
+    if (o.cpus) cmd.unshift('taskset', '-c', o.cpus)
+    const engine: ChildProcess = spawn(cmd[0], cmd.slice(1), {stdio: 'ignore'})
     const exited = new Promise((r) => engine.on('exit', r))
-    const along = beside?.({dbPath, ids})
+    const along = o.beside?.({dbPath, ids})
     try {
       while ((left.get() as number) > 0) {
         if (engine.exitCode !== null) throw new Error(`engine bench: the engine exited (${engine.exitCode}) with jobs left`)
