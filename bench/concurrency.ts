@@ -58,7 +58,8 @@ async function run(root: string, beside: Beside, shape: Shape): Promise<{rate: n
   return {rate: r.rate, reads: r.beside?.reads ?? 0, errors: r.beside?.errors ?? 0}
 }
 
-const SPIN = [process.execPath, '-e', 'for (;;) {}']
+// Burns one core; ends by itself if the bench dies (its parent changes), never left spinning.
+const SPIN = [process.execPath, '-e', 'const p = process.ppid; for (let i = 1; ; i++) if (i % 5e7 === 0 && process.ppid !== p) process.exit()']
 
 /** Alone, beside the readers, alone again; the drop is against the mean of the two quiet runs. */
 async function scenario(root: string, shape: Shape, label: string, references: boolean): Promise<number> {

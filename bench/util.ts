@@ -56,15 +56,16 @@ export async function drainByEngineProcess<T>(
     const engine: ChildProcess = spawn(cmd[0], cmd.slice(1), {stdio: 'ignore'})
     const exited = new Promise((r) => engine.on('exit', r))
     const along = o.beside?.({dbPath, ids})
+    let result: T | undefined
     try {
       while ((left.get() as number) > 0) {
-        if (engine.exitCode !== null) throw new Error(`engine bench: the engine exited (${engine.exitCode}) with jobs left`)
+        if (engine.exitCode !== null || engine.signalCode !== null) throw new Error(`engine bench: the engine exited (${engine.exitCode ?? engine.signalCode}) with jobs left`)
         await new Promise((r) => setTimeout(r, 100))
       }
     } finally {
       engine.kill('SIGTERM')
+      result = await along?.stop()
     }
-    const result = await along?.stop()
     await exited
     const last = db.sqlite.prepare(`SELECT MAX(completed_at) FROM job_queue`).pluck().get() as string
     const ok = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status = 'succeeded'`).pluck().get()

@@ -5,9 +5,10 @@ import {fileURLToPath} from 'node:url'
 
 /**
  * The engine side of the spawn helper (bin/ductile-spawner.cjs): with max_workers 2 or more, plugin
- * processes are started by a small long-lived child process instead of the engine itself. fork() copies the caller's page tables, so a
- * spawn from the engine (tens to hundreds of MB) cost about 1.5–2 ms of its main thread; from the helper it
- * costs less, on the other core. The engine keeps timeouts and kills: it signals the plugin's group by PID.
+ * processes are started by a small long-lived child process instead of the engine itself. fork() copies
+ * the caller's page tables, so a spawn from the engine (tens to hundreds of MB) cost about 1.5–2 ms of its
+ * main thread; from the helper it costs less, on another core. The engine keeps timeouts and kills: it
+ * signals the plugin's group by PID.
  */
 
 export interface SpawnRequest {

@@ -78,7 +78,7 @@ describe('worker loop: outcomes and the rows they write', () => {
     for (let i = 0; i < 3; i++) enqueue(env, 'echo-sh')
     const engine = await startEngine(env)
     try {
-      for (const id of ids) assert.equal((await waitFinished(env, id)).status, 'succeeded')
+      for (const id of ids) assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       const results = ids.map((id) => JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', id)[0].result).result)
       assert.deepEqual(results, ['counted 1', 'counted 2', 'counted 3'])
       await waitFor('the echo-sh jobs in between', () => rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE plugin = 'echo-sh' AND status = 'succeeded'`)[0].n === 3)
@@ -96,7 +96,7 @@ describe('worker loop: outcomes and the rows they write', () => {
     const engine = await startEngine(env)
     try {
       const id = enqueue(env, 'legacy-node')
-      assert.equal((await waitFinished(env, id)).status, 'succeeded')
+      assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       const state = JSON.parse(rows(env.db, `SELECT state FROM plugin_state WHERE plugin_name = 'legacy-node'`)[0].state)
       assert.deepEqual(state, {keep: 1, nested: {only: 'new'}, polled: 1})
       assert.equal(rows(env.db, 'SELECT * FROM plugin_facts').length, 0)
@@ -308,14 +308,13 @@ describe('worker loop: outcomes and the rows they write', () => {
       const env = testEnv(PLUGINS, {service: `  max_workers: ${workers}\n`})
       const engine = await startEngine(env)
       try {
-        const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 0.3})
+        const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 1})
         await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
         const pid = rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0].plugin_pid
         const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
         assert.equal(engine.spawnHelperPid() !== null, helper, `max_workers ${workers}: helper ${helper}`)
         assert.equal(parent, helper ? engine.spawnHelperPid() : process.pid, 'the plugin is a child of the process that started it')
-        assert.equal((await waitFinished(env, id)).status, 'succeeded')
-        assertJobRows(env, id)
+        assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       } finally {
         await engine.stop()
       }
