@@ -156,7 +156,7 @@ export class Engine {
     }
     if (this.opts.spawnHelper ?? this.config.service.max_workers > 1) this.spawner = new Spawner()
     if (this.opts.checkpointThread !== false) this.startCheckpointer()
-    this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, snapshot: this.snapshotId})
+    this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, spawn: this.spawner ? 'helper' : 'engine', snapshot: this.snapshotId})
     this.loopDone = this.loop()
     await this.tick()
     this.scheduleTick()

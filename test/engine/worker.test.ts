@@ -314,6 +314,7 @@ describe('worker loop: outcomes and the rows they write', () => {
         const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
         assert.equal(engine.spawnHelperPid() !== null, helper, `max_workers ${workers}: helper ${helper}`)
         assert.equal(parent, helper ? engine.spawnHelperPid() : process.pid, 'the plugin is a child of the process that started it')
+        assert.match(env.logs.find((l) => l.includes('engine started')) ?? '', new RegExp(`spawn=${helper ? 'helper' : 'engine'}`))
         assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       } finally {
         await engine.stop()
