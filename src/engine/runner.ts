@@ -291,7 +291,6 @@ function runHere(opts: RunOptions): Promise<RunResult> {
     })
     child.on('close', () => finish())
 
-
     child.stdin!.on('error', () => {
       // EPIPE: the plugin did not read its request; a valid response still counts.
     })
