@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {type Config, redact, secretValues} from '../config/load.js'
+import {type Config, type SpawnHelperMode, redact, secretValues} from '../config/load.js'
 import {type PluginInstance, type PluginRegistry, commandTimeoutMs, hasCommand, pluginParallelism} from '../plugins/discover.js'
 import {prune} from '../queries/maintenance.js'
 import {
@@ -28,7 +28,7 @@ import {EngineLock} from './lock.js'
 import {Logger} from './log.js'
 import {type PluginRequest, type RunResult, killGroup, pluginEnv, runPlugin} from './runner.js'
 import {Checkpointer} from './checkpointer.js'
-import {Spawner} from './spawner.js'
+import {type SpawnPlan, Spawner, spawnPath} from './spawner.js'
 
 /**
  * The thin engine: the worker loop that claims queued jobs, runs their plugins under protocol v2 and writes
@@ -63,14 +63,8 @@ export interface EngineOptions {
   pollIntervalMs?: number
   /** Grace between SIGTERM and SIGKILL for timed-out plugins (default 5 s). */
   killGraceMs?: number
-  /**
-   * Start plugins through the spawn helper process. Default: when max_workers is 2 or more, where the helper
-   * spawns on another core while the engine handles the other job (451/s against 384-419/s spawning
-   * itself, trivial plugin, 2 cores). With one worker jobs run one after another, and the helper's two extra
-   * IPC hops per job cost more than the spawn it takes off the engine: 317-327/s without it, 300-314/s with
-   * it, in alternating runs of the shipped engine.
-   */
-  spawnHelper?: boolean
+  /** Who starts plugin processes; overrides service.spawn_helper (see spawnPath). */
+  spawnHelper?: SpawnHelperMode
   /** Checkpoint the WAL on a worker thread instead of inside the engine's commits (default true). */
   checkpointThread?: boolean
   hooks?: EngineHooks
@@ -95,7 +89,7 @@ export class Engine {
   db!: Db
   snapshotId: string | null = null
   private lock: EngineLock | null = null
-  /** Plugins are started by the spawn helper (see spawner.ts) unless the options turn it off. */
+  /** The spawn helper that starts plugins, or null when the engine starts them itself. */
   private spawner: Spawner | null = null
   private readonly active = new Map<string, Active>()
   private stopping = false
@@ -114,7 +108,11 @@ export class Engine {
     this.logger = opts.logger ?? new Logger()
     this.clock = opts.clock ?? systemClock
     this.version = opts.version
+    this.spawnPlan = spawnPath(opts.spawnHelper ?? this.config.service.spawn_helper, this.config.service.max_workers)
   }
+
+  /** Who starts plugins, decided before anything is locked or opened (a missing python3 is a config error). */
+  private readonly spawnPlan: SpawnPlan
 
   now(): string {
     return this.handoverAt ?? formatTs(this.clock())
@@ -154,9 +152,11 @@ export class Engine {
       this.lock.release()
       throw translateSqliteError(err, path)
     }
-    if (this.opts.spawnHelper ?? this.config.service.max_workers > 1) this.spawner = new Spawner()
+    if (this.spawnPlan.kind) {
+      this.spawner = new Spawner(this.spawnPlan.kind, {python: this.spawnPlan.python, onFallback: (why) => this.logger.warn(why)})
+    }
     if (this.opts.checkpointThread !== false) this.startCheckpointer()
-    this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, spawn: this.spawner ? 'helper' : 'engine', snapshot: this.snapshotId})
+    this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, spawn: this.spawner ? `${this.spawner.kind}-helper` : 'engine', snapshot: this.snapshotId})
     this.loopDone = this.loop()
     await this.tick()
     this.scheduleTick()

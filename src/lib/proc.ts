@@ -23,23 +23,29 @@ function bootTime(): number | null {
 
 const CLOCK_TICKS_PER_SECOND = 100
 
-/** Start time of a process as a stored timestamp, or null when unknown (no /proc, or the process is gone). */
-export function processStartTime(pid: number): string | null {
-  const boot = bootTime()
-  if (boot === null) return null
+/** State letter and start time of a process from /proc, or null (no /proc, or the process is gone). */
+function readStat(pid: number): {state: string; startedAt: string | null} | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const ticks = Number(fields[19])
-    if (!Number.isFinite(ticks)) return null
-    return formatTs(new Date(boot + (ticks * 1000) / CLOCK_TICKS_PER_SECOND))
+    const boot = bootTime()
+    return {state: fields[0], startedAt: boot === null || !Number.isFinite(ticks) ? null : formatTs(new Date(boot + (ticks * 1000) / CLOCK_TICKS_PER_SECOND))}
   } catch {
     return null
   }
 }
 
-/** Is this PID alive (and, when a start time was recorded, still the same process)? */
+/** Start time of a process as a stored timestamp, or null when unknown (no /proc, or the process is gone). */
+export function processStartTime(pid: number): string | null {
+  return readStat(pid)?.startedAt ?? null
+}
+
+/**
+ * Is this PID alive (and, when a start time was recorded, still the same process)? A zombie is not: it has
+ * exited, and under a PID 1 that does not reap (some containers) it would otherwise look alive forever.
+ */
 export function processAlive(pid: number | null | undefined, startedAt?: string | null): boolean {
   if (!pid || pid <= 0) return false
   try {
@@ -47,10 +53,10 @@ export function processAlive(pid: number | null | undefined, startedAt?: string 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
-  if (!startedAt) return true
-  const now = processStartTime(pid)
-  if (now === null) return true
-  const a = parseTs(now)?.getTime() ?? 0
+  const stat = readStat(pid)
+  if (stat && (stat.state === 'Z' || stat.state === 'X')) return false
+  if (!startedAt || !stat?.startedAt) return true
+  const a = parseTs(stat.startedAt)?.getTime() ?? 0
   const b = parseTs(startedAt)?.getTime() ?? 0
   return Math.abs(a - b) <= 1500
 }

@@ -303,18 +303,24 @@ describe('worker loop: outcomes and the rows they write', () => {
     }
   })
 
-  it('one worker starts plugins itself; two or more start them through the spawn helper', async () => {
-    for (const [workers, helper] of [[1, false], [2, true]] as const) {
-      const env = testEnv(PLUGINS, {service: `  max_workers: ${workers}\n`})
+  it('who starts plugins: the Python helper by default, the Node helper or the engine itself when configured', async () => {
+    for (const [service, kind] of [
+      ['  max_workers: 1\n', 'python'],
+      ['  max_workers: 2\n  spawn_helper: node\n', 'node'],
+      ['  max_workers: 2\n  spawn_helper: off\n', null],
+    ] as const) {
+      const env = testEnv(PLUGINS, {service})
       const engine = await startEngine(env)
       try {
         const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 1})
         await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
         const pid = rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0].plugin_pid
         const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
-        assert.equal(engine.spawnHelperPid() !== null, helper, `max_workers ${workers}: helper ${helper}`)
-        assert.equal(parent, helper ? engine.spawnHelperPid() : process.pid, 'the plugin is a child of the process that started it')
-        assert.match(env.logs.find((l) => l.includes('engine started')) ?? '', new RegExp(`spawn=${helper ? 'helper' : 'engine'}`))
+        const helper = engine.spawnHelperPid()
+        assert.equal(helper !== null, kind !== null, `${service.trim()}: a helper ${kind ?? 'none'}`)
+        assert.equal(parent, helper ?? process.pid, 'the plugin is a child of the process that started it')
+        if (helper) assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), kind === 'python' ? /python3.*ductile-spawner\.py/ : /ductile-spawner\.cjs/)
+        assert.match(env.logs.find((l) => l.includes('engine started')) ?? '', new RegExp(`spawn=${kind ? `${kind}-helper` : 'engine'}`))
         assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       } finally {
         await engine.stop()
