@@ -63,7 +63,8 @@ class Run:
         self.err_bytes = 0
         self.overflow = False
         self.stderr_truncated = False
-        self.input = request['input'].encode()
+        self.input = memoryview(request['input'].encode())
+        self.written = 0
         self.open = {}  # fd -> ('stdin' | 'stdout' | 'stderr', its unbuffered file object)
         self.exit = None  # (code, signal) once reaped
         self.drain_until = None
@@ -82,14 +83,13 @@ class Run:
 
     def write_input(self, fd):
         try:
-            n = os.write(fd, self.input[:CHUNK])
+            self.written += os.write(fd, self.input[self.written:])
         except BlockingIOError:
             return
         except OSError:  # EPIPE: the plugin did not read its request; a valid response still counts
             self.close(fd)
             return
-        self.input = self.input[n:]
-        if not self.input:
+        if self.written == len(self.input):
             self.close(fd)
 
     def read(self, fd):
@@ -166,6 +166,9 @@ def start(request):
         code = errno.errorcode.get(e.errno, 'E%s' % e.errno) if e.errno else type(e).__name__
         send({'id': request['id'], 'type': 'error', 'message': 'spawn %s %s' % (entrypoint, code)})
         return
+    except Exception as e:  # e.g. a NUL byte in an argument: that run fails, the helper goes on
+        send({'id': request['id'], 'type': 'error', 'message': 'spawn %s: %s' % (entrypoint, e)})
+        return
     run = Run(request, proc)
     runs[proc.pid] = run
     send({'id': run.id, 'type': 'spawned', 'pid': proc.pid})
@@ -195,7 +198,7 @@ def main():
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     sel.register(wake_r, selectors.EVENT_READ, 'wake')
     sel.register(channel, selectors.EVENT_READ, 'channel')
-    buffered = b''
+    partial = []  # a message not yet ended by its newline, in chunks
     send({'type': 'ready'})
     while True:
         deadlines = [r.drain_until for r in runs.values() if r.drain_until is not None]
@@ -209,11 +212,13 @@ def main():
                 if not chunk:
                     # The engine is gone (or stopped): so is the helper. Running plugins are left to crash recovery.
                     sys.exit(0)
-                buffered += chunk
-                *lines, buffered = buffered.split(b'\n')
-                for line in lines:
-                    if line.strip():
-                        start(json.loads(line))
+                partial.append(chunk)
+                if b'\n' in chunk:
+                    *lines, rest = b''.join(partial).split(b'\n')
+                    partial = [rest]
+                    for line in lines:
+                        if line.strip():
+                            start(json.loads(line))
             elif key.data == 'wake':
                 try:
                     while os.read(wake_r, CHUNK):
