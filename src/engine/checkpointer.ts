@@ -9,7 +9,13 @@ import {Worker} from 'node:worker_threads'
  *
  * Each round repeats PASSIVE checkpoints until every frame is copied (a few passes: the engine appends
  * while the first one copies), because the WAL only restarts from its beginning when a transaction starts
- * with nothing left to copy.
+ * with nothing left to copy. Under a steady stream of commits that moment never comes (the engine commits
+ * every millisecond or two, and again while a pass copies and syncs), and the WAL grew without end: 600 MB
+ * for 3,000 jobs drained back to back. So once the log holds `restartAfterFrames` frames, the round ends with a RESTART
+ * checkpoint: it holds the engine's next commit off while it copies the last frames and waits (at most
+ * `restartWaitMs`) for readers to leave the log, and the engine's next transaction writes from its start.
+ * It needs the write lock free for a moment within that wait, which the engine leaves between commits; a
+ * writer that never lets go (none of ours) would only make it give up and try again next round.
  */
 
 const WORKER = `
@@ -26,9 +32,20 @@ try {
 }
 const round = () => {
   try {
+    let r
     for (let pass = 0; pass < 8; pass++) {
-      const r = db.pragma('wal_checkpoint(PASSIVE)')[0]
+      r = db.pragma('wal_checkpoint(PASSIVE)')[0]
       if (r.busy === 0 && r.checkpointed >= r.log) break
+    }
+    // log: the frames since the WAL last restarted. A pass that copied all of them says little: the engine
+    // has usually committed again before its next transaction could find nothing left to copy.
+    if (r.log < workerData.restartAfterFrames) return
+    // Readers still in the log after restartWaitMs: give up (busy), the next round tries again.
+    db.pragma('busy_timeout = ' + workerData.restartWaitMs)
+    try {
+      db.pragma('wal_checkpoint(RESTART)')
+    } finally {
+      db.pragma('busy_timeout = ' + workerData.busyTimeoutMs)
     }
   } catch (err) {
     parentPort.postMessage({error: String(err && err.message || err)})
@@ -44,17 +61,27 @@ parentPort.on('message', (m) => {
 })
 `
 
+/** 4,096 frames: 16 MiB of WAL at the default 4 KiB page, four times SQLite's own automatic checkpoint. */
+export const RESTART_AFTER_FRAMES = 4096
+
 export class Checkpointer {
   private readonly worker: Worker
   private stopped: Promise<void> | null = null
   private exited = false
 
   /** `onError` hears about a failed round or a dead worker (the engine then checkpoints itself again). */
-  constructor(dbPath: string, opts: {intervalMs?: number; busyTimeoutMs?: number; onError: (message: string) => void}) {
+  constructor(dbPath: string, opts: {intervalMs?: number; busyTimeoutMs?: number; restartAfterFrames?: number; restartWaitMs?: number; onError: (message: string) => void}) {
     const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3')
     this.worker = new Worker(WORKER, {
       eval: true,
-      workerData: {dbPath, sqlitePath, intervalMs: opts.intervalMs ?? 100, busyTimeoutMs: opts.busyTimeoutMs ?? 5000},
+      workerData: {
+        dbPath,
+        sqlitePath,
+        intervalMs: opts.intervalMs ?? 100,
+        busyTimeoutMs: opts.busyTimeoutMs ?? 5000,
+        restartAfterFrames: opts.restartAfterFrames ?? RESTART_AFTER_FRAMES,
+        restartWaitMs: opts.restartWaitMs ?? 100,
+      },
     })
     // Never what keeps the engine's process alive.
     this.worker.unref()
