@@ -32,19 +32,19 @@ export function enqueueMany(db: Db, plugin: string, n: number, payload: (i: numb
 /**
  * `n` jobs of the trivial sh plugin drained by the engine as operators run it (`bin/run.js engine start`, its
  * own process), from the moment it is spawned (its start-up counts) to the last job's completed_at.
- * `workers` undefined leaves max_workers at its default; `cpus` confines the engine and its plugins to those
- * CPUs (`taskset -c`, as systemd's CPUAffinity= would). `beside` starts whatever should run alongside once
+ * `workers` undefined leaves max_workers at its default; `service` adds lines to the config's service block;
+ * `cpus` confines the engine and its plugins to those CPUs (`taskset -c`, as systemd's CPUAffinity= would). `beside` starts whatever should run alongside once
  * the engine is spawned, and is stopped when the queue is empty.
  */
 export async function drainByEngineProcess<T>(
   root: string,
   n: number,
-  o: {workers?: number; cpus?: string; beside?: (ctx: {dbPath: string; ids: string[]}) => {stop: () => Promise<T>}} = {},
+  o: {workers?: number; cpus?: string; service?: string; beside?: (ctx: {dbPath: string; ids: string[]}) => {stop: () => Promise<T>}} = {},
 ): Promise<{rate: number; beside: T | undefined}> {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   try {
     const configPath = join(dir, 'config.yaml')
-    writeFileSync(configPath, `service:\n${o.workers ? `  max_workers: ${o.workers}\n` : ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
+    writeFileSync(configPath, `service:\n${o.workers ? `  max_workers: ${o.workers}\n` : ''}${o.service ?? ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
     const dbPath = join(dir, 'd.db')
     const db = openDb(dbPath, {mode: 'create'})
     initSchema(db)

@@ -63,6 +63,10 @@ export interface PluginConfig {
 export const SPAWN_HELPER_MODES = ['auto', 'python', 'node', 'off'] as const
 export type SpawnHelperMode = (typeof SPAWN_HELPER_MODES)[number]
 
+/** service.cpu_affinity: keep the engine on max_workers CPUs when there are more (see src/engine/affinity.ts). */
+export const CPU_AFFINITY_MODES = ['auto', 'off'] as const
+export type CpuAffinityMode = (typeof CPU_AFFINITY_MODES)[number]
+
 export interface ServiceConfig {
   name: string
   tick_interval_ms: number
@@ -79,6 +83,7 @@ export interface ServiceConfig {
   allow_symlinks: boolean
   hook_max_depth: number
   spawn_helper: SpawnHelperMode
+  cpu_affinity: CpuAffinityMode
 }
 
 export interface PipelineConfigRaw {
@@ -114,7 +119,7 @@ const TOP_KEYS = new Set([
 const SERVICE_KEYS = new Set([
   'name', 'tick_interval', 'log_level', 'log_format', 'dedupe_ttl', 'job_log_retention', 'job_queue_retention',
   'job_transitions_retention', 'job_attempts_retention', 'breaker_transitions_retention', 'max_workers',
-  'plugin_env_passthrough', 'spawn_helper', 'allow_symlinks', 'hook_max_depth', 'strict_mode', 'admission', 'unconfined',
+  'plugin_env_passthrough', 'spawn_helper', 'cpu_affinity', 'allow_symlinks', 'hook_max_depth', 'strict_mode', 'admission', 'unconfined',
 ])
 const PLUGIN_KEYS = new Set([
   'enabled', 'uses', 'run_as', 'requires_vault', 'schedules', 'config', 'retry', 'timeouts', 'circuit_breaker',
@@ -424,6 +429,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     allow_symlinks: s.allow_symlinks === true,
     hook_max_depth: intAt(st, abs, 'service.hook_max_depth', s.hook_max_depth, 4, 0),
     spawn_helper: oneOf(st, abs, 'service.spawn_helper', s.spawn_helper, SPAWN_HELPER_MODES, 'auto'),
+    cpu_affinity: oneOf(st, abs, 'service.cpu_affinity', s.cpu_affinity, CPU_AFFINITY_MODES, 'auto'),
   }
   if (service.tick_interval_ms < 100) err(st, abs, 'service.tick_interval', 'must be at least 100ms')
   if (service.job_queue_retention_ms > 0 && service.job_queue_retention_ms < service.dedupe_ttl_ms) {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import {existsSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
+import {allowedCpus, formatCpuList, parseCpuList, threadCpus} from '../../src/engine/affinity.js'
 import {runCli} from '../helpers/cli.js'
 import {type EngineProcess, enqueue, jobRow, rows, spawnEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
 
@@ -90,6 +91,33 @@ describe('engine start (the real CLI)', () => {
     } finally {
       second.child.kill('SIGTERM')
       await second.exited
+    }
+  })
+
+  it('with fewer workers than CPUs it confines itself, its helper and its plugins to the first max_workers of them', async (t) => {
+    const allowed = allowedCpus()
+    if (!allowed || allowed.length < 2) return t.skip('needs a process allowed on 2 CPUs or more')
+    for (const [extra, cpus] of [
+      ['', formatCpuList(allowed.slice(0, 1))],
+      ['  cpu_affinity: off\n', formatCpuList(allowed)],
+    ]) {
+      const env = testEnv(PLUGINS, {service: `  max_workers: 1\n${extra}`})
+      const engine = spawnEngine(env.configPath)
+      try {
+        await started(engine)
+        const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 2})
+        const plugin = await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
+        const helper = Number(readFileSync(`/proc/${plugin}/stat`, 'utf8').split(') ')[1].split(' ')[1])
+        const label = extra ? 'cpu_affinity: off' : 'auto'
+        assert.deepEqual([...new Set(threadCpus(engine.child.pid!).values())], [cpus], `${label}: every engine thread`)
+        assert.equal(allowedCpus(helper)?.join(','), parseCpuList(cpus).join(','), `${label}: the spawn helper`)
+        assert.equal(allowedCpus(plugin)?.join(','), parseCpuList(cpus).join(','), `${label}: the plugin`)
+        assert.equal(engine.err().includes(`engine confined to the CPUs its workers need cpus=${cpus}`), !extra, engine.err())
+        assert.equal((await waitTerminal(env, id)).status, 'succeeded')
+      } finally {
+        engine.child.kill('SIGTERM')
+        assert.equal(await engine.exited, 0)
+      }
     }
   })
 

@@ -1,0 +1,106 @@
+import {execFileSync} from 'node:child_process'
+import {readFileSync, readdirSync} from 'node:fs'
+
+import type {CpuAffinityMode} from '../config/load.js'
+import {findOnPath} from './spawner.js'
+
+/**
+ * Keeping the engine on the cores its workers need (service.cpu_affinity). max_workers defaults to one less
+ * than the cores to leave a core for everything else, but Linux does not keep that core free on its own: the
+ * engine is a chain of short-lived processes (engine, spawn helper, plugin), and beside a busy process every
+ * wake-up of the chain may land behind it. Measured on 2 cores with CLI reads in a tight loop: the engine
+ * lost 40–45% of its throughput unconfined and none confined to one core, at ×0.88–0.94 of its unconfined
+ * speed when alone (bench/RESULTS.md). Linux only; elsewhere nothing is confined.
+ */
+
+/** "0-2,5" → [0, 1, 2, 5]. */
+export function parseCpuList(list: string): number[] {
+  const cpus: number[] = []
+  for (const part of list.trim().split(',')) {
+    if (!part) continue
+    const [a, b] = part.split('-').map(Number)
+    for (let c = a; c <= (b ?? a); c++) cpus.push(c)
+  }
+  return cpus
+}
+
+/** [0, 1, 2, 5] → "0-2,5" (as taskset and systemd's CPUAffinity= take it). */
+export function formatCpuList(cpus: number[]): string {
+  const parts: string[] = []
+  for (let i = 0; i < cpus.length; ) {
+    let j = i
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j] + 1) j++
+    parts.push(j === i ? String(cpus[i]) : `${cpus[i]}-${cpus[j]}`)
+    i = j + 1
+  }
+  return parts.join(',')
+}
+
+/** The CPUs a process may run on (its affinity, e.g. as systemd or docker --cpuset-cpus set it), or null off Linux. */
+export function allowedCpus(pid: number | 'self' = 'self'): number[] | null {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? parseCpuList(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** The CPUs to confine the engine to, or null to leave it where it is. auto: the first max_workers of the allowed ones, when fewer. */
+export function affinityPlan(mode: CpuAffinityMode, maxWorkers: number, allowed: number[] | null): number[] | null {
+  if (mode === 'off' || !allowed || allowed.length <= maxWorkers) return null
+  return allowed.slice(0, maxWorkers)
+}
+
+/**
+ * Set the affinity of every thread of a process (children started later inherit it). Node has no call for
+ * it, so: `taskset` (util-linux), else python3's os.sched_setaffinity. Throws with both reasons.
+ */
+export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python3' {
+  const list = formatCpuList(cpus)
+  const reasons: string[] = []
+  const taskset = findOnPath('taskset')
+  if (taskset) {
+    try {
+      execFileSync(taskset, ['--all-tasks', '--pid', '--cpu-list', list, String(pid)], {stdio: ['ignore', 'ignore', 'pipe']})
+      return 'taskset'
+    } catch (e) {
+      reasons.push(`taskset: ${String((e as {stderr?: Buffer}).stderr ?? (e as Error).message).trim()}`)
+    }
+  } else reasons.push('taskset is not on the PATH')
+  const python = findOnPath('python3')
+  if (python) {
+    try {
+      const script = `import os, sys\ncpus = set(map(int, sys.argv[2].split(',')))\nfor t in os.listdir('/proc/%s/task' % sys.argv[1]):\n    os.sched_setaffinity(int(t), cpus)\n`
+      execFileSync(python, ['-I', '-c', script, String(pid), cpus.join(',')], {stdio: ['ignore', 'ignore', 'pipe']})
+      return 'python3'
+    } catch (e) {
+      reasons.push(`python3: ${String((e as {stderr?: Buffer}).stderr ?? (e as Error).message).trim().split('\n').pop()}`)
+    }
+  } else reasons.push('python3 is not on the PATH')
+  throw new Error(reasons.join('; '))
+}
+
+/** Every thread's affinity, for tests and `doctor`-style checks: thread id → CPU list. */
+export function threadCpus(pid: number): Map<number, string> {
+  const out = new Map<number, string>()
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))
+    if (m) out.set(Number(t), m[1])
+  }
+  return out
+}
+
+/** What `engine start` did about service.cpu_affinity, for its log line. */
+export type ConfineOutcome = {cpus: string; via: 'taskset' | 'python3'} | {cpus: string; error: string} | null
+
+/** Confine this process (before the engine starts its threads and helper) as service.cpu_affinity says. */
+export function confineEngine(mode: CpuAffinityMode, maxWorkers: number): ConfineOutcome {
+  const cpus = affinityPlan(mode, maxWorkers, allowedCpus())
+  if (!cpus) return null
+  try {
+    return {cpus: formatCpuList(cpus), via: confineProcess(process.pid, cpus)}
+  } catch (e) {
+    return {cpus: formatCpuList(cpus), error: (e as Error).message}
+  }
+}
