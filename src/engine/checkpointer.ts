@@ -11,11 +11,13 @@ import {Worker} from 'node:worker_threads'
  * while the first one copies), because the WAL only restarts from its beginning when a transaction starts
  * with nothing left to copy. Under a steady stream of commits that moment never comes (the engine commits
  * every millisecond or two, and again while a pass copies and syncs), and the WAL grew without end: 600 MB
- * for 3,000 jobs drained back to back. So once the log holds `restartAfterFrames` frames, the round ends with a RESTART
- * checkpoint: it holds the engine's next commit off while it copies the last frames and waits (at most
+ * for 3,000 jobs drained back to back. So once the log holds `restartAfterFrames` frames, the round ends
+ * with a RESTART checkpoint: it holds the engine's next commit off while it copies the last frames and waits (at most
  * `restartWaitMs`) for readers to leave the log, and the engine's next transaction writes from its start.
  * It needs the write lock free for a moment within that wait, which the engine leaves between commits; a
- * writer that never lets go (none of ours) would only make it give up and try again next round.
+ * writer that never lets go (none of ours) would only make it give up. While a reader stays in the log (a
+ * long query, a backup) no RESTART can finish, and each try holds the engine's commits off for up to
+ * restartWaitMs: after one that gives up, the next waits 1 s, then 2, 4 … up to 30 s.
  */
 
 const WORKER = `
@@ -30,6 +32,8 @@ try {
   parentPort.postMessage({error: 'cannot open ' + workerData.dbPath + ': ' + (err && err.message || err)})
   process.exit(1)
 }
+let restartAfter = 0
+let backoffMs = 1000
 const round = () => {
   try {
     let r
@@ -39,11 +43,14 @@ const round = () => {
     }
     // log: the frames since the WAL last restarted. A pass that copied all of them says little: the engine
     // has usually committed again before its next transaction could find nothing left to copy.
-    if (r.log < workerData.restartAfterFrames) return
-    // Readers still in the log after restartWaitMs: give up (busy), the next round tries again.
+    if (r.log < workerData.restartAfterFrames || Date.now() < restartAfter) return
+    // Readers still in the log after restartWaitMs: it gives up (busy) and the next try waits longer.
     db.pragma('busy_timeout = ' + workerData.restartWaitMs)
     try {
-      db.pragma('wal_checkpoint(RESTART)')
+      if (db.pragma('wal_checkpoint(RESTART)')[0].busy) {
+        restartAfter = Date.now() + backoffMs
+        backoffMs = Math.min(backoffMs * 2, 30000)
+      } else backoffMs = 1000
     } finally {
       db.pragma('busy_timeout = ' + workerData.busyTimeoutMs)
     }
