@@ -12,7 +12,7 @@ either helper the same way:
        | {id, type: 'exit', code, signal, stdout64, stderr64, overflow, stderrTruncated}
 Output travels as base64 of the raw bytes, so the engine decodes it exactly as when it spawns plugins itself.
 Timeouts and kills stay with the engine, which signals the plugin's process group by its PID. Standard
-library only; Python 3.6 or later.
+library only; Python 3.5 or later.
 """
 import base64
 import errno

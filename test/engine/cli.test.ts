@@ -4,6 +4,8 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {allowedCpus, formatCpuList, parseCpuList, threadCpus} from '../../src/engine/affinity.js'
+import {findOnPath} from '../../src/engine/spawner.js'
+import {tempDir} from '../helpers/db.js'
 import {runCli} from '../helpers/cli.js'
 import {type EngineProcess, enqueue, jobRow, rows, spawnEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
 
@@ -243,9 +245,25 @@ describe('config check and plugins list', () => {
     assert.ok(r.json().plugins.includes('kitchen'))
     assert.equal(r.json().config.plugins['facts-py'].config.api_token, '***', 'secrets are masked')
     assert.doesNotMatch(r.stdout, /hunter2/)
+    const allowed = allowedCpus() ?? []
+    assert.deepEqual(r.json().engine, {spawn: 'python-helper', python: findOnPath('python3'), cpus: allowed.length > 2 ? formatCpuList(allowed.slice(0, 2)) : null}, 'what engine start would do here')
+    const human = await runCli(['config', 'check', '--config', env.configPath])
+    assert.match(human.stdout, /engine start here: plugins started by the python helper \(.*python3\); (all CPUs|confined to CPU \S+ \(max_workers 2\))\./)
     const p = await runCli(['plugins', 'list', '--config', env.configPath])
     assert.match(p.stdout, /kitchen \(uses facts-py\)\s*│\s*2\.1\.0\s*│\s*poll, health/)
     assert.match(p.stdout, /often: every 5m → poll/)
+  })
+
+  it('spawn_helper: python without python3 on the PATH is an error; auto falls back and says so', async () => {
+    const env = testEnv('', {service: '  max_workers: 1\n  spawn_helper: python\n'})
+    const noPython = {PATH: tempDir('ductile-nopython-')}
+    const r = await runCli(['config', 'check', '--config', env.configPath, '--json'], {env: noPython})
+    assert.equal(r.code, 2, r.stdout + r.stderr)
+    assert.match(r.json().errors.map((e: {path: string; message: string}) => `${e.path}: ${e.message}`).join('\n'), /service\.spawn_helper: .*python3 is not on the PATH.*set service\.spawn_helper to auto or node/)
+    writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8').replace('spawn_helper: python', 'spawn_helper: auto'))
+    const auto = await runCli(['config', 'check', '--config', env.configPath, '--json'], {env: noPython})
+    assert.equal(auto.code, 0, auto.stdout + auto.stderr)
+    assert.equal(auto.json().engine.spawn, 'engine', 'one worker without python3: the engine spawns itself')
   })
 
   it('errors name file and key, exit 2; a plugin missing a required config key is refused', async () => {

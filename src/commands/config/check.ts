@@ -1,8 +1,11 @@
 import {BaseCommand} from '../../cli/base.js'
-import {type ConfigIssue, formatIssue, loadConfig} from '../../config/load.js'
+import type {DuctileError} from '../../errors.js'
+import {type Config, type ConfigIssue, formatIssue, loadConfig} from '../../config/load.js'
 import {requireConfigFile} from '../../config/runtime.js'
 import {discoverPlugins} from '../../plugins/discover.js'
 import {compilePipelines} from '../../config/pipelines.js'
+import {affinityPlan, allowedCpus, formatCpuList} from '../../engine/affinity.js'
+import {spawnPath} from '../../engine/spawner.js'
 
 export interface ConfigCheckResult {
   ok: boolean
@@ -13,6 +16,8 @@ export interface ConfigCheckResult {
   warnings: ConfigIssue[]
   /** The merged configuration with secrets masked. */
   config: unknown
+  /** What `engine start` on this machine would do: who starts plugins, and the CPUs it would keep to (null: all). */
+  engine: {spawn: 'python-helper' | 'node-helper' | 'engine' | null; python: string | null; cpus: string | null}
 }
 
 export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
@@ -25,13 +30,18 @@ export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
     const config = loadConfig(file, {throwOnError: false})
     const registry = discoverPlugins(config)
     const issues = [...config.issues, ...registry.issues, ...compilePipelines(config, registry).issues]
+    const engine = engineOnThisMachine(config.service, file, issues)
     const errors = issues.filter((i) => i.severity === 'error')
     const warnings = issues.filter((i) => i.severity === 'warning')
-    const result: ConfigCheckResult = {ok: errors.length === 0, file, files: config.files, plugins: [...registry.plugins.keys()].sort(), errors, warnings, config: config.sanitized}
+    const result: ConfigCheckResult = {ok: errors.length === 0, file, files: config.files, plugins: [...registry.plugins.keys()].sort(), errors, warnings, config: config.sanitized, engine}
     if (this.human()) {
       for (const e of errors) this.log(`error: ${formatIssue(e)}`)
       for (const w of warnings) this.log(`warning: ${formatIssue(w)}`)
       this.log(result.ok ? `${file}: valid (${result.plugins.length} plugin(s): ${result.plugins.join(', ') || 'none'}).` : `${file}: ${errors.length} error(s).`)
+      if (engine.spawn) {
+        const who = engine.spawn === 'engine' ? 'the engine itself' : `the ${engine.spawn.replace('-', ' ')}${engine.python ? ` (${engine.python})` : ''}`
+        this.log(`engine start here: plugins started by ${who}; ${engine.cpus === null ? 'all CPUs' : `confined to CPU ${engine.cpus} (max_workers ${config.service.max_workers})`}.`)
+      }
     }
     if (!result.ok) {
       if (this.jsonEnabled()) this.logJson(result)
@@ -39,4 +49,18 @@ export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
     }
     return result
   }
+}
+
+/** service.spawn_helper and service.cpu_affinity resolved against this machine (python3 on PATH, allowed CPUs). */
+function engineOnThisMachine(service: Config['service'], file: string, issues: ConfigIssue[]): ConfigCheckResult['engine'] {
+  const cpus = affinityPlan(service.cpu_affinity, service.max_workers, allowedCpus())
+  const engine: ConfigCheckResult['engine'] = {spawn: null, python: null, cpus: cpus ? formatCpuList(cpus) : null}
+  try {
+    const plan = spawnPath(service.spawn_helper, service.max_workers)
+    engine.spawn = plan.kind ? `${plan.kind}-helper` : 'engine'
+    engine.python = plan.python ?? null
+  } catch (e) {
+    issues.push({severity: 'error', file, path: 'service.spawn_helper', message: `${(e as Error).message} (${(e as DuctileError).hint})`})
+  }
+  return engine
 }
