@@ -9,7 +9,7 @@ import {findOnPath} from './spawner.js'
  * than the cores to leave a core for everything else, but Linux does not keep that core free on its own: the
  * engine is a chain of short-lived processes (engine, spawn helper, plugin), and beside a busy process every
  * wake-up of the chain may land behind it. Measured on 2 cores with CLI reads in a tight loop: the engine
- * lost 40–45% of its throughput unconfined and none confined to one core, at ×0.88–0.94 of its unconfined
+ * lost 42–45% of its throughput unconfined and none confined to one core, at ×0.84–×0.94 of its unconfined
  * speed when alone (bench/RESULTS.md). Linux only; elsewhere nothing is confined.
  */
 
@@ -81,7 +81,7 @@ export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python
   throw new Error(reasons.join('; '))
 }
 
-/** Every thread's affinity, for tests and `doctor`-style checks: thread id → CPU list. */
+/** Every thread's affinity (thread id → CPU list), for tests. */
 export function threadCpus(pid: number): Map<number, string> {
   const out = new Map<number, string>()
   for (const t of readdirSync(`/proc/${pid}/task`)) {

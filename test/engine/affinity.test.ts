@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
+import {execFileSync, spawn} from 'node:child_process'
+import {symlinkSync} from 'node:fs'
+import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {affinityPlan, formatCpuList, parseCpuList} from '../../src/engine/affinity.js'
+import {affinityPlan, allowedCpus, confineProcess, formatCpuList, parseCpuList} from '../../src/engine/affinity.js'
+import {findOnPath} from '../../src/engine/spawner.js'
+import {tempDir} from '../helpers/db.js'
 
 describe('cpu_affinity', () => {
   it('reads and writes CPU lists as /proc, taskset and systemd do', () => {
@@ -17,5 +22,28 @@ describe('cpu_affinity', () => {
     assert.equal(affinityPlan('auto', 4, [0, 1]), null)
     assert.equal(affinityPlan('off', 1, [0, 1, 2, 3]), null)
     assert.equal(affinityPlan('auto', 1, null), null, 'not Linux: nothing to confine')
+  })
+
+  it('confines through taskset, else python3, else says why neither could', async (t) => {
+    const allowed = allowedCpus()
+    if (!allowed || allowed.length < 2) return t.skip('needs a process allowed on 2 CPUs or more')
+    const onlyPython = tempDir('ductile-path-')
+    // The interpreter itself, not a shim (pyenv's is a bash script that needs more on the PATH).
+    const real = execFileSync(findOnPath('python3')!, ['-c', 'import sys; print(sys.executable)'], {encoding: 'utf8'}).trim()
+    symlinkSync(real, join(onlyPython, 'python3'))
+    const path = process.env.PATH
+    const child = spawn('sleep', ['30'], {stdio: 'ignore'})
+    try {
+      assert.equal(confineProcess(child.pid!, [allowed[1]]), 'taskset')
+      assert.deepEqual(allowedCpus(child.pid!), [allowed[1]])
+      process.env.PATH = onlyPython
+      assert.equal(confineProcess(child.pid!, [allowed[0]]), 'python3')
+      assert.deepEqual(allowedCpus(child.pid!), [allowed[0]])
+      process.env.PATH = tempDir('ductile-path-')
+      assert.throws(() => confineProcess(child.pid!, [allowed[0]]), /taskset is not on the PATH; python3 is not on the PATH/)
+    } finally {
+      process.env.PATH = path
+      child.kill('SIGKILL')
+    }
   })
 })
