@@ -46,10 +46,38 @@ export function allowedCpus(pid: number | 'self' = 'self'): number[] | null {
   }
 }
 
-/** The CPUs to confine the engine to, or null to leave it where it is. auto: the first max_workers of the allowed ones, when fewer. */
-export function affinityPlan(mode: CpuAffinityMode, maxWorkers: number, allowed: number[] | null): number[] | null {
+/**
+ * The CPUs to confine the engine to, or null to leave it where it is. auto, when it may use more CPUs than
+ * max_workers: the max_workers of them that the fewest other engines on this machine already keep to (`taken`,
+ * one entry per engine and CPU), lowest first. Several engines then spread out instead of sharing CPU 0.
+ */
+export function affinityPlan(mode: CpuAffinityMode, maxWorkers: number, allowed: number[] | null, taken: number[] = []): number[] | null {
   if (mode === 'off' || !allowed || allowed.length <= maxWorkers) return null
-  return allowed.slice(0, maxWorkers)
+  const load = (cpu: number) => taken.filter((c) => c === cpu).length
+  return [...allowed].sort((a, b) => load(a) - load(b) || a - b).slice(0, maxWorkers).sort((a, b) => a - b)
+}
+
+/** `engine start` names its process so that ps shows it and other engines find it (its comm starts with this). */
+export const ENGINE_TITLE = 'ductile engine'
+
+/** The CPUs other running engines keep to, one entry per engine and CPU (those that use them all count too). */
+export function otherEnginesCpus(): number[] {
+  const taken: number[] = []
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
+  } catch {
+    return taken
+  }
+  for (const pid of pids) {
+    try {
+      if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith(ENGINE_TITLE)) continue
+      taken.push(...(allowedCpus(Number(pid)) ?? []))
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return taken
 }
 
 /**
@@ -96,7 +124,7 @@ export type ConfineOutcome = {cpus: string; via: 'taskset' | 'python3'} | {cpus:
 
 /** Confine this process (before the engine starts its threads and helper) as service.cpu_affinity says. */
 export function confineEngine(mode: CpuAffinityMode, maxWorkers: number): ConfineOutcome {
-  const cpus = affinityPlan(mode, maxWorkers, allowedCpus())
+  const cpus = affinityPlan(mode, maxWorkers, allowedCpus(), otherEnginesCpus())
   if (!cpus) return null
   try {
     return {cpus: formatCpuList(cpus), via: confineProcess(process.pid, cpus)}

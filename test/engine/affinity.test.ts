@@ -24,6 +24,13 @@ describe('cpu_affinity', () => {
     assert.equal(affinityPlan('auto', 1, null), null, 'not Linux: nothing to confine')
   })
 
+  it('other engines on the machine: the CPUs the fewest of them keep to, lowest first', () => {
+    assert.deepEqual(affinityPlan('auto', 1, [0, 1, 2, 3], [0]), [1])
+    assert.deepEqual(affinityPlan('auto', 2, [0, 1, 2, 3], [0, 1, 0]), [2, 3])
+    assert.deepEqual(affinityPlan('auto', 2, [0, 1, 2, 3], [0, 1, 2, 3, 0, 3]), [1, 2], 'one that uses every CPU counts on each')
+    assert.deepEqual(affinityPlan('auto', 1, [0, 1], [0, 1]), [0])
+  })
+
   it('confines through taskset, else python3, else says why neither could', async (t) => {
     const allowed = allowedCpus()
     if (!allowed || allowed.length < 2) return t.skip('needs a process allowed on 2 CPUs or more')

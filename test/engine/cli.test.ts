@@ -3,7 +3,7 @@ import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {allowedCpus, formatCpuList, parseCpuList, threadCpus} from '../../src/engine/affinity.js'
+import {affinityPlan, allowedCpus, formatCpuList, otherEnginesCpus, parseCpuList, threadCpus} from '../../src/engine/affinity.js'
 import {findOnPath} from '../../src/engine/spawner.js'
 import {tempDir} from '../helpers/db.js'
 import {runCli} from '../helpers/cli.js'
@@ -96,30 +96,48 @@ describe('engine start (the real CLI)', () => {
     }
   })
 
-  it('with fewer workers than CPUs it confines itself, its helper and its plugins to the first max_workers of them', async (t) => {
+  it('with fewer workers than CPUs it confines itself, its helper and its plugins to max_workers of them', async (t) => {
     const allowed = allowedCpus()
     if (!allowed || allowed.length < 2) return t.skip('needs a process allowed on 2 CPUs or more')
-    for (const [extra, cpus] of [
-      ['', formatCpuList(allowed.slice(0, 1))],
-      ['  cpu_affinity: off\n', formatCpuList(allowed)],
-    ]) {
-      const env = testEnv(PLUGINS, {service: `  max_workers: 1\n${extra}`})
+    for (const off of [false, true]) {
+      const env = testEnv(PLUGINS, {service: `  max_workers: 1\n${off ? '  cpu_affinity: off\n' : ''}`})
       const engine = spawnEngine(env.configPath)
       try {
         await started(engine)
         const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 2})
         const plugin = await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
         const helper = Number(readFileSync(`/proc/${plugin}/stat`, 'utf8').split(') ')[1].split(' ')[1])
-        const label = extra ? 'cpu_affinity: off' : 'auto'
+        const label = off ? 'cpu_affinity: off' : 'auto'
+        // Which CPU depends on other engines running on the machine (the next test); how many does not.
+        const cpus: string | undefined = off ? formatCpuList(allowed) : /cpus=(\d+) /.exec(engine.err())?.[1]
+        assert.ok(cpus !== undefined && (off || allowed.includes(Number(cpus))), `${label}: the log names one allowed CPU:\n${engine.err()}`)
         assert.deepEqual([...new Set(threadCpus(engine.child.pid!).values())], [cpus], `${label}: every engine thread`)
         assert.equal(allowedCpus(helper)?.join(','), parseCpuList(cpus).join(','), `${label}: the spawn helper`)
         assert.equal(allowedCpus(plugin)?.join(','), parseCpuList(cpus).join(','), `${label}: the plugin`)
-        assert.equal(engine.err().includes(`engine confined to the CPUs its workers need cpus=${cpus}`), !extra, engine.err())
+        assert.equal(engine.err().includes('engine confined to the CPUs its workers need'), !off, engine.err())
         assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       } finally {
         engine.child.kill('SIGTERM')
         assert.equal(await engine.exited, 0)
       }
+    }
+  })
+
+  it('ps shows the engine by name, and other engines see the CPUs it keeps to', async (t) => {
+    const allowed = allowedCpus()
+    if (!allowed || allowed.length < 2) return t.skip('needs a process allowed on 2 CPUs or more')
+    const env = testEnv('', {service: '  max_workers: 1\n'})
+    const engine = spawnEngine(env.configPath)
+    try {
+      await started(engine)
+      assert.match(readFileSync(`/proc/${engine.child.pid}/cmdline`, 'utf8'), /^ductile engine start --config \S+config\.yaml/)
+      const [cpu] = allowedCpus(engine.child.pid!)!
+      assert.ok(otherEnginesCpus().includes(cpu), 'counted among the CPUs other engines keep to')
+      // So the next engine's plan avoids it (the plan itself: test/engine/affinity.test.ts).
+      assert.notDeepEqual(affinityPlan('auto', 1, allowed, [cpu]), [cpu])
+    } finally {
+      engine.child.kill('SIGTERM')
+      assert.equal(await engine.exited, 0)
     }
   })
 

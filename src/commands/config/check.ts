@@ -4,7 +4,7 @@ import {type Config, type ConfigIssue, formatIssue, loadConfig} from '../../conf
 import {requireConfigFile} from '../../config/runtime.js'
 import {discoverPlugins} from '../../plugins/discover.js'
 import {compilePipelines} from '../../config/pipelines.js'
-import {affinityPlan, allowedCpus, formatCpuList} from '../../engine/affinity.js'
+import {affinityPlan, allowedCpus, formatCpuList, otherEnginesCpus} from '../../engine/affinity.js'
 import {spawnPath} from '../../engine/spawner.js'
 
 export interface ConfigCheckResult {
@@ -53,7 +53,7 @@ export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
 
 /** service.spawn_helper and service.cpu_affinity resolved against this machine (python3 on PATH, allowed CPUs). */
 function engineOnThisMachine(service: Config['service'], file: string, issues: ConfigIssue[]): ConfigCheckResult['engine'] {
-  const cpus = affinityPlan(service.cpu_affinity, service.max_workers, allowedCpus())
+  const cpus = affinityPlan(service.cpu_affinity, service.max_workers, allowedCpus(), otherEnginesCpus())
   const engine: ConfigCheckResult['engine'] = {spawn: null, python: null, cpus: cpus ? formatCpuList(cpus) : null}
   try {
     const plan = spawnPath(service.spawn_helper, service.max_workers)

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {formatIssue} from '../../config/load.js'
 import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
-import {confineEngine} from '../../engine/affinity.js'
+import {ENGINE_TITLE, confineEngine} from '../../engine/affinity.js'
 import {Engine} from '../../engine/engine.js'
 import {Logger} from '../../engine/log.js'
 import {engineHooks} from '../../engine/hooks.js'
@@ -16,7 +16,7 @@ export interface EngineStartResult {
 
 export default class EngineStart extends BaseCommand<typeof EngineStart> {
   static summary = 'Run the engine in the foreground: scheduler and worker loop'
-  static description = `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to the first max_workers of them, leaving the others free (service.cpu_affinity: off to use them all). On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
+  static description = `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to max_workers of them, leaving the others free: the lowest ones that other engines on the machine do not use (service.cpu_affinity: off to use them all). Its process title is "ductile engine start …". On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
   static examples = [
     '<%= config.bin %> engine start --config /etc/ductile/config.yaml',
     '<%= config.bin %> engine start --config ./examples --log-format json',
@@ -32,6 +32,8 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
     const logger = new Logger(this.flags['log-format'] ?? config.service.log_format, this.flags['log-level'] ?? config.service.log_level)
     for (const i of issues) logger.log(i.severity === 'error' ? 'error' : 'warn', i.scope === 'schedule' ? 'schedule invalid (kept paused_invalid)' : i.severity === 'error' ? 'plugin refused' : 'config warning', {detail: formatIssue(i)})
     const db = runtimeDbPath(config, this.flags.db)
+    // `ps` shows "ductile engine start --config …", and other engines find this one when they choose CPUs.
+    process.title = [ENGINE_TITLE, 'start', ...this.argv].join(' ')
     const confined = confineEngine(config.service.cpu_affinity, config.service.max_workers)
     if (confined && 'via' in confined) {
       logger.info('engine confined to the CPUs its workers need', {cpus: confined.cpus, max_workers: config.service.max_workers, via: confined.via, all_cpus: 'service.cpu_affinity: off'})
@@ -39,20 +41,30 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
       logger.warn('could not confine the engine to its CPUs; it runs on all of them', {cpus: confined.cpus, error: confined.error})
     }
     const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, hooks: engineHooks(config, registry, pipelines)})
-    await engine.start()
-    await new Promise<void>((resolve) => {
+    // Handlers first: a SIGTERM while the engine starts (systemd stopping it right away) must still drain
+    // and exit 0, not kill the process by the default action. The stop waits for the start to finish.
+    let started = false
+    let stopWhenStarted: (() => void) | null = null
+    const stopped = new Promise<void>((resolve) => {
       let signals = 0
       const onSignal = (sig: NodeJS.Signals) => {
         signals++
         logger.info('signal', {signal: sig, action: signals === 1 ? 'draining running jobs' : 'terminating running plugins'})
-        engine.stop({force: signals > 1}).then(resolve, (err) => {
-          logger.error('stop failed', {error: (err as Error).message})
-          resolve()
-        })
+        const stop = () =>
+          engine.stop({force: signals > 1}).then(resolve, (err) => {
+            logger.error('stop failed', {error: (err as Error).message})
+            resolve()
+          })
+        if (started) stop()
+        else stopWhenStarted = stop
       }
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
     })
+    await engine.start()
+    started = true
+    ;(stopWhenStarted as (() => void) | null)?.()
+    await stopped
     return {db, jobs_started: engine.stats.started, jobs_finished: engine.stats.finished}
   }
 }
