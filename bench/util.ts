@@ -32,14 +32,14 @@ export function enqueueMany(db: Db, plugin: string, n: number, payload: (i: numb
 /**
  * `n` jobs of the trivial sh plugin drained by the engine as operators run it (`bin/run.js engine start`, its
  * own process), from the moment it is spawned (its start-up counts) to the last job's completed_at.
- * `workers` undefined leaves max_workers at its default; `service` adds lines to the config's service block;
- * `cpus` confines the engine and its plugins to those CPUs (`taskset -c`, as systemd's CPUAffinity= would). `beside` starts whatever should run alongside once
- * the engine is spawned, and is stopped when the queue is empty.
+ * `workers` undefined leaves max_workers at its default; `service` adds lines to the config's service block.
+ * `beside` starts whatever should run alongside once the engine is spawned, and is stopped when the queue is
+ * empty.
  */
 export async function drainByEngineProcess<T>(
   root: string,
   n: number,
-  o: {workers?: number; cpus?: string; service?: string; beside?: (ctx: {dbPath: string; ids: string[]}) => {stop: () => Promise<T>}} = {},
+  o: {workers?: number; service?: string; beside?: (ctx: {dbPath: string; ids: string[]}) => {stop: () => Promise<T>}} = {},
 ): Promise<{rate: number; beside: T | undefined}> {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   try {
@@ -52,7 +52,6 @@ export async function drainByEngineProcess<T>(
     const left = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status IN ('queued', 'running')`).pluck()
     const t0 = Date.now()
     const cmd = [process.execPath, join(root, 'bin/run.js'), 'engine', 'start', '--config', configPath, '--log-level', 'error']
-    if (o.cpus) cmd.unshift('taskset', '-c', o.cpus)
     const engine: ChildProcess = spawn(cmd[0], cmd.slice(1), {stdio: 'ignore'})
     const exited = new Promise((r) => engine.on('exit', r))
     const along = o.beside?.({dbPath, ids})
