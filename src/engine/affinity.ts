@@ -9,7 +9,7 @@ import {findOnPath} from './spawner.js'
  * than the cores to leave a core for everything else, but Linux does not keep that core free on its own: the
  * engine is a chain of short-lived processes (engine, spawn helper, plugin), and beside a busy process every
  * wake-up of the chain may land behind it. Measured on 2 cores with CLI reads in a tight loop: the engine
- * lost 42–45% of its throughput unconfined and none confined to one core, at ×0.84–×0.94 of its unconfined
+ * lost 42–44% of its throughput unconfined and 1–6% confined to one core, at ×0.84–×0.94 of its unconfined
  * speed when alone (bench/RESULTS.md). Linux only; elsewhere nothing is confined.
  */
 
