@@ -23,18 +23,23 @@ function bootTime(): number | null {
 
 const CLOCK_TICKS_PER_SECOND = 100
 
-/** State letter and start time of a process from /proc, or null (no /proc, or the process is gone). */
-function readStat(pid: number): {state: string; startedAt: string | null} | null {
+/** State letter, parent and start time of a process from /proc, or null (no /proc, or the process is gone). */
+function readStat(pid: number): {state: string; ppid: number; startedAt: string | null} | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const ticks = Number(fields[19])
     const boot = bootTime()
-    return {state: fields[0], startedAt: boot === null || !Number.isFinite(ticks) ? null : formatTs(new Date(boot + (ticks * 1000) / CLOCK_TICKS_PER_SECOND))}
+    return {state: fields[0], ppid: Number(fields[1]), startedAt: boot === null || !Number.isFinite(ticks) ? null : formatTs(new Date(boot + (ticks * 1000) / CLOCK_TICKS_PER_SECOND))}
   } catch {
     return null
   }
+}
+
+/** The PID of a process's parent, or null (no /proc, or the process is gone). */
+export function parentPid(pid: number): number | null {
+  return readStat(pid)?.ppid ?? null
 }
 
 /** Start time of a process as a stored timestamp, or null when unknown (no /proc, or the process is gone). */

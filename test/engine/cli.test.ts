@@ -5,6 +5,7 @@ import {describe, it} from 'node:test'
 
 import {affinityPlan, allowedCpus, formatCpuList, otherEnginesCpus, parseCpuList, threadCpus} from '../../src/engine/affinity.js'
 import {findOnPath} from '../../src/engine/spawner.js'
+import {parentPid} from '../../src/lib/proc.js'
 import {tempDir} from '../helpers/db.js'
 import {runCli} from '../helpers/cli.js'
 import {type EngineProcess, enqueue, jobRow, rows, spawnEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
@@ -106,7 +107,7 @@ describe('engine start (the real CLI)', () => {
         await started(engine)
         const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 2})
         const plugin = await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
-        const helper = Number(readFileSync(`/proc/${plugin}/stat`, 'utf8').split(') ')[1].split(' ')[1])
+        const helper = parentPid(plugin)!
         const label = off ? 'cpu_affinity: off' : 'auto'
         // Which CPU depends on other engines running on the machine (the next test); how many does not.
         const cpus: string | undefined = off ? formatCpuList(allowed) : /cpus=(\d+) /.exec(engine.err())?.[1]

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {describe, it} from 'node:test'
 
-import {processAlive} from '../../src/lib/proc.js'
+import {parentPid, processAlive} from '../../src/lib/proc.js'
 import {assertJobRows, enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal as waitFinished} from '../helpers/engine.js'
 
 /** Wait for the job, then check every table it must have written (job_queue … plugin_state). */
@@ -315,7 +315,7 @@ describe('worker loop: outcomes and the rows they write', () => {
         const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 1})
         await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
         const pid = rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0].plugin_pid
-        const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
+        const parent = parentPid(pid)
         const helper = engine.spawnHelperPid()
         assert.equal(helper !== null, kind !== null, `${service.trim()}: a helper ${kind ?? 'none'}`)
         assert.equal(parent, helper ?? process.pid, 'the plugin is a child of the process that started it')

@@ -3,7 +3,7 @@ import {spawn} from 'node:child_process'
 import {once} from 'node:events'
 import {describe, it} from 'node:test'
 
-import {processAlive, processStartTime} from '../../src/lib/proc.js'
+import {parentPid, processAlive, processStartTime} from '../../src/lib/proc.js'
 import {waitFor} from '../helpers/engine.js'
 
 describe('processAlive', () => {
@@ -24,6 +24,7 @@ describe('processAlive', () => {
       const zombie = Number(chunk.toString().trim())
       await waitFor('the child to exit', () => !processAlive(zombie), 5000)
       assert.equal(processAlive(holder.pid), true, 'its parent still runs')
+      assert.equal(parentPid(zombie), holder.pid)
       assert.doesNotThrow(() => process.kill(zombie, 0), 'the PID still exists, as a zombie')
     } finally {
       holder.kill('SIGKILL')
