@@ -2,7 +2,7 @@ import {execFileSync} from 'node:child_process'
 import {readFileSync, readdirSync} from 'node:fs'
 
 import type {CpuAffinityMode} from '../config/load.js'
-import {findOnPath} from './spawner.js'
+import {findOnPath} from '../lib/which.js'
 
 /**
  * Keeping the engine on the cores its workers need (service.cpu_affinity). max_workers defaults to one less
@@ -36,14 +36,19 @@ export function formatCpuList(cpus: number[]): string {
   return parts.join(',')
 }
 
-/** The CPUs a process may run on (its affinity, e.g. as systemd or docker --cpuset-cpus set it), or null off Linux. */
-export function allowedCpus(pid: number | 'self' = 'self'): number[] | null {
+/** Cpus_allowed_list of a /proc status file (a process's or one thread's), or null. */
+function cpusAllowed(statusPath: string): string | null {
   try {
-    const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? parseCpuList(m[1]) : null
+    return /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(statusPath, 'utf8'))?.[1] ?? null
   } catch {
     return null
   }
+}
+
+/** The CPUs a process may run on (its affinity, e.g. as systemd or docker --cpuset-cpus set it), or null off Linux. */
+export function allowedCpus(pid: number | 'self' = 'self'): number[] | null {
+  const list = cpusAllowed(`/proc/${pid}/status`)
+  return list === null ? null : parseCpuList(list)
 }
 
 /**
@@ -113,8 +118,8 @@ export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python
 export function threadCpus(pid: number): Map<number, string> {
   const out = new Map<number, string>()
   for (const t of readdirSync(`/proc/${pid}/task`)) {
-    const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))
-    if (m) out.set(Number(t), m[1])
+    const list = cpusAllowed(`/proc/${pid}/task/${t}/status`)
+    if (list !== null) out.set(Number(t), list)
   }
   return out
 }

@@ -1,10 +1,11 @@
 import {type ChildProcess, fork, spawn} from 'node:child_process'
-import {accessSync, constants, existsSync, statSync} from 'node:fs'
-import {delimiter, dirname, join} from 'node:path'
+import {existsSync} from 'node:fs'
+import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type {SpawnHelperMode} from '../config/load.js'
 import {DuctileError} from '../errors.js'
+import {findOnPath} from '../lib/which.js'
 
 /**
  * The engine side of the spawn helpers: plugin processes are started by a small long-lived child process
@@ -86,23 +87,6 @@ function helperPath(name: string): string {
     dir = dirname(dir)
   }
   throw new Error(`bin/${name} not found beside the package`)
-}
-
-/** The first executable `name` on PATH, or null. */
-export function findOnPath(name: string, path = process.env.PATH ?? ''): string | null {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue
-    const p = join(dir, name)
-    try {
-      if (statSync(p).isFile()) {
-        accessSync(p, constants.X_OK)
-        return p
-      }
-    } catch {
-      // not here
-    }
-  }
-  return null
 }
 
 const text = (plain: string | undefined, b64: string | undefined) => plain ?? Buffer.from(b64 ?? '', 'base64').toString('utf8')

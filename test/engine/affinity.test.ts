@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {affinityPlan, allowedCpus, confineProcess, formatCpuList, parseCpuList} from '../../src/engine/affinity.js'
-import {findOnPath} from '../../src/engine/spawner.js'
+import {findOnPath} from '../../src/lib/which.js'
 import {tempDir} from '../helpers/db.js'
 
 describe('cpu_affinity', () => {

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {affinityPlan, allowedCpus, formatCpuList, otherEnginesCpus, parseCpuList, threadCpus} from '../../src/engine/affinity.js'
-import {findOnPath} from '../../src/engine/spawner.js'
+import {findOnPath} from '../../src/lib/which.js'
 import {parentPid} from '../../src/lib/proc.js'
 import {tempDir} from '../helpers/db.js'
 import {runCli} from '../helpers/cli.js'

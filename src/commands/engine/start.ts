@@ -43,27 +43,23 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
     const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, hooks: engineHooks(config, registry, pipelines)})
     // Handlers first: a SIGTERM while the engine starts (systemd stopping it right away) must still drain
     // and exit 0, not kill the process by the default action. The stop waits for the start to finish.
-    let started = false
-    let stopWhenStarted: (() => void) | null = null
     const stopped = new Promise<void>((resolve) => {
       let signals = 0
       const onSignal = (sig: NodeJS.Signals) => {
         signals++
         logger.info('signal', {signal: sig, action: signals === 1 ? 'draining running jobs' : 'terminating running plugins'})
-        const stop = () =>
-          engine.stop({force: signals > 1}).then(resolve, (err) => {
+        starting
+          .then(() => engine.stop({force: signals > 1}))
+          .then(resolve, (err) => {
             logger.error('stop failed', {error: (err as Error).message})
             resolve()
           })
-        if (started) stop()
-        else stopWhenStarted = stop
       }
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
     })
-    await engine.start()
-    started = true
-    ;(stopWhenStarted as (() => void) | null)?.()
+    const starting = engine.start()
+    await starting
     await stopped
     return {db, jobs_started: engine.stats.started, jobs_finished: engine.stats.finished}
   }
