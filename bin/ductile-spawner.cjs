@@ -18,6 +18,12 @@ function killGroup(pid) {
   } catch {}
 }
 
+// Signals to the engine's group (Ctrl-C, systemd) are the engine's to handle: it drains, then disconnects.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => {})
+
+// The plugins running now, so that they go with the helper when the engine is gone.
+const running = new Set()
+
 process.on('message', (m) => {
   let child
   try {
@@ -39,6 +45,7 @@ process.on('message', (m) => {
     done = true
     clearTimeout(drain)
     if (child.pid) killGroup(child.pid) // whatever the plugin left in its group goes with it
+    running.delete(child.pid)
     process.send({id: m.id, type: 'exit', code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), overflow, stderrTruncated})
   }
   child.on('error', (e) => {
@@ -46,7 +53,10 @@ process.on('message', (m) => {
     done = true
     process.send({id: m.id, type: 'error', message: e.message})
   })
-  child.on('spawn', () => process.send({id: m.id, type: 'spawned', pid: child.pid}))
+  child.on('spawn', () => {
+    running.add(child.pid)
+    process.send({id: m.id, type: 'spawned', pid: child.pid})
+  })
   child.stdout.on('data', (chunk) => {
     if (overflow) return
     if (outBytes + chunk.length > m.stdoutCap) {
@@ -82,5 +92,9 @@ process.on('message', (m) => {
   child.stdin.end(m.input)
 })
 
-// The engine is gone (or stopped): so is the helper. Running plugins are left to crash recovery.
-process.on('disconnect', () => process.exit(0))
+// The engine is gone (or stopped): so is the helper, and so are the plugins it started, whose output has no
+// reader any more (a new engine would requeue their jobs beside them).
+process.on('disconnect', () => {
+  for (const pid of running) killGroup(pid)
+  process.exit(0)
+})

@@ -188,7 +188,22 @@ def reap():
                 run.reaped(returncode)
 
 
+def harden():
+    # Signals to the engine's group (Ctrl-C, systemd) are the engine's to handle: it drains, then closes the
+    # channel, which ends this helper.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    # Not dumpable: a plugin (same user) cannot read this process's memory or /proc/<pid>/environ, which
+    # holds every plugin's environment in flight. Plugins themselves are dumpable again after exec.
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except Exception:
+        pass
+
+
 def main():
+    harden()
     os.set_blocking(channel, False)
     # SIGCHLD wakes the loop through this pipe; poll() then reaps whichever plugin exited.
     wake_r, wake_w = os.pipe()
@@ -210,7 +225,10 @@ def main():
                 except BlockingIOError:
                     continue
                 if not chunk:
-                    # The engine is gone (or stopped): so is the helper. Running plugins are left to crash recovery.
+                    # The engine is gone (or stopped): so is the helper, and so are the plugins it started, whose
+                    # output has no reader any more (a new engine would requeue their jobs beside them).
+                    for pid in list(runs):
+                        kill_group(pid)
                     sys.exit(0)
                 partial.append(chunk)
                 if b'\n' in chunk:

@@ -24,7 +24,8 @@ import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import {processAlive, processStartTime} from '../lib/proc.js'
 import {listRunningJobs} from '../queries/jobs.js'
-import {EngineLock} from './lock.js'
+import {EngineLock, realDbPath} from './lock.js'
+import {RUN_MARKER, SPAWNER_MARKER, dbKey, killLeftovers} from './orphans.js'
 import {Logger} from './log.js'
 import {type PluginRequest, type RunResult, killGroup, pluginEnv, runPlugin} from './runner.js'
 import {Checkpointer} from './checkpointer.js'
@@ -123,11 +124,17 @@ export class Engine {
 
   /** Lock, open (creating a new database on first run), snapshot the config, recover orphans, start the loop. */
   async start(): Promise<void> {
-    const path = this.opts.dbPath
     // First run: the database's directory may not exist yet (private, like the file).
-    if (!existsSync(dirname(path))) mkdirSync(dirname(path), {recursive: true, mode: 0o700})
+    if (!existsSync(dirname(this.opts.dbPath))) mkdirSync(dirname(this.opts.dbPath), {recursive: true, mode: 0o700})
+    // The real path: a second engine on the same file through a symlink finds this lock.
+    const path = realDbPath(this.opts.dbPath)
     this.lock = EngineLock.acquire(path)
+    this.runKey = dbKey(path)
     try {
+      // We hold the lock: whatever a previous engine of this file left running (found by the marker in its
+      // environment, not by a PID row that may never have been written) is killed before any job is requeued.
+      const killed = killLeftovers(this.runKey)
+      if (killed.length) this.logger.warn('killed processes a previous engine left running', {pids: killed.join(',')})
       const fresh = !existsSync(path)
       this.db = openDb(path, {mode: 'create'})
       if (fresh || schemaState(this.db).kind === 'empty') {
@@ -153,7 +160,10 @@ export class Engine {
       throw translateSqliteError(err, path)
     }
     if (this.spawnPlan.kind) {
-      this.spawner = new Spawner(this.spawnPlan.kind, {python: this.spawnPlan.python, onFallback: (why) => this.logger.warn(why)})
+      // The helper gets no secrets of the engine's environment: only PATH and its marker.
+      const env: Record<string, string> = {[SPAWNER_MARKER]: this.runKey}
+      if (process.env.PATH) env.PATH = process.env.PATH
+      this.spawner = new Spawner(this.spawnPlan.kind, {python: this.spawnPlan.python, env, onFallback: (why) => this.logger.warn(why)})
     }
     if (this.opts.checkpointThread !== false) this.startCheckpointer()
     this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, spawn: this.spawner ? `${this.spawner.kind}-helper` : 'engine', snapshot: this.snapshotId})
@@ -486,9 +496,11 @@ export class Engine {
   }
 
   private envCache: Record<string, string> | null = null
-  /** The allowlisted environment plugins get, built once (reading process.env is not free). */
+  /** The key of this database in the marker every plugin process carries (see orphans.ts). */
+  private runKey = ''
+  /** The allowlisted environment plugins get, built once (reading process.env is not free), with the marker. */
   private pluginEnvironment(): Record<string, string> {
-    this.envCache ??= pluginEnv({...this.config.env, ...process.env}, this.config.service.plugin_env_passthrough)
+    this.envCache ??= {...pluginEnv({...this.config.env, ...process.env}, this.config.service.plugin_env_passthrough), [RUN_MARKER]: this.runKey}
     return this.envCache
   }
 

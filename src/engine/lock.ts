@@ -1,5 +1,6 @@
-import {closeSync, openSync, readFileSync, unlinkSync, writeSync} from 'node:fs'
+import {closeSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync} from 'node:fs'
 import {hostname} from 'node:os'
+import {basename, dirname, join, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
 import {processAlive, processStartTime} from '../lib/proc.js'
@@ -17,8 +18,25 @@ export interface LockInfo {
   db: string
 }
 
+/**
+ * The real path of a database: symlinks of the file and of its directories resolved, so one file has one
+ * lock (and one orphan marker) whatever path names it. A file that does not exist yet: its directory's.
+ */
+export function realDbPath(dbPath: string): string {
+  const abs = resolve(dbPath)
+  try {
+    return realpathSync(abs)
+  } catch {
+    try {
+      return join(realpathSync(dirname(abs)), basename(abs))
+    } catch {
+      return abs
+    }
+  }
+}
+
 export function lockPath(dbPath: string): string {
-  return `${dbPath}.pid`
+  return `${realDbPath(dbPath)}.pid`
 }
 
 export function readLock(dbPath: string): LockInfo | null {
@@ -49,16 +67,30 @@ export class EngineLock {
 
   static acquire(dbPath: string): EngineLock {
     const path = lockPath(dbPath)
-    const info: LockInfo = {pid: process.pid, started_at: processStartTime(process.pid), host: hostname(), db: dbPath}
+    const info: LockInfo = {pid: process.pid, started_at: processStartTime(process.pid), host: hostname(), db: realDbPath(dbPath)}
     for (let tries = 0; tries < 2; tries++) {
       try {
         const fd = openSync(path, 'wx', 0o600)
-        writeSync(fd, JSON.stringify(info) + '\n')
+        try {
+          writeSync(fd, JSON.stringify(info) + '\n')
+        } catch (e) {
+          // A lock we could not write (ENOSPC) is no lock: leave no empty file behind.
+          closeSync(fd)
+          unlinkSync(path)
+          throw e
+        }
         closeSync(fd)
         return new EngineLock(path, info)
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new DuctileError('runtime', `cannot create the engine lock ${path}: ${(e as Error).message}`, {hint: 'check the permissions of the database directory'})
+        const code = (e as NodeJS.ErrnoException).code
+        if (code !== 'EEXIST') {
+          const hint =
+            code === 'ENOSPC' || code === 'EDQUOT'
+              ? `the disk holding ${dirname(path)} is full: free space there, then start the engine again`
+              : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+                ? `this user cannot create files in ${dirname(path)}: check the permissions of the database directory`
+                : `check that ${dirname(path)} exists and is writable`
+          throw new DuctileError('runtime', `cannot create the engine lock ${path}: ${(e as Error).message}`, {hint})
         }
         const holder = liveLockHolder(dbPath)
         if (holder) {

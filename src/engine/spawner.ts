@@ -103,7 +103,7 @@ export class Spawner {
    */
   constructor(
     private kindNow: HelperKind,
-    private readonly opts: {python?: string; onFallback?: (why: string) => void} = {},
+    private readonly opts: {python?: string; env?: Record<string, string>; onFallback?: (why: string) => void} = {},
   ) {}
 
   /** Which helper starts the plugins (python until a failed start made it node). */
@@ -111,11 +111,17 @@ export class Spawner {
     return this.kindNow
   }
 
+  /**
+   * The helper leads its own session (detached): Ctrl-C or a SIGTERM to the engine's process group does not
+   * reach it, so in-flight runs drain with the engine; it exits when the engine closes the channel. Its
+   * environment is `opts.env` (by default the engine's), never anything else of the engine's.
+   */
   private start(): ChildProcess {
     const stdio: ['ignore', 'ignore', 'inherit', 'ipc'] = ['ignore', 'ignore', 'inherit', 'ipc']
+    const env = this.opts.env
     return this.kindNow === 'python'
-      ? spawn(this.opts.python ?? 'python3', ['-I', helperPath('ductile-spawner.py')], {stdio, serialization: 'json'})
-      : fork(helperPath('ductile-spawner.cjs'), [], {stdio, execArgv: []})
+      ? spawn(this.opts.python ?? 'python3', ['-I', helperPath('ductile-spawner.py')], {stdio, serialization: 'json', detached: true, env})
+      : fork(helperPath('ductile-spawner.cjs'), [], {stdio, execArgv: [], detached: true, env})
   }
 
   private ensure(): ChildProcess {

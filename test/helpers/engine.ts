@@ -117,16 +117,16 @@ export interface EngineProcess {
 }
 
 /** The real `bin/run.js engine start` as a child process, the way systemd would run it. */
-export function spawnEngine(configPath: string, extra: string[] = []): EngineProcess {
-  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: ''}, stdio: ['ignore', 'ignore', 'pipe']})
+export function spawnEngine(configPath: string, extra: string[] = [], env: Record<string, string> = {}): EngineProcess {
+  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: '', ...env}, stdio: ['ignore', 'ignore', 'pipe']})
   let err = ''
   child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
   return {child, err: () => err, exited: new Promise((r) => child.on('exit', (code) => r(code)))}
 }
 
 /** Spawn the engine and wait for its "engine started" line. */
-export async function startedEngine(configPath: string, extra: string[] = []): Promise<EngineProcess> {
-  const e = spawnEngine(configPath, extra)
+export async function startedEngine(configPath: string, extra: string[] = [], env: Record<string, string> = {}): Promise<EngineProcess> {
+  const e = spawnEngine(configPath, extra, env)
   await waitFor('the engine to start', () => e.err().includes('engine started') || e.child.exitCode !== null, 20_000)
   if (!e.err().includes('engine started')) throw new Error(`the engine did not start:\n${e.err()}`)
   return e
