@@ -117,16 +117,22 @@ export interface EngineProcess {
 }
 
 /** The real `bin/run.js engine start` as a child process, the way systemd would run it. */
-export function spawnEngine(configPath: string, extra: string[] = [], env: Record<string, string> = {}): EngineProcess {
-  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: '', ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+export interface SpawnEngineOptions {
+  env?: Record<string, string>
+  /** Its own process group (as a shell or systemd would start it), so a test can signal the whole group. */
+  detached?: boolean
+}
+
+export function spawnEngine(configPath: string, extra: string[] = [], opts: SpawnEngineOptions = {}): EngineProcess {
+  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: '', ...opts.env}, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached})
   let err = ''
   child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
   return {child, err: () => err, exited: new Promise((r) => child.on('exit', (code) => r(code)))}
 }
 
 /** Spawn the engine and wait for its "engine started" line. */
-export async function startedEngine(configPath: string, extra: string[] = [], env: Record<string, string> = {}): Promise<EngineProcess> {
-  const e = spawnEngine(configPath, extra, env)
+export async function startedEngine(configPath: string, extra: string[] = [], opts: SpawnEngineOptions = {}): Promise<EngineProcess> {
+  const e = spawnEngine(configPath, extra, opts)
   await waitFor('the engine to start', () => e.err().includes('engine started') || e.child.exitCode !== null, 20_000)
   if (!e.err().includes('engine started')) throw new Error(`the engine did not start:\n${e.err()}`)
   return e

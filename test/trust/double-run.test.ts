@@ -12,7 +12,7 @@ import {enqueue, spawnEngine, startedEngine, testEnv, waitFor, waitTerminal} fro
 describe('trust: no job runs twice at once after a crash', () => {
   it("50 SIGKILLs at the plugin's first line, through every spawn path: zero overlaps", {timeout: 300_000}, async () => {
     const env = testEnv('', {service: '  max_workers: 1\n  plugin_env_passthrough: [CRASH_DIR]\n'})
-    const crash = {CRASH_DIR: env.dir}
+    const crash = {env: {CRASH_DIR: env.dir}}
     const trace = join(env.dir, 'runs.log')
     const killSwitch = join(env.dir, 'kill-engine')
     const base = readFileSync(env.configPath, 'utf8')
