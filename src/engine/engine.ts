@@ -22,6 +22,7 @@ import {type Db, DEFAULT_WAL_AUTOCHECKPOINT, openDb, restrictPermissions, transl
 import {assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
+import {payloadDepthProblem} from '../lib/json.js'
 import {processAlive, processStartTime} from '../lib/proc.js'
 import {listRunningJobs} from '../queries/jobs.js'
 import {EngineLock, realDbPath} from './lock.js'
@@ -295,6 +296,7 @@ export class Engine {
     let orphansCheckedAt = Date.now()
     while (!this.stopping) {
       try {
+        if (this.unrecorded.size) this.recordUnrecorded()
         if (Date.now() - orphansCheckedAt >= ORPHAN_CHECK_MS) {
           orphansCheckedAt = Date.now()
           this.checkOrphans()
@@ -333,12 +335,53 @@ export class Engine {
     this.active.set(job.id, entry)
     this.stats.started++
     entry.done = this.execute(job, entry)
-      .catch((err) => this.logger.error('job handling failed', {job: job.id, error: (err as Error).message}))
+      .catch((err) => this.abandon(job, err))
       .finally(() => {
         this.active.delete(job.id)
         this.stats.finished++
         this.wake()
       })
+  }
+
+  /** Attempts that failed after their claim and whose failure could not be written yet (a full disk). */
+  private readonly unrecorded = new Map<string, {job: Job; error: string}>()
+
+  /**
+   * Anything that fails after a claim ends that attempt: failed, retryable, with a job_log row naming the
+   * cause. When even that cannot be written (the disk is full), the loop tries again until it can, so the
+   * job never stays running inside a live engine.
+   */
+  private abandon(job: Job, err: unknown): void {
+    const cause = (translateSqliteError(err, this.opts.dbPath) as Error).message ?? String(err)
+    const error = `engine error after the claim: ${cause}`
+    this.logger.error('job handling failed', {job: job.id, error: redact(error, this.secretsOf(job.plugin))})
+    this.unrecorded.set(job.id, {job, error})
+    this.recordUnrecorded()
+  }
+
+  private recordUnrecorded(): void {
+    for (const [id, {job, error}] of this.unrecorded) {
+      try {
+        const rec = this.attemptRecord('failed', null, error, job)
+        this.db.tx(() => {
+          this.flushPid(job.id)
+          if (job.attempt < job.max_attempts) retryAttempt(this.db, job, rec, this.retryAt(job))
+          else completeAttempt(this.db, job, rec)
+        })
+        this.unrecorded.delete(id)
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: job.attempt < job.max_attempts ? 'retry' : 'failed', error: redact(error, this.secretsOf(job.plugin))})
+      } catch (e) {
+        this.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: (translateSqliteError(e, this.opts.dbPath) as Error).message})
+        return
+      }
+    }
+  }
+
+  /** When a failed attempt runs again: base·2^(n−1) plus up to base/4 of jitter. */
+  private retryAt(job: Job): string {
+    const base = this.registry.plugins.get(job.plugin)?.config.retry.backoff_base_ms ?? 30_000
+    const delay = base * 2 ** (job.attempt - 1) + Math.floor(Math.random() * (base / 4 + 1))
+    return formatTs(new Date(this.clock().getTime() + delay))
   }
 
   /**
@@ -424,6 +467,8 @@ export class Engine {
         throw new DirectFailure(`job payload is not valid JSON`)
       }
     }
+    const deep = payloadDepthProblem(payload)
+    if (deep) throw new DirectFailure(`${deep}; such a job is refused at enqueue, this one was written by another process`)
     const isObj = payload !== null && typeof payload === 'object' && !Array.isArray(payload)
     const context: Record<string, unknown> = {ductile_plugin: plugin.name, ...(this.opts.hooks?.contextFor?.(this, job) ?? {})}
     let state: Record<string, unknown>
@@ -545,9 +590,7 @@ export class Engine {
       error = result.error ?? 'plugin failed'
       const failStatus = result.kind === 'timeout' ? 'timed_out' : 'failed'
       if (result.retryable && job.attempt < job.max_attempts) {
-        const base = plugin.config.retry.backoff_base_ms
-        const delay = base * 2 ** (job.attempt - 1) + Math.floor(Math.random() * (base / 4 + 1))
-        const next = formatTs(new Date(this.clock().getTime() + delay))
+        const next = this.retryAt(job)
         const wrote = this.finishAttempt(job, () => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error, job), next))
         status = wrote ? 'retry' : 'superseded'
         this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error: redact(error, this.secretsOf(job.plugin))})
@@ -602,6 +645,8 @@ export class Engine {
     if (opts.force) for (const a of this.active.values()) if (a.pid) killGroup(a.pid, 'SIGTERM')
     await this.loopDone
     await Promise.all([...this.active.values()].map((a) => a.done))
+    if (this.unrecorded.size) this.recordUnrecorded()
+    if (this.unrecorded.size) this.logger.error('could not record these failed attempts; the next engine start recovers them', {jobs: [...this.unrecorded.keys()].join(',')})
     while (this.pruning || this.ticking) await new Promise((r) => setTimeout(r, 20))
     if (this.pidTimer) clearTimeout(this.pidTimer)
     this.spawner?.close()

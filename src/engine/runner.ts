@@ -134,7 +134,14 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 export function runPlugin(opts: RunOptions): Promise<RunResult> {
-  return opts.spawner ? runViaSpawner(opts, opts.spawner) : runHere(opts)
+  // Encoded before any process or timer exists: a request that cannot be encoded starts nothing.
+  let input: string
+  try {
+    input = JSON.stringify(opts.request) + '\n'
+  } catch (e) {
+    return Promise.resolve({...spawnFailure(e as Error, performance.now()), error: `could not encode the plugin request: ${(e as Error).message}`, retryable: false})
+  }
+  return opts.spawner ? runViaSpawner(opts, opts.spawner, input) : runHere(opts, input)
 }
 
 /**
@@ -162,7 +169,7 @@ function armTimeout(timeoutMs: number, graceMs: number, state: {pid: number | nu
 }
 
 /** The same run through the spawn helper: it captures the output; timeouts and kills stay here. */
-function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
+function runViaSpawner(opts: RunOptions, spawner: Spawner, input: string): Promise<RunResult> {
   const stdoutCap = opts.stdoutCap ?? STDOUT_CAP
   const grace = opts.graceMs ?? KILL_GRACE_MS
   const started = performance.now()
@@ -172,7 +179,7 @@ function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
     entrypoint: opts.entrypoint,
     cwd: opts.cwd,
     env: opts.env,
-    input: JSON.stringify(opts.request) + '\n',
+    input,
     stdoutCap,
     stderrCap: opts.stderrCap ?? STDERR_CAP,
   }
@@ -207,7 +214,7 @@ function runViaSpawner(opts: RunOptions, spawner: Spawner): Promise<RunResult> {
     })
 }
 
-function runHere(opts: RunOptions): Promise<RunResult> {
+function runHere(opts: RunOptions, input: string): Promise<RunResult> {
   const stdoutCap = opts.stdoutCap ?? STDOUT_CAP
   const stderrCap = opts.stderrCap ?? STDERR_CAP
   const grace = opts.graceMs ?? KILL_GRACE_MS
@@ -294,7 +301,7 @@ function runHere(opts: RunOptions): Promise<RunResult> {
     child.stdin!.on('error', () => {
       // EPIPE: the plugin did not read its request; a valid response still counts.
     })
-    child.stdin!.end(JSON.stringify(opts.request) + '\n')
+    child.stdin!.end(input)
   })
 }
 

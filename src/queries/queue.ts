@@ -1,5 +1,7 @@
 import {sql} from 'kysely'
 
+import {usageError} from '../errors.js'
+import {payloadDepthProblem} from '../lib/json.js'
 import {type Db, perHandle} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
 import {jobLogId, uuidv7} from '../schema/ids.js'
@@ -208,6 +210,9 @@ export function recordTransition(db: Db, jobId: string, from: string | null, to:
 export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
   const s = stmts(db)
   const key = input.dedupeKey?.trim() || null
+  // Refused before anything is written (an error here aborts a caller's transaction as it should).
+  const deep = payloadDepthProblem(input.payload)
+  if (deep) throw usageError(`job for ${input.plugin}: ${deep}`, 'flatten the payload, or pass a reference (a path or a URL) to the data')
   return db.join((): EnqueueResult => {
     if (key) {
       if (input.dedupeOutstanding) {
