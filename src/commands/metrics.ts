@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
-import {renameSync, rmSync, writeFileSync} from 'node:fs'
-import {basename, dirname, join, resolve} from 'node:path'
+import {resolve} from 'node:path'
 import {Gauge, Histogram, Registry} from 'prom-client'
 
 import {BaseCommand} from '../cli/base.js'
+import {assertTextfileTarget, writeAtomically} from '../lib/files.js'
 import {durationFlag} from '../cli/flags.js'
 import {listBreakers} from '../queries/breakers.js'
 import {countJobsByStatus} from '../queries/jobs.js'
@@ -22,7 +22,7 @@ export const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 
 export default class Metrics extends BaseCommand<typeof Metrics> {
   static summary = 'Metrics in the Prometheus text format (stdout, or a node_exporter textfile)'
-  static description = `Jobs by status; job_log completions by plugin and status and a duration histogram per plugin over --window; breaker state per plugin and command; schedule lag of overdue schedules; database and WAL size and free pages. --textfile writes atomically (a temp file, then rename) for node_exporter's textfile collector.`
+  static description = `Jobs by status; job_log completions by plugin and status and a duration histogram per plugin over --window; breaker state per plugin and command; schedule lag of overdue schedules; database and WAL size and free pages. --textfile writes atomically (a temp file, then rename) for node_exporter's textfile collector: the name must end in .prom, and an existing target must be a regular file that is not a database (a symlink, FIFO, device or database is refused, exit 2).`
   static examples = [
     '<%= config.bin %> metrics',
     '<%= config.bin %> metrics --window 15m',
@@ -35,6 +35,8 @@ export default class Metrics extends BaseCommand<typeof Metrics> {
   }
 
   async run(): Promise<MetricsResult> {
+    const textfile = this.flags.textfile ? resolve(this.flags.textfile) : null
+    if (textfile) assertTextfileTarget(textfile)
     const db = this.openRead()
     const now = new Date()
     const since = formatTs(new Date(now.getTime() - this.flags.window))
@@ -73,19 +75,9 @@ export default class Metrics extends BaseCommand<typeof Metrics> {
     new Gauge({name: 'ductile_freelist_pages', help: 'Free pages in the database file', registers: [reg]}).set(data.stats.freelistCount)
     new Gauge({name: 'ductile_db_pages', help: 'Pages in the database file', registers: [reg]}).set(data.stats.pageCount)
     const text = await reg.metrics()
-    let textfile: string | null = null
-    if (this.flags.textfile) {
-      textfile = resolve(this.flags.textfile)
-      // node_exporter must never read a half-written file: write beside it, then rename over it.
-      const tmp = join(dirname(textfile), `.${basename(textfile)}.${process.pid}.tmp`)
-      try {
-        writeFileSync(tmp, text, {mode: 0o644})
-        renameSync(tmp, textfile)
-      } catch (err) {
-        rmSync(tmp, {force: true})
-        throw err
-      }
-    } else if (this.human()) process.stdout.write(text)
+    // node_exporter (another user) reads it: world-readable, as the collector requires; metrics hold no payloads.
+    if (textfile) writeAtomically(textfile, text, 0o644)
+    else if (this.human()) process.stdout.write(text)
     return {text, textfile}
   }
 }

@@ -1,11 +1,12 @@
 import {Flags} from '@oclif/core'
-import {existsSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {BaseCommand} from '../cli/base.js'
 import {mib, progress} from '../cli/progress.js'
 import {liveLockHolder} from '../engine/lock.js'
 import {DuctileError, usageError} from '../errors.js'
+import {createPrivateFile} from '../lib/files.js'
 import {fileSize, fileStats, fullVacuum, incrementalVacuum, vacuumInto} from '../schema/sqlite.js'
 
 export interface VacuumResult {
@@ -44,8 +45,14 @@ export default class Vacuum extends BaseCommand<typeof Vacuum> {
     if (f.into) {
       mode = 'into'
       into = resolve(f.into)
-      if (existsSync(into)) throw usageError(`${into} already exists`, 'choose a new file name')
-      this.guard(db, () => vacuumInto(db, into!))
+      // Private from its first byte: the copy holds every payload, result and fact.
+      createPrivateFile(into)
+      try {
+        this.guard(db, () => vacuumInto(db, into!))
+      } catch (err) {
+        rmSync(into, {force: true})
+        throw err
+      }
     } else if (f.full) {
       mode = 'full'
       const holder = liveLockHolder(db.path)

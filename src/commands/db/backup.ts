@@ -1,10 +1,11 @@
 import {Flags} from '@oclif/core'
-import {chmodSync, existsSync, rmSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {BaseCommand} from '../../cli/base.js'
 import {mib, progress} from '../../cli/progress.js'
-import {DuctileError, usageError} from '../../errors.js'
+import {DuctileError} from '../../errors.js'
+import {createPrivateFile} from '../../lib/files.js'
 import {openDb} from '../../schema/db.js'
 import {backupTo, fileSize, integrityCheck} from '../../schema/sqlite.js'
 
@@ -28,8 +29,9 @@ export default class DbBackup extends BaseCommand<typeof DbBackup> {
 
   async run(): Promise<DbBackupResult> {
     const to = resolve(this.flags.to)
-    if (existsSync(to)) throw usageError(`${to} already exists`, 'choose a new file name')
     const db = this.openRead()
+    // Private from its first byte: the copy holds every payload, result and fact.
+    createPrivateFile(to)
     const bar = progress(this.human() && !this.flags.quiet)
     let pages: number
     try {
@@ -40,7 +42,6 @@ export default class DbBackup extends BaseCommand<typeof DbBackup> {
       throw err
     }
     bar.done()
-    chmodSync(to, 0o600)
     const copy = openDb(to, {mode: 'read'})
     let check: string[]
     try {
