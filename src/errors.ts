@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'db_uninitialised'
   | 'db_behind'
   | 'db_original_format'
+  | 'db_foreign'
   | 'db_newer'
   | 'db_locked'
   | 'db_readonly'

@@ -54,11 +54,20 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
+    // Resolved here (the config loader is imported lazily); a problem surfaces only for commands that use it.
+    try {
+      this.resolvedDb = {path: await resolveDbPath({db: this.flags.db, config: this.flags.config})}
+    } catch (err) {
+      this.resolvedDb = {error: err}
+    }
   }
 
-  /** The database path per spec decision 4. */
+  private resolvedDb: {path: string} | {error: unknown} = {error: new Error('dbPath() before init()')}
+
+  /** The database path per spec decision 4, by the resolver the engine uses too. */
   protected dbPath(): string {
-    return resolveDbPath({db: this.flags.db, config: this.flags.config})
+    if ('error' in this.resolvedDb) throw this.resolvedDb.error
+    return this.resolvedDb.path
   }
 
   /** Read-only: never creates, migrates or blocks a writer; refuses a schema other than ours. */
@@ -71,9 +80,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** For operator writes: short BEGIN IMMEDIATE transactions with busy_timeout (decision 10). */
   protected openWrite(): Db {
-    const db = openDb(this.dbPath(), {mode: 'write'})
+    // Checked before the connection writes anything (WAL mode, permissions): a refused file is left as it was.
+    const db = openDb(this.dbPath(), {mode: 'write', check: assertSchemaCurrent})
     this.handles.push(db)
-    this.guard(db, () => assertSchemaCurrent(db))
     return db
   }
 

@@ -1,10 +1,8 @@
-import {existsSync, readFileSync, statSync} from 'node:fs'
-import {createRequire} from 'node:module'
+import {existsSync, statSync} from 'node:fs'
 import {homedir} from 'node:os'
-import {dirname, join, resolve} from 'node:path'
+import {join, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
-import {interpolateEnv} from './interpolate.js'
 
 /**
  * Where things are (spec decision 4).
@@ -42,31 +40,31 @@ export function locateConfig(flag?: string): string | null {
   return null
 }
 
-/** state.path (or database.path) of a config file, resolved against the config's directory. */
-export function statePathFromConfig(file: string): string | null {
-  const require = createRequire(import.meta.url)
-  const YAML = require('yaml') as typeof import('yaml')
-  let doc: unknown
-  try {
-    doc = YAML.parse(interpolateEnv(readFileSync(file, 'utf8'), process.env).text)
-  } catch (err) {
-    throw new DuctileError('config_invalid', `cannot read ${file}: ${(err as Error).message}`, {
-      hint: 'fix the YAML, or pass --db PATH to skip the config',
+/**
+ * state.path (or database.path) of a config file, through the same loader as the engine: includes,
+ * environment_vars.include files and `${VAR}` interpolation, resolved against the config's directory.
+ */
+export async function statePathFromConfig(file: string): Promise<string | null> {
+  const {loadConfig} = await import('./load.js')
+  const config = loadConfig(file, {throwOnError: false})
+  if (config.statePath?.includes('${')) {
+    throw new DuctileError('config_invalid', `${file}: state.path is ${config.statePath}, with a variable that is not set`, {
+      hint: 'set the variable (in the environment or an environment_vars.include file), or pass --db PATH',
+      exitCode: 2,
     })
   }
-  const d = (doc ?? {}) as {state?: {path?: unknown}; database?: {path?: unknown}}
-  const p = d.state?.path ?? d.database?.path
-  if (typeof p !== 'string' || p === '') return null
-  return resolve(dirname(file), p)
+  return config.statePath
 }
 
-export function resolveDbPath(opts: {db?: string; config?: string}): string {
-  if (opts.db) return resolve(opts.db)
+/** The one order every command and the engine use (decision 4): --db, a non-empty $DUCTILE_DB, state.path, the default. */
+export function chooseDbPath(flag: string | undefined, statePath: string | null): string {
+  if (flag) return resolve(flag)
   if (process.env.DUCTILE_DB) return resolve(process.env.DUCTILE_DB)
+  return statePath ?? DEFAULT_DB_PATH
+}
+
+export async function resolveDbPath(opts: {db?: string; config?: string}): Promise<string> {
+  if (opts.db || process.env.DUCTILE_DB) return chooseDbPath(opts.db, null)
   const config = locateConfig(opts.config)
-  if (config) {
-    const p = statePathFromConfig(config)
-    if (p) return p
-  }
-  return DEFAULT_DB_PATH
+  return chooseDbPath(undefined, config ? await statePathFromConfig(config) : null)
 }

@@ -5,7 +5,7 @@ import {DuctileError} from '../errors.js'
 import {type PluginRegistry, discoverPlugins} from '../plugins/discover.js'
 import {type Config, type ConfigIssue, assertNoConfigErrors, loadConfig} from './load.js'
 import {type Pipeline, compilePipelines} from './pipelines.js'
-import {DEFAULT_DB_PATH, locateConfig} from './locate.js'
+import {chooseDbPath, locateConfig} from './locate.js'
 
 /** The config and the plugins it names: what the engine and the operator write commands need. */
 export interface Runtime {
@@ -40,5 +40,5 @@ export function loadRuntime(flag?: string, opts: {strict?: boolean} = {}): Runti
 
 /** The database of a runtime: --db, $DUCTILE_DB, state.path, the default. */
 export function runtimeDbPath(config: Config, flag?: string): string {
-  return flag ?? process.env.DUCTILE_DB ?? config.statePath ?? DEFAULT_DB_PATH
+  return chooseDbPath(flag, config.statePath)
 }

@@ -19,7 +19,7 @@ import {
 import {insertConfigSnapshot} from '../queries/snapshots.js'
 import {StateError, applyStateUpdates, readPluginState} from '../queries/state.js'
 import {type Db, DEFAULT_WAL_AUTOCHECKPOINT, openDb, restrictPermissions, translateSqliteError} from '../schema/db.js'
-import {assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
+import {assertInitialisable, assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import {payloadDepthProblem} from '../lib/json.js'
@@ -136,9 +136,8 @@ export class Engine {
       // environment, not by a PID row that may never have been written) is killed before any job is requeued.
       const killed = killLeftovers(this.runKey)
       if (killed.length) this.logger.warn('killed processes a previous engine left running', {pids: killed.join(',')})
-      const fresh = !existsSync(path)
-      this.db = openDb(path, {mode: 'create'})
-      if (fresh || schemaState(this.db).kind === 'empty') {
+      this.db = openDb(path, {mode: 'create', check: assertInitialisable})
+      if (schemaState(this.db).kind === 'empty') {
         initSchema(this.db)
         this.logger.info('created database', {path})
       }

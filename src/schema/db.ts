@@ -56,6 +56,11 @@ export type OpenMode = 'read' | 'write' | 'create'
 export interface OpenOptions {
   mode: OpenMode
   busyTimeoutMs?: number
+  /**
+   * Runs on the open connection before anything is written (WAL mode, permissions): throw to refuse the file,
+   * which is then left exactly as it was (a foreign or empty file given to a write command).
+   */
+  check?: (db: Db) => void
 }
 
 export class Db {
@@ -251,15 +256,17 @@ export function translateSqliteError(err: unknown, path: string): unknown {
   return err
 }
 
-function applyPragmas(sqlite: BetterSqlite3.Database, mode: OpenMode, busyTimeoutMs: number): void {
+/** Per-connection settings that write nothing to the file. */
+function applyConnectionPragmas(sqlite: BetterSqlite3.Database, mode: OpenMode, busyTimeoutMs: number): void {
   sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`)
   // synchronous is per connection: readers carry the same value so `db info` shows what Ductile runs with.
   sqlite.pragma('synchronous = NORMAL')
-  if (mode === 'read') {
-    sqlite.pragma('query_only = ON')
-    return
-  }
-  sqlite.pragma('foreign_keys = ON')
+  if (mode === 'read') sqlite.pragma('query_only = ON')
+  else sqlite.pragma('foreign_keys = ON')
+}
+
+/** What a writer sets in the file itself: WAL mode (the header) and the WAL's size limit. */
+function applyWriterPragmas(sqlite: BetterSqlite3.Database): void {
   const jm = sqlite.pragma('journal_mode = WAL', {simple: true})
   if (String(jm).toLowerCase() !== 'wal') {
     throw new DuctileError('db_error', `could not switch ${sqlite.name} to WAL journal mode (got ${jm})`, {
@@ -312,11 +319,16 @@ export function openDb(path: string, opts: OpenOptions): Db {
   let sqlite: BetterSqlite3.Database | undefined
   try {
     sqlite = new BetterSqlite3(abs, {readonly: opts.mode === 'read', fileMustExist: opts.mode !== 'create', timeout: busy})
-    applyPragmas(sqlite, opts.mode, busy)
+    applyConnectionPragmas(sqlite, opts.mode, busy)
     // Touch the header so "not a database" surfaces here, not in the middle of a command.
     sqlite.pragma('schema_version', {simple: true})
-    if (opts.mode !== 'read') restrictPermissions(abs)
-    return new Db(abs, sqlite, opts.mode === 'read')
+    const db = new Db(abs, sqlite, opts.mode === 'read')
+    opts.check?.(db)
+    if (opts.mode !== 'read') {
+      applyWriterPragmas(sqlite)
+      restrictPermissions(abs)
+    }
+    return db
   } catch (err) {
     sqlite?.close()
     throw translateSqliteError(err, abs)

@@ -161,7 +161,23 @@ export const MIGRATIONS: Migration[] = [
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
 
-export type SchemaKind = 'empty' | 'original' | 'ours'
+/** empty: no tables; original: the Go Ductile's format; ours: migrated by us; foreign: any other SQLite file. */
+export type SchemaKind = 'empty' | 'original' | 'ours' | 'foreign'
+
+/** What every Ductile database has, ours or the original's: recognised positively, never guessed from "has tables". */
+const CORE_TABLES: Record<string, string[]> = {
+  job_queue: ['id', 'plugin', 'command', 'payload', 'status', 'attempt', 'max_attempts', 'created_at'],
+  job_log: ['id', 'job_id', 'plugin', 'command', 'status', 'created_at'],
+  plugin_state: ['plugin_name', 'state'],
+}
+
+function hasCoreTables(db: Db, tables: Set<string>): boolean {
+  return Object.entries(CORE_TABLES).every(([t, cols]) => {
+    if (!tables.has(t)) return false
+    const have = tableColumns(db, t)
+    return cols.every((c) => have.has(c))
+  })
+}
 
 export interface SchemaState {
   kind: SchemaKind
@@ -173,6 +189,9 @@ export interface SchemaState {
 export function schemaState(db: Db): SchemaState {
   const tables = existingTables(db)
   if (tables.size === 0) return {kind: 'empty', version: 0, latest: LATEST_VERSION}
+  if (!hasCoreTables(db, tables) || (tables.has('schema_migrations') && !tableColumns(db, 'schema_migrations').has('version'))) {
+    return {kind: 'foreign', version: 0, latest: LATEST_VERSION}
+  }
   if (!tables.has('schema_migrations')) return {kind: 'original', version: 0, latest: LATEST_VERSION}
   const row = db.sqlite.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {v: number | null}
   return {kind: 'ours', version: row.v ?? 0, latest: LATEST_VERSION}
@@ -187,6 +206,7 @@ export function assertSchemaCurrent(db: Db): void {
       hint: `create it with \`ductile db init --db ${db.path}\``,
     })
   }
+  if (s.kind === 'foreign') throw notDuctile(db)
   if (s.kind === 'original') {
     throw new DuctileError(
       'db_original_format',
@@ -208,6 +228,26 @@ export function assertSchemaCurrent(db: Db): void {
   }
 }
 
+function notDuctile(db: Db): DuctileError {
+  return new DuctileError('db_foreign', `${db.path} is not a Ductile database: it has tables, but not Ductile's job_queue, job_log and plugin_state`, {
+    hint: 'check --db / DUCTILE_DB / state.path; nothing was changed. `ductile db init --db NEW_PATH` creates a new database',
+  })
+}
+
+/**
+ * Before a write connection changes anything (WAL mode, permissions, tables): the file must be empty (to be
+ * created) or a current Ductile database. `db init` and the engine's first start.
+ */
+export function assertInitialisable(db: Db): void {
+  if (schemaState(db).kind !== 'empty') assertSchemaCurrent(db)
+}
+
+/** Before `db migrate` changes anything: a Ductile database (ours or the original's) no newer than this program. */
+export function assertMigratable(db: Db): void {
+  const s = schemaState(db)
+  if (s.kind === 'foreign' || s.version > s.latest) assertSchemaCurrent(db)
+}
+
 export interface MigrateResult {
   from: number
   to: number
@@ -216,8 +256,8 @@ export interface MigrateResult {
 }
 
 export function migrate(db: Db, onStep?: (migration: Migration, step: MigrationStep) => void): MigrateResult {
+  assertMigratable(db)
   const before = schemaState(db)
-  if (before.version > before.latest) assertSchemaCurrent(db)
   const pending = MIGRATIONS.filter((m) => m.version > before.version)
   const applied: {version: number; name: string}[] = []
   if (pending.length === 0) return {from: before.version, to: before.version, kind: before.kind, applied}
@@ -267,6 +307,10 @@ export function checkSchema(db: Db): {state: SchemaState; problems: SchemaProble
       fix: `ductile db init --db ${db.path}`,
       severity: 'error',
     })
+    return {state, problems}
+  }
+  if (state.kind === 'foreign') {
+    problems.push({kind: 'version', name: 'schema', message: 'not a Ductile database (no job_queue, job_log and plugin_state of Ductile\'s shape)', fix: 'check --db; nothing here can fix it', severity: 'error'})
     return {state, problems}
   }
   const tables = existingTables(db)
@@ -335,7 +379,6 @@ export function initSchema(db: Db): MigrateResult {
     }
     return migrate(db)
   }
-  if (state.kind === 'original') assertSchemaCurrent(db)
-  if (state.version !== state.latest) assertSchemaCurrent(db)
+  assertSchemaCurrent(db)
   return {from: state.version, to: state.version, kind: state.kind, applied: []}
 }

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
 import {openDb} from '../../schema/db.js'
-import {type SchemaKind, migrate, schemaState} from '../../schema/migrations.js'
+import {type SchemaKind, assertMigratable, migrate, schemaState} from '../../schema/migrations.js'
 
 export interface DbMigrateResult {
   path: string
@@ -26,7 +26,7 @@ export default class DbMigrate extends BaseCommand<typeof DbMigrate> {
   }
 
   async run(): Promise<DbMigrateResult> {
-    const db = openDb(this.dbPath(), {mode: this.flags['dry-run'] ? 'read' : 'write'})
+    const db = openDb(this.dbPath(), {mode: this.flags['dry-run'] ? 'read' : 'write', check: assertMigratable})
     try {
       const before = this.guard(db, () => schemaState(db))
       if (this.flags['dry-run']) {

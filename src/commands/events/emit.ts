@@ -33,10 +33,9 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
   async run(): Promise<EventsEmitResult> {
     const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry, pipelines} = loadRuntime(this.flags.config)
-    const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write'})
+    const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () => {
-        assertSchemaCurrent(db)
         const router = new Router({db, pipelines, registry, service: config.service, now: () => new Date(), snapshotId: null})
         const ev = normalizeEvent({type: this.args.type, payload, dedupe_key: this.flags['dedupe-key'], source: 'cli'}, 'cli', new Date())
         try {

@@ -45,10 +45,9 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
     const plugin = registry.plugins.get(name)
     if (!plugin) throw usageError(`unknown plugin ${name}`, `known plugins: ${[...registry.plugins.keys()].sort().join(', ') || 'none'} (see \`ductile plugins list\`)`)
     if (!hasCommand(plugin, command)) throw usageError(`plugin ${name} has no command ${command}`, `its commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')}`)
-    const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write'})
+    const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () => {
-        assertSchemaCurrent(db)
         const now = new Date()
         const stored =
           command === 'handle'
