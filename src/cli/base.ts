@@ -5,6 +5,7 @@ import {DuctileError, EXIT_FAILURE, EXIT_USAGE} from '../errors.js'
 import {type Db, openDb, translateSqliteError} from '../schema/db.js'
 import {assertSchemaCurrent} from '../schema/migrations.js'
 import {resolveDbPath} from '../config/locate.js'
+import {printable} from './render.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -64,6 +65,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   private resolvedDb: {path: string} | {error: unknown} = {error: new Error('dbPath() before init()')}
 
+  /** Human output: control characters in it (plugin text) are shown escaped, never sent to the terminal. */
+  public log(message = '', ...args: unknown[]): void {
+    super.log(printable(String(message)), ...args)
+  }
+
   /** The database path per spec decision 4, by the resolver the engine uses too. */
   protected dbPath(): string {
     if ('error' in this.resolvedDb) throw this.resolvedDb.error
@@ -121,8 +127,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(err))
     } else {
-      process.stderr.write(`${chalk.red('Error')} (${e.code}): ${e.message}\n`)
-      if (e.hint) process.stderr.write(`  ${e.hint}\n`)
+      process.stderr.write(`${chalk.red('Error')} (${e.code}): ${printable(e.message)}\n`)
+      if (e.hint) process.stderr.write(`  ${printable(e.hint)}\n`)
       if (process.env.DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n')
     }
     this.exit(e.exitCode)

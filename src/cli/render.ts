@@ -6,6 +6,25 @@ import {parseTs} from '../schema/time.js'
 
 /** Human rendering shared by the commands: tables, status colours, absolute + relative times. */
 
+/** The SGR codes our own colours use (chalk's named styles): reset, bold/dim, foreground colours. */
+const OUR_SGR = /^\x1b\[((?:0|1|2|22|3[0-9]|9[0-7])(?:;(?:0|1|2|22|3[0-9]|9[0-7]))*)?m/
+// C0 controls except tab and newline, DEL, and the C1 controls.
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g
+
+/**
+ * Text for a terminal (spec decision 19): every control character made visible (`\x1b`, `\r`, `\x07`),
+ * so text from plugins cannot set the window title, clear the screen or move the cursor. Newlines and tabs
+ * stay. With colour on, the colour codes this program adds are kept, and only those.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c: string, offset: number, whole: string) => {
+    if (c === '\x1b' && chalk.level > 0 && OUR_SGR.test(whole.slice(offset, offset + 24))) return c
+    if (c === '\r') return '\\r'
+    const code = c.charCodeAt(0)
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+}
+
 const STATUS_COLOURS: Record<string, (s: string) => string> = {
   succeeded: (s) => chalk.green(s),
   failed: (s) => chalk.red(s),

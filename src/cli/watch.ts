@@ -2,7 +2,7 @@ import chalk from 'chalk'
 
 import type {Overview} from '../queries/overview.js'
 import {formatDuration} from '../schema/time.js'
-import {colourStatus, firstLine} from './render.js'
+import {colourStatus, firstLine, printable} from './render.js'
 
 /** Overwatch frames: plain lines that fit the terminal, coloured by status when colour is on. */
 
@@ -56,8 +56,9 @@ export function renderFrame(ov: Overview, st: FrameState): string[] {
   if (ov.schedules.length === 0) lines.push('  none')
   for (const s of ov.schedules) lines.push(`  ${pad(s.plugin, 18)} ${pad(s.schedule_id, 14)} ${pad(s.command, 8)} ${(s.next_run_at ?? '-').slice(0, 19)}`)
   if (st.help) lines.push('', ...HELP_LINES)
-  const body = lines.map((l) => (visible(l).length > w ? visible(l).slice(0, w - 1) + '…' : l))
-  const footer = st.prompt !== undefined ? `filter by plugin: ${st.prompt}█` : chalk.dim('q quit  p pause  f filter  s status  ? help')
+  // Plugin text (errors, names) reaches the terminal only with its control characters escaped.
+  const body = lines.map(printable).map((l) => (visible(l).length > w ? visible(l).slice(0, w - 1) + '…' : l))
+  const footer = printable(st.prompt !== undefined ? `filter by plugin: ${st.prompt}█` : chalk.dim('q quit  p pause  f filter  s status  ? help'))
   const room = Math.max(3, st.height - 1)
   return [...body.slice(0, room), footer]
 }
