@@ -107,6 +107,11 @@ export interface Config {
   sourceHash: string
   /** The merged document with secrets masked (for snapshots and `config check --json`). */
   sanitized: unknown
+  /**
+   * Every secret value of the config, longest first: values under secret-looking keys (at any depth), URL
+   * passwords, and the values of `${VAR}`s with secret-looking names. Redacted from logs and stored output.
+   */
+  secrets: string[]
 }
 
 const DAY = 86_400_000
@@ -130,39 +135,65 @@ const SCHEDULE_KEYS = new Set([
   'command', 'payload', 'preferred_window',
 ])
 
-const SECRET_KEY = /pass(word|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential|auth/i
+/** Key names whose values are secrets: passwords, tokens, `*_key` names (aws_access_key_id, signing_key), auth. */
+const SECRET_KEY = /pass(word|phrase)?|secret|token|credential|auth|bearer|signing|private|(^|[_-])(api)?key($|[_-])|apikey|(^|[_-])dsn$/i
+/** The password of a URL or DSN: `scheme://user:PASSWORD@host`. */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)([^\s@/]+)@/gi
+/** Secrets shorter than this are not searched for in text (they would mask ordinary words). */
+const MIN_SECRET = 4
 
-/** Mask values whose key looks like a secret, at any depth. */
-export function maskSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskSecrets)
+export const isSecretKey = (key: string) => SECRET_KEY.test(key)
+
+/**
+ * Mask secrets at any depth: every value under a secret-looking key (strings in its lists and maps too),
+ * and the password of every URL or DSN.
+ */
+export function maskSecrets(value: unknown, underSecret = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => maskSecrets(v, underSecret))
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET_KEY.test(k) && v != null && typeof v !== 'object' ? '***' : maskSecrets(v)]),
-    )
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskSecrets(v, underSecret || isSecretKey(k))]))
   }
+  if (underSecret && value != null) return '***'
+  if (typeof value === 'string') return value.replace(URL_PASSWORD, '$1***@')
   return value
 }
 
-/** The string values of secret-looking keys, at any depth (what `redact` removes from stored output). */
-export function secretValues(value: unknown, out: string[] = []): string[] {
-  if (Array.isArray(value)) for (const v of value) secretValues(v, out)
+/** The secret values at any depth (what `redact` removes from logs and stored output). */
+export function secretValues(value: unknown, out: string[] = [], underSecret = false): string[] {
+  if (Array.isArray(value)) for (const v of value) secretValues(v, out, underSecret)
   else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      if (SECRET_KEY.test(k) && (typeof v === 'string' || typeof v === 'number') && String(v).length >= 4) out.push(String(v))
-      else secretValues(v, out)
-    }
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) secretValues(v, out, underSecret || isSecretKey(k))
+  } else if (typeof value === 'string' || typeof value === 'number') {
+    const text = String(value)
+    if (underSecret && text.length >= MIN_SECRET) out.push(text)
+    for (const m of text.matchAll(URL_PASSWORD)) if (m[2].length >= MIN_SECRET) out.push(m[2], safeDecode(m[2]))
   }
-  return out
+  return [...new Set(out)]
 }
 
-/** Replace every occurrence of a secret with *** (JSON-escaped forms too). */
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** Replace every occurrence of a secret with *** (JSON-escaped forms too); longest first. */
 export function redact(text: string | null, secrets: string[]): string | null {
   if (text === null || secrets.length === 0) return text
   let out = text
   for (const s of secrets) {
-    for (const form of new Set([s, JSON.stringify(s).slice(1, -1)])) if (form) out = out.split(form).join('***')
+    for (const form of new Set([s, JSON.stringify(s).slice(1, -1)])) if (form && out.includes(form)) out = out.split(form).join('***')
   }
   return out
+}
+
+/** `redact` over every string of a value. */
+function redactDeep(value: unknown, secrets: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets))
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactDeep(v, secrets)]))
+  return typeof value === 'string' ? redact(value, secrets) : value
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -482,7 +513,16 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     }
   }
 
-  const sanitized = maskSecrets({...doc, pipelines: st.pipelines.map((p) => p.raw)})
+  const whole = {...doc, pipelines: st.pipelines.map((p) => p.raw)}
+  const fromVars = new Set<string>()
+  for (const text of st.texts) {
+    for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) {
+      const v = st.env[m[1]]
+      if (isSecretKey(m[1]) && v !== undefined && v.length >= MIN_SECRET) fromVars.add(v)
+    }
+  }
+  const secrets = [...new Set([...secretValues(whole), ...fromVars])].sort((a, b) => b.length - a.length)
+  const sanitized = redactDeep(maskSecrets(whole), secrets)
   const cfg: Config = {
     file: abs,
     dir,
@@ -496,6 +536,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     issues: st.issues,
     sourceHash: createHash('sha256').update(st.texts.join('\0')).digest('hex'),
     sanitized,
+    secrets,
   }
   if (opts.throwOnError !== false) assertNoConfigErrors(cfg.issues)
   return cfg

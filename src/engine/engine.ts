@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {type Config, type SpawnHelperMode, redact, secretValues} from '../config/load.js'
+import {type Config, type SpawnHelperMode, redact} from '../config/load.js'
 import {type PluginInstance, type PluginRegistry, commandTimeoutMs, hasCommand, pluginParallelism} from '../plugins/discover.js'
 import {prune} from '../queries/maintenance.js'
 import {
@@ -107,7 +107,7 @@ export class Engine {
     this.opts = opts
     this.config = opts.config
     this.registry = opts.registry
-    this.logger = opts.logger ?? new Logger()
+    this.logger = (opts.logger ?? new Logger()).redacting(opts.config.secrets)
     this.clock = opts.clock ?? systemClock
     this.version = opts.version
     this.spawnPlan = spawnPath(opts.spawnHelper ?? this.config.service.spawn_helper, this.config.service.max_workers)
@@ -353,7 +353,7 @@ export class Engine {
   private abandon(job: Job, err: unknown): void {
     const cause = (translateSqliteError(err, this.opts.dbPath) as Error).message ?? String(err)
     const error = `engine error after the claim: ${cause}`
-    this.logger.error('job handling failed', {job: job.id, error: redact(error, this.secretsOf(job.plugin))})
+    this.logger.error('job handling failed', {job: job.id, error: error})
     this.unrecorded.set(job.id, {job, error})
     this.recordUnrecorded()
   }
@@ -361,14 +361,14 @@ export class Engine {
   private recordUnrecorded(): void {
     for (const [id, {job, error}] of this.unrecorded) {
       try {
-        const rec = this.attemptRecord('failed', null, error, job)
+        const rec = this.attemptRecord('failed', null, error)
         this.db.tx(() => {
           this.flushPid(job.id)
           if (job.attempt < job.max_attempts) retryAttempt(this.db, job, rec, this.retryAt(job))
           else completeAttempt(this.db, job, rec)
         })
         this.unrecorded.delete(id)
-        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: job.attempt < job.max_attempts ? 'retry' : 'failed', error: redact(error, this.secretsOf(job.plugin))})
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: job.attempt < job.max_attempts ? 'retry' : 'failed', error: error})
       } catch (e) {
         this.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: (translateSqliteError(e, this.opts.dbPath) as Error).message})
         return
@@ -533,9 +533,9 @@ export class Engine {
     await this.record(job, plugin, result, started)
   }
 
-  /** What is stored of an attempt; secrets of the plugin's config never reach job_log. */
-  private attemptRecord(status: string, result: RunResult | null, lastError: string | null, job?: Job): AttemptRecord {
-    const secrets = job ? this.secretsOf(job.plugin) : []
+  /** What is stored of an attempt; no secret of the config reaches job_log or job_queue. */
+  private attemptRecord(status: string, result: RunResult | null, lastError: string | null): AttemptRecord {
+    const secrets = this.config.secrets
     return {status, result: redact(result?.stdout ?? null, secrets), lastError: redact(lastError, secrets), stderr: redact(result?.stderr ?? null, secrets), now: this.now()}
   }
 
@@ -546,16 +546,6 @@ export class Engine {
   private pluginEnvironment(): Record<string, string> {
     this.envCache ??= {...pluginEnv({...this.config.env, ...process.env}, this.config.service.plugin_env_passthrough), [RUN_MARKER]: this.runKey}
     return this.envCache
-  }
-
-  private readonly secretCache = new Map<string, string[]>()
-  private secretsOf(plugin: string): string[] {
-    let s = this.secretCache.get(plugin)
-    if (!s) {
-      s = secretValues(this.registry.plugins.get(plugin)?.config.config ?? {})
-      this.secretCache.set(plugin, s)
-    }
-    return s
   }
 
   private async record(job: Job, plugin: PluginInstance, result: RunResult, started: number): Promise<void> {
@@ -573,7 +563,7 @@ export class Engine {
               applyStateUpdates(this.db, {plugin: plugin.name, command: job.command, jobId: job.id, updates: updates!, rules, now: this.now()})
             }
             this.opts.hooks?.onSuccess?.(this, job, plugin, result)
-            return completeAttempt(this.db, job, this.attemptRecord('succeeded', result, null, job))
+            return completeAttempt(this.db, job, this.attemptRecord('succeeded', result, null))
           },
           changesState,
         )
@@ -583,22 +573,22 @@ export class Engine {
         // success transaction was kept.
         error = err instanceof StateError || err instanceof JobFailure ? err.message : `could not record the result: ${(translateSqliteError(err, this.opts.dbPath) as Error).message}`
         status = 'failed'
-        this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', result, error, job)))
+        this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', result, error)))
       }
     } else {
       error = result.error ?? 'plugin failed'
       const failStatus = result.kind === 'timeout' ? 'timed_out' : 'failed'
       if (result.retryable && job.attempt < job.max_attempts) {
         const next = this.retryAt(job)
-        const wrote = this.finishAttempt(job, () => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error, job), next))
+        const wrote = this.finishAttempt(job, () => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error), next))
         status = wrote ? 'retry' : 'superseded'
-        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error: redact(error, this.secretsOf(job.plugin))})
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error: error})
         return
       }
-      const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error, job)))
+      const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error)))
       status = wrote ? failStatus : 'superseded'
     }
-    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error: redact(error, this.secretsOf(job.plugin))})
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error: error})
     if (status !== 'superseded') this.opts.hooks?.onTerminal?.(this, job, status, result, error)
   }
 
@@ -615,8 +605,8 @@ export class Engine {
 
   /** Failures that bypass retry (original §2.3): unknown plugin or command, bad payload, unreadable state. */
   private failDirectly(job: Job, error: string, started: number): void {
-    const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', null, error, job)))
-    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error: redact(error, this.secretsOf(job.plugin))})
+    const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', null, error)))
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error: error})
   }
 
   /** Terminate the plugin of a running job (its row was already moved on, e.g. cancelled by the scheduler). */

@@ -1,3 +1,4 @@
+import {redact} from '../config/load.js'
 import {formatTs} from '../schema/time.js'
 
 /** Engine log lines on stderr: `text` for people, `json` (NDJSON) for machines. */
@@ -6,6 +7,14 @@ export type Level = 'debug' | 'info' | 'warn' | 'error'
 const ORDER: Record<Level, number> = {debug: 10, info: 20, warn: 30, error: 40}
 
 export class Logger {
+  /** Secret values never written: each line is redacted (see Config.secrets). */
+  private secrets: string[] = []
+
+  redacting(secrets: string[]): this {
+    this.secrets = secrets
+    return this
+  }
+
   constructor(
     private readonly format: LogFormat = 'text',
     private readonly level: Level = 'info',
@@ -16,14 +25,14 @@ export class Logger {
     if (ORDER[level] < ORDER[this.level]) return
     const time = formatTs(new Date())
     if (this.format === 'json') {
-      this.write(JSON.stringify({time, level, msg, ...fields}))
+      this.write(redact(JSON.stringify({time, level, msg, ...fields}), this.secrets)!)
       return
     }
     const kv = Object.entries(fields)
       .filter(([, v]) => v !== undefined && v !== null && v !== '')
       .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : typeof v === 'object' ? JSON.stringify(v) : v}`)
       .join(' ')
-    this.write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}`)
+    this.write(redact(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}`, this.secrets)!)
   }
 
   debug(msg: string, f?: Record<string, unknown>) {
