@@ -3,7 +3,7 @@ import {existsSync, mkdirSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {type Config, type SpawnHelperMode, redact} from '../config/load.js'
-import {type PluginInstance, type PluginRegistry, commandTimeoutMs, hasCommand, pluginParallelism} from '../plugins/discover.js'
+import {type PluginInstance, type PluginRegistry, commandTimeoutMs, entrypointProblem, hasCommand, pluginParallelism} from '../plugins/discover.js'
 import {prune} from '../queries/maintenance.js'
 import {
   type AttemptRecord,
@@ -513,6 +513,9 @@ export class Engine {
     }
     const skip = this.opts.hooks?.skipReason?.(this, job, request.context)
     if (skip) return this.skip(job, skip, started)
+    // Checked again at every spawn: the file may have been swapped since discovery.
+    const unsafe = entrypointProblem(plugin.manifest.entrypoint, plugin.manifest.realDir, this.config.service.allow_symlinks)
+    if (unsafe) return this.failDirectly(job, `refused to run plugin ${job.plugin}: ${unsafe}; fix the plugin directory (\`ductile plugins list\` checks it)`, started)
     this.logger.info('job start', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt})
     const result = await runPlugin({
       entrypoint: plugin.manifest.entrypoint,

@@ -29,6 +29,8 @@ export interface Manifest {
   description?: string
   protocol: 2
   dir: string
+  /** The directory's real path at discovery: the entrypoint must stay inside it. */
+  realDir: string
   file: string
   entrypoint: string
   concurrency_safe: boolean
@@ -114,15 +116,15 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
     entrypoint = resolve(dir, m.entrypoint)
     if (!existsSync(entrypoint)) bad('entrypoint', `${entrypoint} does not exist`)
     else {
-      const l = lstatSync(entrypoint)
-      if (l.isSymbolicLink() && !opts.allowSymlinks) bad('entrypoint', `${entrypoint} is a symlink (set service.allow_symlinks to allow it)`)
-      const real = realpathSync(entrypoint)
-      const realDir = realpathSync(dir)
-      const realRoot = realpathSync(root)
-      if (!real.startsWith(realDir + sep) || !real.startsWith(realRoot + sep)) bad('entrypoint', `${entrypoint} resolves outside the plugin directory (${real})`)
-      const st = statSync(entrypoint)
-      if (!st.isFile()) bad('entrypoint', `${entrypoint} is not a file`)
-      else if ((st.mode & 0o111) === 0) bad('entrypoint', `${entrypoint} is not executable (chmod +x it)`)
+      let realDir = ''
+      try {
+        realDir = realpathSync(dir)
+        if (!realDir.startsWith(realpathSync(root) + sep)) bad('entrypoint', `${dir} resolves outside the plugin root ${root} (${realDir})`)
+      } catch (e) {
+        bad('entrypoint', `cannot resolve ${dir}: ${(e as Error).message}`)
+      }
+      const problem = realDir ? entrypointProblem(entrypoint, realDir, opts.allowSymlinks === true) : null
+      if (problem) bad('entrypoint', problem)
     }
   }
   try {
@@ -179,6 +181,7 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
       description: typeof m.description === 'string' ? m.description : undefined,
       protocol: 2,
       dir,
+      realDir: realpathSync(dir),
       file,
       entrypoint,
       concurrency_safe: m.concurrency_safe !== false,
@@ -188,6 +191,28 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
       fingerprint,
     },
   }
+}
+
+/**
+ * What is wrong with an entrypoint, or null: it must be an executable regular file whose real path lies in
+ * the plugin's (real) directory, and not a symlink unless allowed. Checked at discovery and again before
+ * every spawn, so an entrypoint swapped for a link to a script elsewhere while the engine runs never runs.
+ */
+export function entrypointProblem(entrypoint: string, realDir: string, allowSymlinks: boolean): string | null {
+  let l: ReturnType<typeof lstatSync>
+  let real: string
+  try {
+    l = lstatSync(entrypoint)
+    real = realpathSync(entrypoint)
+  } catch (e) {
+    return `${entrypoint} cannot be read: ${(e as Error).message}`
+  }
+  if (l.isSymbolicLink() && !allowSymlinks) return `${entrypoint} is a symlink (set service.allow_symlinks to allow it)`
+  if (!real.startsWith(realDir + sep)) return `${entrypoint} resolves outside the plugin directory (${real})`
+  const st = l.isSymbolicLink() ? statSync(real) : l
+  if (!st.isFile()) return `${entrypoint} is not a file`
+  if ((st.mode & 0o111) === 0) return `${entrypoint} is not executable (chmod +x it)`
+  return null
 }
 
 /** Default settings for a discovered plugin that has no entry in the config. */
