@@ -136,7 +136,7 @@ const SCHEDULE_KEYS = new Set([
 ])
 
 /** Key names whose values are secrets: passwords, tokens, `*_key` names (aws_access_key_id, signing_key), auth. */
-const SECRET_KEY = /pass(word|phrase)?|secret|token|credential|auth|bearer|signing|private|(^|[_-])(api)?key($|[_-])|apikey|(^|[_-])dsn$/i
+const SECRET_KEY = /(^|[_-])pass($|[_-])|passw(or)?d|passphrase|secret|token|credential|auth|bearer|signing|private|(^|[_-])(api)?key($|[_-])|apikey|(^|[_-])dsn$/i
 /** The password of a URL or DSN: `scheme://user:PASSWORD@host`. */
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)([^\s@/]+)@/gi
 /** Secrets shorter than this are not searched for in text (they would mask ordinary words). */

@@ -11,6 +11,8 @@ import type {Spawner} from './spawner.js'
 
 export const STDOUT_CAP = 10 * 1024 * 1024
 export const STDERR_CAP = 65_536
+/** What job_log keeps of an output that went over STDOUT_CAP: its head, and how much was dropped. */
+export const OVERFLOW_KEEP = 65_536
 export const KILL_GRACE_MS = 5_000
 export const EXIT_NO_RETRY = 78
 
@@ -341,10 +343,14 @@ export function classify(r: Raw): RunResult {
     return {...base, stdout: null, kind: 'timeout', error: `plugin execution timed out after ${fmtMs(r.timeoutMs)}`, retryable: true, reason: 'timeout'}
   }
   if (r.overflow) {
+    const read = Buffer.byteLength(r.stdout ?? '')
+    const kept = Math.min(OVERFLOW_KEEP, read)
     return {
       ...base,
+      // The head only: a row of 10 MiB helps nobody and slows every query that reads it.
+      stdout: r.stdout === null ? null : Buffer.from(r.stdout).subarray(0, kept).toString('utf8'),
       kind: 'output_limit',
-      error: `plugin stdout exceeded ${r.stdoutCap} bytes (the first ${r.stdoutCap} bytes are kept in the result)`,
+      error: `plugin stdout exceeded ${r.stdoutCap} bytes and was cut there; the result keeps the first ${kept} bytes, ${read - kept} more were dropped`,
       retryable: !exit78,
       reason: exit78 ? 'exit_code_78' : 'output_limit',
     }
@@ -366,7 +372,7 @@ export function classify(r: Raw): RunResult {
     return {
       ...base,
       kind: 'invalid_response',
-      error: `plugin spawn failed: decode response: ${problem}${exitNote}`,
+      error: `invalid plugin response: ${problem}${exitNote}`,
       retryable: !exit78,
       reason: exit78 ? 'exit_code_78' : 'spawn_error',
     }

@@ -77,7 +77,7 @@ for (const via of WAYS) {
     it('stdout over the cap fails with the prefix kept; stderr is truncated', async () => {
       const flood = await run(via, {mode: 'flood_stdout'})
       assert.equal(flood.kind, 'output_limit')
-      assert.equal(Buffer.byteLength(flood.stdout!), 10 * 1024 * 1024)
+      assert.equal(Buffer.byteLength(flood.stdout!), 65_536, 'a bounded head of the output is kept')
       const noisy = await run(via, {mode: 'flood_stderr'})
       assert.equal(noisy.kind, 'ok')
       assert.equal(noisy.stderrTruncated, true)

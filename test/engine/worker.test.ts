@@ -192,8 +192,8 @@ describe('worker loop: outcomes and the rows they write', () => {
       }
       const flood = await get('flood_stdout')
       assert.equal(flood.job.status, 'failed')
-      assert.match(flood.job.last_error, /stdout exceeded 10485760 bytes/)
-      assert.equal(Buffer.byteLength(flood.log.result), 10 * 1024 * 1024, 'the captured prefix is kept')
+      assert.match(flood.job.last_error, /stdout exceeded 10485760 bytes and was cut there; the result keeps the first 65536 bytes, 10420224 more were dropped/)
+      assert.equal(Buffer.byteLength(flood.log.result), 65_536, 'a bounded head is kept, not the whole 10 MiB')
 
       const noisy = await get('flood_stderr')
       assert.equal(noisy.job.status, 'succeeded')
@@ -201,11 +201,11 @@ describe('worker loop: outcomes and the rows they write', () => {
 
       const bad = await get('invalid_json')
       assert.equal(bad.job.status, 'failed')
-      assert.match(bad.job.last_error, /^plugin spawn failed: decode response: plugin output is not valid JSON/)
+      assert.match(bad.job.last_error, /^invalid plugin response: plugin output is not valid JSON/)
       assert.equal(bad.log.result, 'this is not json\n', 'raw stdout is kept')
 
       const empty = await get('empty')
-      assert.equal(empty.job.last_error, 'plugin spawn failed: decode response: plugin produced no output on stdout')
+      assert.equal(empty.job.last_error, 'invalid plugin response: plugin produced no output on stdout')
       assert.equal(empty.log.result, null)
 
       const missing = await get('missing_result')
@@ -264,7 +264,9 @@ describe('worker loop: outcomes and the rows they write', () => {
       // The Node plugin reports its environment's names as it got them (a Python shim may add its own).
       const names: string[] = JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', (await waitTerminal(env, c)).id)[0].result).result.env
       assert.ok(names.includes('PATH') && names.includes('DUCTILE_TEST_PASS'))
-      for (const k of names) assert.ok(['PATH', 'HOME', 'TZ', 'LANG', 'LANGUAGE', 'TMPDIR', 'DUCTILE_TEST_PASS'].includes(k) || k.startsWith('LC_'), `unexpected variable ${k}`)
+      // DUCTILE_RUN marks every process of this engine's database, so a restarted engine finds what it left.
+      assert.ok(names.includes('DUCTILE_RUN'))
+      for (const k of names) assert.ok(['PATH', 'HOME', 'TZ', 'LANG', 'LANGUAGE', 'TMPDIR', 'DUCTILE_TEST_PASS', 'DUCTILE_RUN'].includes(k) || k.startsWith('LC_'), `unexpected variable ${k}`)
       const req = JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', (await waitTerminal(env, b)).id)[0].result).result
       assert.equal(req.protocol, 2)
       assert.equal(req.job_id, b)

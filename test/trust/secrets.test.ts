@@ -6,8 +6,8 @@ import {describe, it} from 'node:test'
 import {runCli} from '../helpers/cli.js'
 import {enqueue, rows, startedEngine, testEnv, waitTerminal} from '../helpers/engine.js'
 
-const SECRETS = ['AKIAEXAMPLEKEY1', 'sign-me-please-42', 'tok-alpha-111', 'tok-beta-222', 'bearer-xyz-333', 'dsn-pass-444', 'from-the-env-555']
-const ORDINARY = ['Hobart', 'https://hooks.example/path', 'db.example']
+const SECRETS = ['AKIAEXAMPLEKEY1', 'sign-me-please-42', 'tok-alpha-111', 'tok-beta-222', 'bearer-xyz-333', 'dsn-pass-444', 'from-the-env-555', 'smtp-pass-666']
+const ORDINARY = ['Hobart', 'https://hooks.example/path', 'db.example', 'keep-me-visible']
 
 /** Issue 13.8: every configured secret is absent from every output and row; ordinary values stay readable. */
 describe('trust: secrets never leave the engine', () => {
@@ -26,6 +26,8 @@ plugins:
       from_env: \${MY_SERVICE_TOKEN}
       webhook: https://hooks.example/path
       city: Hobart
+      smtp_pass: smtp-pass-666
+      passthrough_note: keep-me-visible
 `)
     writeFileSync(join(env.dir, 'secrets.env'), 'MY_SERVICE_TOKEN=from-the-env-555\n')
     const check = await runCli(['config', 'check', '--config', env.configPath, '--json'])
