@@ -3,10 +3,10 @@ import chalk from 'chalk'
 
 import {BaseCommand} from '../cli/base.js'
 import {durationFlag} from '../cli/flags.js'
-import {loadConfig} from '../config/load.js'
+import {type Config, loadConfig} from '../config/load.js'
 import {locateConfig} from '../config/locate.js'
 import {describeError} from '../cli/base.js'
-import {type Check, runChecks} from '../queries/health.js'
+import {type Check, diskSpaceCheck, runChecks} from '../queries/health.js'
 import {openDb} from '../schema/db.js'
 
 export interface DoctorResult {
@@ -27,6 +27,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     'max-wal': Flags.integer({description: 'WAL size limit in MiB', default: 64, min: 1}),
     'max-freelist': Flags.string({description: 'free-page ratio above which vacuum is due', default: '0.25'}),
     'engine-optional': Flags.boolean({description: 'no running engine is a warning, not a failure'}),
+    'min-free': Flags.integer({description: "free space on the database's volume below this many MiB fails", default: 256, min: 0}),
+    'claim-after': durationFlag({description: 'due queued work older than this with no claim as recent fails (default: the tick interval, at least 60 s)'}),
   }
 
   async run(): Promise<DoctorResult> {
@@ -36,8 +38,11 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     try {
       const db = openDb(path, {mode: 'read'})
       try {
+        const cfg = this.thresholdConfig()
         checks = runChecks(db, {
-          stuckAfterMs: this.flags['stuck-after'] ?? this.longestTimeout(),
+          stuckAfterMs: this.flags['stuck-after'] ?? longestTimeout(cfg),
+          minFreeBytes: this.flags['min-free'] * 1048576,
+          claimAfterMs: this.flags['claim-after'] ?? Math.max(60_000, cfg?.service.tick_interval_ms ?? 0),
           maxWalBytes: this.flags['max-wal'] * 1048576,
           maxFreelistRatio: Number.isFinite(ratio) ? ratio : 0.25,
           engineOptional: this.flags['engine-optional'],
@@ -47,7 +52,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       }
     } catch (err) {
       const e = describeError(err)
-      checks = [{name: 'open', status: 'fail', figure: e.code, detail: e.message, hint: e.hint}]
+      checks = [{name: 'open', status: 'fail', figure: e.code, detail: e.message, hint: e.hint}, diskSpaceCheck(path, this.flags['min-free'] * 1048576)]
     }
     const healthy = !checks.some((c) => c.status === 'fail')
     const result: DoctorResult = {path, healthy, checks}
@@ -65,17 +70,19 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     return result
   }
 
-  private longestTimeout(): number {
+  /** The config when there is a usable one (thresholds come from it); doctor also runs without. */
+  private thresholdConfig(): Config | null {
     try {
       const file = locateConfig(this.flags.config)
-      if (file) {
-        const cfg = loadConfig(file, {throwOnError: false})
-        const all = Object.values(cfg.plugins).flatMap((p) => Object.values(p.timeouts_ms))
-        if (all.length) return Math.max(...all) + 5000
-      }
+      return file ? loadConfig(file, {throwOnError: false}) : null
     } catch {
-      // no usable config: the protocol defaults
+      return null
     }
-    return 125_000
   }
+}
+
+/** Running longer than the longest plugin timeout (+ kill grace) is stuck; the protocol defaults without a config. */
+function longestTimeout(cfg: Config | null): number {
+  const all = cfg ? Object.values(cfg.plugins).flatMap((p) => Object.values(p.timeouts_ms)) : []
+  return all.length ? Math.max(...all) + 5000 : 125_000
 }

@@ -1,4 +1,6 @@
 import {sql} from 'kysely'
+import {statfsSync} from 'node:fs'
+import {dirname} from 'node:path'
 
 import {liveLockHolder, readLock} from '../engine/lock.js'
 import type {Db} from '../schema/db.js'
@@ -33,6 +35,10 @@ export interface DoctorOptions {
   queueRetentionMs?: number
   /** A missing engine is a warning, not a failure. */
   engineOptional?: boolean
+  /** Free space on the database's volume below this fails (default 256 MiB). */
+  minFreeBytes?: number
+  /** Due queued work older than this with no claim as recent fails: the engine is not claiming (default 60 s). */
+  claimAfterMs?: number
 }
 
 const ok = (name: string, figure: Check['figure'], detail: string): Check => ({name, status: 'ok', figure, detail})
@@ -44,6 +50,18 @@ function safe(name: string, fn: () => Check): Check {
   } catch (err) {
     return fail(name, null, `could not check: ${(err as Error).message}`, 'run `ductile doctor` again; if it persists the file may be damaged')
   }
+}
+
+/** Free space on the database's volume; needs no open database (a full disk may refuse to open one). */
+export function diskSpaceCheck(dbPath: string, minFreeBytes = 256 * 1048576): Check {
+  return safe('disk_space', () => {
+    const st = statfsSync(dirname(dbPath))
+    const free = st.bavail * st.bsize
+    const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`
+    return free >= minFreeBytes
+      ? ok('disk_space', free, `${mib(free)} free on the database's volume (minimum ${mib(minFreeBytes)})`)
+      : fail('disk_space', free, `only ${mib(free)} free on the database's volume (minimum ${mib(minFreeBytes)}): the engine cannot record outcomes on a full disk`, 'free space on that volume, then run `ductile prune` and `ductile vacuum`')
+  })
 }
 
 export function runChecks(db: Db, o: DoctorOptions): Check[] {
@@ -85,6 +103,33 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
       return rows.length === 0
         ? ok('stuck_jobs', 0, `no job running longer than ${Math.round(o.stuckAfterMs / 1000)} s (the longest plugin timeout)`)
         : fail('stuck_jobs', rows.length, `${rows.length} job(s) running longer than the longest timeout, e.g. ${rows[0].plugin} ${rows[0].id} since ${rows[0].started_at}`, '`ductile jobs stuck` shows whether their processes are alive; restarting the engine recovers orphans')
+    }),
+  )
+  checks.push(diskSpaceCheck(db.path, o.minFreeBytes))
+  checks.push(
+    safe('claiming', () => {
+      const after = o.claimAfterMs ?? 60_000
+      const nowTs = formatTs(now)
+      const due = db.get(
+        db.k
+          .selectFrom('job_queue')
+          .select(['id', 'plugin', 'created_at'])
+          .where('status', '=', sql.lit('queued'))
+          .where((eb) => eb.or([eb('next_retry_at', 'is', null), eb('next_retry_at', '=', ''), eb('next_retry_at', '<=', nowTs)]))
+          .orderBy('created_at')
+          .limit(1),
+      )
+      const waitedMs = due ? now.getTime() - (parseTs(due.created_at)?.getTime() ?? now.getTime()) : 0
+      if (!due || waitedMs <= after) return ok('claiming', 0, `no due job has waited longer than ${Math.round(after / 1000)} s`)
+      const last = db.get(db.k.selectFrom('job_attempts').select('created_at').orderBy('created_at', 'desc').limit(1))?.created_at ?? null
+      const sinceClaim = last ? now.getTime() - (parseTs(last)?.getTime() ?? 0) : Number.POSITIVE_INFINITY
+      if (sinceClaim <= after) return ok('claiming', Math.round(waitedMs / 1000), `the engine claimed a job ${Math.round(sinceClaim / 1000)} s ago (the oldest due job waits for its plugin's turn)`)
+      return fail(
+        'claiming',
+        Math.round(waitedMs / 1000),
+        `the engine is not claiming: ${due.plugin} job ${due.id} has waited ${Math.round(waitedMs / 1000)} s and the last claim was ${last ? `at ${last}` : 'never'}`,
+        'check the engine log (a full disk or a database error stops claims); `ductile jobs list --status queued` shows the backlog',
+      )
     }),
   )
   checks.push(
