@@ -7,7 +7,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely'
-import {chmodSync, existsSync, mkdirSync, statSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
@@ -331,6 +331,35 @@ export function openDb(path: string, opts: OpenOptions): Db {
     return db
   } catch (err) {
     sqlite?.close()
+    if (opts.mode === 'read') {
+      const snapshot = readOnlySnapshot(abs, err)
+      if (snapshot) return snapshot
+    }
     throw translateSqliteError(err, abs)
   }
+}
+
+/**
+ * A WAL database in a directory this user cannot write cannot be opened in place: SQLite must create the
+ * -shm file beside it. When there is no WAL content (no -wal file, or an empty one) nothing can be writing
+ * to it either (a writer would need that directory), so the file alone is the whole database: read it into
+ * memory and serve reads from that snapshot. A WAL with content is refused: reading the file without it
+ * would show old data.
+ */
+function readOnlySnapshot(abs: string, err: unknown): Db | null {
+  const code = (err as {code?: string}).code ?? ''
+  if (code !== 'SQLITE_READONLY_DIRECTORY' && code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) return null
+  const wal = `${abs}-wal`
+  if (existsSync(wal) && statSync(wal).size > 0) {
+    throw new DuctileError('db_readonly', `${abs} cannot be read here: its directory is not writable and its WAL (${wal}) holds changes not yet in the file`, {
+      hint: 'make the directory writable for this user (SQLite creates a -shm file beside the database), or checkpoint it as its owner (`ductile vacuum`)',
+      cause: err,
+    })
+  }
+  const buf = readFileSync(abs)
+  // An in-memory copy is a rollback-journal database: bytes 18 and 19 say WAL (2) on disk, 1 here.
+  if (buf.length >= 20) buf[18] = buf[19] = 1
+  const sqlite = new BetterSqlite3(buf, {readonly: true})
+  sqlite.pragma('query_only = ON')
+  return new Db(abs, sqlite, true)
 }

@@ -268,6 +268,23 @@ describe('bad input: the database', () => {
     assert.equal(check.sqlite.prepare('SELECT COUNT(*) FROM job_queue').pluck().get(), 1)
     check.close()
   })
+  it('read-only file in a read-only directory: read commands work; writes fail saying what to check', {skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read'}, () => {
+    const {dir, path} = sharedDb()
+    chmodSync(path, 0o444)
+    chmodSync(dir, 0o555)
+    try {
+      for (const args of [['jobs', 'status'], ['jobs', 'list'], ['doctor', '--engine-optional'], ['db', 'info'], ['watch', '--once']]) {
+        const read = cliAs([...args, '--db', path, '--json'])
+        assert.ok(read.code === 0 || (args[0] === 'doctor' && read.code === 1), `${args.join(' ')}: ${read.stderr}`)
+        assert.doesNotMatch(read.stdout + read.stderr, /cannot be written|unable to open/, args.join(' '))
+      }
+      assert.equal(cliAs(['jobs', 'status', '--db', path, '--json']).stdout.includes('"queued"'), true)
+      const write = cliAs(['breakers', 'reset', 'x', '--db', path])
+      assert.equal(write.code, 1)
+    } finally {
+      chmodSync(dir, 0o755)
+    }
+  })
   it('disk full (a file-size limit): a backup fails clearly, removes its partial copy, the source is intact', () => {
     const {db, path, dir} = freshDb()
     db.tx(() => {
