@@ -3,8 +3,13 @@
 // code, @oclif/core included, split into chunks), then write the oclif manifest. Bundling matters for cold
 // start: Kysely and oclif are hundreds of small modules, and loading them one file at a time cost about
 // 100 ms per command here. typescript and tsx stay external: oclif only reaches for them in development.
+//
+// The build goes beside dist/ and is swapped in by two renames, so a CLI call in another shell during a build
+// (an operator's, cron's, a test's) runs the old tree or the new one, never none. Chunks of earlier builds from
+// the last day are copied into the new one: a process started on one (an engine) still finds what it imports
+// lazily.
 import {execFileSync} from 'node:child_process'
-import {readdirSync, rmSync, statSync} from 'node:fs'
+import {cpSync, existsSync, readdirSync, renameSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
@@ -16,8 +21,10 @@ function walk(dir) {
   })
 }
 
-rmSync(join(root, 'dist'), {recursive: true, force: true})
-rmSync(join(root, 'oclif.manifest.json'), {force: true})
+const dist = join(root, 'dist')
+const next = join(root, `.dist-next-${process.pid}`)
+const old = join(root, `.dist-old-${process.pid}`)
+rmSync(next, {recursive: true, force: true})
 // Type-check the sources, the tests and the benchmarks (tsx runs the tests without checking types).
 if (!process.argv.includes('--no-typecheck')) execFileSync(bin('tsc'), ['-p', 'tsconfig.test.json'], {cwd: root, stdio: 'inherit'})
 execFileSync(
@@ -30,7 +37,7 @@ execFileSync(
     '--platform=node',
     '--target=node20',
     '--format=esm',
-    `--outdir=${join(root, 'dist')}`,
+    `--outdir=${next}`,
     `--outbase=${join(root, 'src')}`,
     '--chunk-names=chunks/[name]-[hash]',
     '--external:better-sqlite3',
@@ -43,4 +50,15 @@ execFileSync(
   ],
   {cwd: root, stdio: 'inherit'},
 )
+const chunks = join(dist, 'chunks')
+if (existsSync(chunks)) {
+  for (const name of readdirSync(chunks)) {
+    const to = join(next, 'chunks', name)
+    const from = join(chunks, name)
+    if (!existsSync(to) && Date.now() - statSync(from).mtimeMs < 86_400_000) cpSync(from, to, {preserveTimestamps: true})
+  }
+}
+if (existsSync(dist)) renameSync(dist, old)
+renameSync(next, dist)
+rmSync(old, {recursive: true, force: true})
 execFileSync(process.execPath, [join(root, 'scripts', 'manifest.js')], {cwd: root, stdio: 'inherit'})

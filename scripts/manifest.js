@@ -3,7 +3,7 @@
 // (cold start matters: cron and shell loops run ductile often). Uses @oclif/core's own Plugin loader,
 // which is what the `oclif manifest` command does, without the oclif CLI's large dependency tree.
 import {Plugin} from '@oclif/core'
-import {writeFileSync} from 'node:fs'
+import {renameSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -13,5 +13,8 @@ await plugin.load()
 const manifest = plugin.manifest
 const count = Object.keys(manifest.commands).length
 if (count === 0) throw new Error('manifest: no commands found in dist/commands (did tsc run?)')
-writeFileSync(join(root, 'oclif.manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
+// Beside it, then renamed over it: a CLI call starting now reads the old manifest or the new one, whole.
+const tmp = join(root, `.oclif.manifest.json.${process.pid}`)
+writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n')
+renameSync(tmp, join(root, 'oclif.manifest.json'))
 console.error(`oclif.manifest.json: ${count} commands`)
