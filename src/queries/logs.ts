@@ -94,23 +94,35 @@ export interface FailedAttempt {
   job_id: string | null
   plugin: string
   command: string
+  /** failed or timed_out */
+  status: string
   attempt: number
   completed_at: string
   last_error: string | null
   stderr: string | null
 }
 
-/** Reference: "Get the latest error for a specific plugin" (every plugin when none is given). */
+/**
+ * Reference: "Get the latest error for a specific plugin" (every plugin when none is given), widened to
+ * timed-out attempts: the newest `limit` attempts that failed or timed out. Each status is read from the
+ * top of its own index (failures of a plugin from the partial failure index; timeouts, which are rare, from
+ * the status index) and the two short lists are merged.
+ */
 export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number}): FailedAttempt[] {
-  let q = db.k
-    .selectFrom('job_log')
-    .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'completed_at', 'last_error', 'stderr'])
-    .where('status', '=', sql.lit('failed'))
-  if (!opts.plugin) return db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit))
-  // One plugin: its failed rows newest first straight from the partial index, even for a plugin that never
-  // failed (the (status, completed_at) index would walk every failure of every plugin to learn that).
-  q = q.where('plugin', '=', opts.plugin)
-  return db.all(withIndex(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit), 'job_log', 'job_log_failed_plugin_completed_idx'))
+  const newest = (status: 'failed' | 'timed_out', index: string) => {
+    let q = db.k
+      .selectFrom('job_log')
+      .select(['id', 'job_id', 'plugin', 'command', 'status', 'attempt', 'completed_at', 'last_error', 'stderr'])
+      .where('status', '=', sql.lit(status))
+    if (opts.plugin) q = q.where('plugin', '=', opts.plugin)
+    const ordered = q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit)
+    return db.all(opts.plugin ? withIndex(ordered, 'job_log', index) : ordered)
+  }
+  // One plugin's failures straight from the partial index, even for a plugin that never failed (the
+  // (status, completed_at) index would walk every failure of every plugin to learn that).
+  const rows = [...newest('failed', 'job_log_failed_plugin_completed_idx'), ...newest('timed_out', 'job_log_status_completed_idx')]
+  rows.sort((a, b) => (a.completed_at === b.completed_at ? (a.id < b.id ? 1 : -1) : a.completed_at < b.completed_at ? 1 : -1))
+  return rows.slice(0, opts.limit)
 }
 
 export interface LogSearch {

@@ -234,7 +234,21 @@ describe('jobs errors', () => {
     assert.equal(all.json().errors[0].last_error, 'other error')
     const none = await runCli(['jobs', 'errors', '--db', path, '--plugin', 'nope'])
     assert.equal(none.code, 0)
-    assert.equal(none.stdout.trim(), 'No failed jobs for plugin nope.')
+    assert.equal(none.stdout.trim(), 'No failed or timed-out jobs for plugin nope.')
+  })
+
+  it('timed-out attempts count as errors, merged with failures newest first (issue 13.18)', async () => {
+    const {db, path} = freshDb()
+    const failed = insertLog(db, {status: 'failed', completed_at: ago(2 * HOUR), last_error: 'upstream said no'})
+    const timedOut = insertLog(db, {status: 'timed_out', completed_at: ago(HOUR), last_error: 'plugin execution timed out after 60s'})
+    insertLog(db, {status: 'timed_out', plugin: 'other', completed_at: ago(MIN)})
+    db.close()
+    const j = await runCli(['jobs', 'errors', '--db', path, '--plugin', 'my-plugin', '--limit', '5', '--json'])
+    assert.deepEqual(j.json().errors.map((e: {id: string; status: string}) => [e.id, e.status]), [[timedOut.id, 'timed_out'], [failed.id, 'failed']])
+    const h = await runCli(['jobs', 'errors', '--db', path, '--plugin', 'my-plugin'])
+    assert.match(h.stdout, /^timed_out  my-plugin poll/)
+    const all = await runCli(['jobs', 'errors', '--db', path, '--json'])
+    assert.equal(all.json().errors[0].plugin, 'other')
   })
 })
 

@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
-import chalk from 'chalk'
 
 import {BaseCommand} from '../../cli/base.js'
 import {limitFlag} from '../../cli/flags.js'
-import {tail, when} from '../../cli/render.js'
+import {colourStatus, tail, when} from '../../cli/render.js'
 import {type FailedAttempt, findLatestErrors} from '../../queries/logs.js'
 
 export interface JobsErrorsResult {
@@ -11,8 +10,8 @@ export interface JobsErrorsResult {
 }
 
 export default class JobsErrors extends BaseCommand<typeof JobsErrors> {
-  static summary = 'The latest failed attempts, with their error and the tail of stderr'
-  static description = 'The reference query "Get the latest error for a specific plugin". Every failed attempt has its own job_log row, retried ones too.'
+  static summary = 'The latest failed or timed-out attempts, with their error and the tail of stderr'
+  static description = 'The reference query "Get the latest error for a specific plugin", widened to attempts that timed out. Every failed attempt has its own job_log row, retried ones too.'
   static examples = [
     '<%= config.bin %> jobs errors --plugin weather_probe',
     '<%= config.bin %> jobs errors --limit 5',
@@ -29,9 +28,9 @@ export default class JobsErrors extends BaseCommand<typeof JobsErrors> {
     const db = this.openRead()
     const errors = this.guard(db, () => findLatestErrors(db, {plugin: this.flags.plugin, limit: this.flags.limit}))
     if (this.human()) {
-      if (errors.length === 0) this.log(this.flags.plugin ? `No failed jobs for plugin ${this.flags.plugin}.` : 'No failed jobs.')
+      if (errors.length === 0) this.log(this.flags.plugin ? `No failed or timed-out jobs for plugin ${this.flags.plugin}.` : 'No failed or timed-out jobs.')
       for (const e of errors) {
-        this.log(`${chalk.red('failed')}  ${e.plugin} ${e.command}  job ${e.job_id ?? '-'} attempt ${e.attempt}  ${when(e.completed_at)}`)
+        this.log(`${colourStatus(e.status)}  ${e.plugin} ${e.command}  job ${e.job_id ?? '-'} attempt ${e.attempt}  ${when(e.completed_at)}`)
         this.log(`  error: ${e.last_error ?? '-'}`)
         const t = tail(e.stderr, this.flags['stderr-lines'])
         if (t) this.log('  stderr:\n' + t.split('\n').map((l) => '    ' + l).join('\n'))
