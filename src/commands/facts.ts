@@ -17,9 +17,9 @@ export default class Facts extends BaseCommand<typeof Facts> {
   static summary = "A plugin's recent facts (the durable record): newest seq first, legacy rows without seq last"
   static description = 'The reference query "Inspect recent append-only plugin facts".'
   static examples = [
-    '<%= config.bin %> facts file_watch',
-    '<%= config.bin %> facts file_watch --type file_watch.snapshot --limit 5',
-    '<%= config.bin %> facts file_watch --json',
+    '<%= config.bin %> facts weather',
+    '<%= config.bin %> facts weather --type weather.reading --limit 5',
+    '<%= config.bin %> facts weather --json',
   ]
 
   static args = {plugin: Args.string({description: 'plugin name', required: true})}

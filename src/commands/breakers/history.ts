@@ -17,8 +17,8 @@ export default class BreakersHistory extends BaseCommand<typeof BreakersHistory>
   static summary = "A breaker's transitions, newest first: why it opened, went half-open, closed or was reset"
   static description = 'The reference query "Show recent breaker transitions".'
   static examples = [
-    '<%= config.bin %> breakers history weather_probe',
-    '<%= config.bin %> breakers history weather_probe --command sync --limit 50 --json',
+    '<%= config.bin %> breakers history weather',
+    '<%= config.bin %> breakers history weather --command poll --limit 50 --json',
   ]
 
   static args = {plugin: Args.string({description: 'plugin name', required: true})}

@@ -20,7 +20,7 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
   static description = 'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
   static examples = [
     `<%= config.bin %> events emit weather.changed --payload '{"city": "Hobart", "celsius": 31}'`,
-    `<%= config.bin %> events emit deploy.requested --payload-file ./event.json --dedupe-key deploy-42 --json`,
+    `<%= config.bin %> events emit weather.changed --payload-file ./event.json --dedupe-key reading-42 --json`,
   ]
 
   static args = {type: Args.string({description: 'event type', required: true})}

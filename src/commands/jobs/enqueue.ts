@@ -23,9 +23,9 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
   static summary = 'Add a job to the queue; prints its id'
   static description = `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine picks the job up within a second.`
   static examples = [
-    '<%= config.bin %> jobs enqueue weather_probe',
-    `<%= config.bin %> jobs enqueue notifier --command handle --payload '{"message": "hello"}'`,
-    '<%= config.bin %> jobs enqueue importer --payload-file ./batch.json --dedupe-key batch-42 --max-attempts 2',
+    '<%= config.bin %> jobs enqueue weather',
+    `<%= config.bin %> jobs enqueue notify --command handle --payload '{"message": "hello"}'`,
+    '<%= config.bin %> jobs enqueue notify --command handle --payload-file ./message.json --dedupe-key message-42 --max-attempts 2',
   ]
 
   static args = {plugin: Args.string({description: 'plugin (or alias) name', required: true})}

@@ -13,9 +13,9 @@ export default class JobsErrors extends BaseCommand<typeof JobsErrors> {
   static summary = 'The latest failed or timed-out attempts, with their error and the tail of stderr'
   static description = 'The reference query "Get the latest error for a specific plugin", widened to attempts that timed out. Every failed attempt has its own job_log row, retried ones too.'
   static examples = [
-    '<%= config.bin %> jobs errors --plugin weather_probe',
+    '<%= config.bin %> jobs errors --plugin weather',
     '<%= config.bin %> jobs errors --limit 5',
-    '<%= config.bin %> jobs errors --plugin weather_probe --json',
+    '<%= config.bin %> jobs errors --plugin weather --json',
   ]
 
   static flags = {

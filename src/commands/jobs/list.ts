@@ -16,7 +16,7 @@ export default class JobsList extends BaseCommand<typeof JobsList> {
   static examples = [
     '<%= config.bin %> jobs list',
     '<%= config.bin %> jobs list --status failed --since 24h',
-    '<%= config.bin %> jobs list --plugin weather_probe --command poll --limit 5 --json',
+    '<%= config.bin %> jobs list --plugin weather --command poll --limit 5 --json',
   ]
 
   static flags = {

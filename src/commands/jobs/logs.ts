@@ -16,7 +16,7 @@ export interface JobsLogsResult {
 export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
   static summary = 'Search job_log (one row per attempt), newest first'
   static examples = [
-    '<%= config.bin %> jobs logs --plugin weather_probe --status failed',
+    '<%= config.bin %> jobs logs --plugin weather --status failed',
     '<%= config.bin %> jobs logs --query timeout --from 2026-11-27 --limit 20',
     '<%= config.bin %> jobs logs --job 0193a1b2-0000-7000-8000-000000000000 --include-result --json',
     '<%= config.bin %> jobs logs --follow --plugin weather            # like tail -f; Ctrl-C stops',

@@ -15,7 +15,7 @@ export default class JobsStatus extends BaseCommand<typeof JobsStatus> {
   static description = 'The reference query "Count jobs by status" over job_queue. Terminal rows are pruned after 24 hours by default.'
   static examples = [
     '<%= config.bin %> jobs status',
-    '<%= config.bin %> jobs status --plugin weather_probe',
+    '<%= config.bin %> jobs status --plugin weather',
     '<%= config.bin %> jobs status --by-plugin --json',
   ]
 

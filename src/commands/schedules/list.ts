@@ -20,7 +20,7 @@ export default class SchedulesList extends BaseCommand<typeof SchedulesList> {
   static summary = 'Upcoming scheduled runs (active schedules by next run; every schedule with --all)'
   static description =
     'The reference query "See upcoming scheduled runs". Overdue schedules (next run more than a tick in the past) are highlighted.'
-  static examples = ['<%= config.bin %> schedules list', '<%= config.bin %> schedules list --all --plugin weather_probe --json']
+  static examples = ['<%= config.bin %> schedules list', '<%= config.bin %> schedules list --all --plugin weather --json']
 
   static flags = {
     all: Flags.boolean({description: 'paused and exhausted schedules too'}),

@@ -13,8 +13,8 @@ export default class SchedulesPause extends BaseCommand<typeof SchedulesPause> {
   static summary = "Pause a plugin's schedules (all of them, or one) until resumed; survives engine restarts"
   static description = 'Sets status paused_manual with your reason. A running engine honours it from its next tick.'
   static examples = [
-    `<%= config.bin %> schedules pause weather_probe --reason "upstream maintenance until 14:00"`,
-    '<%= config.bin %> schedules pause weather_probe quarter-hour --reason "too chatty" --json',
+    `<%= config.bin %> schedules pause weather --reason "upstream maintenance until 14:00"`,
+    '<%= config.bin %> schedules pause weather every-15s --reason "too chatty" --json',
   ]
 
   static args = {

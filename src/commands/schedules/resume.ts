@@ -10,7 +10,7 @@ export interface SchedulesResumeResult {
 
 export default class SchedulesResume extends BaseCommand<typeof SchedulesResume> {
   static summary = 'Resume paused schedules (status active again)'
-  static examples = ['<%= config.bin %> schedules resume weather_probe', '<%= config.bin %> schedules resume weather_probe quarter-hour --json']
+  static examples = ['<%= config.bin %> schedules resume weather', '<%= config.bin %> schedules resume weather every-15s --json']
 
   static args = {
     plugin: Args.string({description: 'plugin name', required: true}),
