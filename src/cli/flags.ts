@@ -6,13 +6,19 @@ import {parseDuration, parseTs} from '../schema/time.js'
 
 /** Shared flag definitions (conventions 6): durations, instants, limits, statuses. */
 
+/** Longer than this reaches before any timestamp a database holds (and past what a Date can say). */
+export const MAX_FLAG_DURATION_MS = 100 * 365 * 86_400_000
+
 export const durationFlag = Flags.custom<number>({
   parse: async (input) => {
+    let ms: number
     try {
-      return parseDuration(input)
+      ms = parseDuration(input)
     } catch (err) {
       throw usageError((err as Error).message)
     }
+    if (ms > MAX_FLAG_DURATION_MS) throw usageError(`duration "${input}" is longer than 100 years`, 'use a shorter duration, e.g. 30d or 52w')
+    return ms
   },
   helpValue: '<90s|15m|24h|7d|2w>',
 })

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
+import {usageError} from '../errors.js'
 import {durationFlag, statusFlag} from '../cli/flags.js'
 import {renderFrame} from '../cli/watch.js'
 import {JOB_STATUSES} from '../schema/definition.js'
@@ -8,6 +9,7 @@ import {type Overview, readOverview} from '../queries/overview.js'
 
 export type WatchResult = Overview
 
+const MIN_INTERVAL_MS = 100
 const ENTER_ALT = '\x1b[?1049h\x1b[?25l'
 const LEAVE_ALT = '\x1b[?25h\x1b[?1049l'
 
@@ -24,6 +26,8 @@ export default class Watch extends BaseCommand<typeof Watch> {
   }
 
   async run(): Promise<WatchResult> {
+    // 0s would redraw in a busy loop.
+    if (this.flags.interval < MIN_INTERVAL_MS) throw usageError(`--interval ${this.flags.interval}ms is too short: at least ${MIN_INTERVAL_MS}ms`, 'the default is 1s; 250ms refreshes four times a second')
     const db = this.openRead()
     const state = {plugin: this.flags.plugin, status: this.flags.status, paused: false, help: false, prompt: undefined as string | undefined}
     const read = () => this.guard(db, () => readOverview(db, {plugin: state.plugin, status: state.status, latest: 10}))

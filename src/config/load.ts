@@ -130,6 +130,10 @@ const PLUGIN_KEYS = new Set([
   'enabled', 'uses', 'run_as', 'requires_vault', 'schedules', 'config', 'retry', 'timeouts', 'circuit_breaker',
   'max_outstanding_polls', 'parallelism', 'notify_on_complete',
 ])
+const RETRY_KEYS = new Set(['max_attempts', 'backoff_base'])
+const BREAKER_KEYS = new Set(['threshold', 'reset_after'])
+const PATH_KEYS = new Set(['path'])
+const ENV_VARS_KEYS = new Set(['include'])
 const SCHEDULE_KEYS = new Set([
   'id', 'every', 'cron', 'at', 'after', 'jitter', 'catch_up', 'if_running', 'only_between', 'timezone', 'not_on',
   'command', 'payload', 'preferred_window',
@@ -302,7 +306,15 @@ function parseFile(st: LoadState, file: string, stack: string[]): Record<string,
     st.unparsed.add(file)
     return {}
   }
-  const value = doc.toJS() as unknown
+  let value: unknown
+  try {
+    // maxAliasCount bounds what aliases may expand to (a "billion laughs" file).
+    value = doc.toJS({maxAliasCount: 100}) as unknown
+  } catch (e) {
+    err(st, file, '(yaml)', `cannot be loaded: ${(e as Error).message}`)
+    st.unparsed.add(file)
+    return {}
+  }
   if (value == null) return {}
   if (!isMap(value)) {
     err(st, file, '(top)', 'the file must be a YAML mapping (key: value), not a list or a scalar')
@@ -313,6 +325,10 @@ function parseFile(st: LoadState, file: string, stack: string[]): Record<string,
     for (const [name, p] of Object.entries(value.plugins)) {
       if (!st.pluginFile.has(name)) st.pluginFile.set(name, file)
       warnUnknown(st, file, `plugins.${name}`, p, PLUGIN_KEYS)
+      if (isMap(p)) {
+        warnUnknown(st, file, `plugins.${name}.retry`, p.retry, RETRY_KEYS)
+        warnUnknown(st, file, `plugins.${name}.circuit_breaker`, p.circuit_breaker, BREAKER_KEYS)
+      }
       if (isMap(p) && Array.isArray(p.schedules)) {
         p.schedules.forEach((s, i) => warnUnknown(st, file, `plugins.${name}.schedules[${i}]`, s, SCHEDULE_KEYS))
       }
@@ -320,6 +336,9 @@ function parseFile(st: LoadState, file: string, stack: string[]): Record<string,
     }
   }
   if (isMap(value.service)) warnUnknown(st, file, 'service', value.service, SERVICE_KEYS)
+  warnUnknown(st, file, 'state', value.state, PATH_KEYS)
+  warnUnknown(st, file, 'database', value.database, PATH_KEYS)
+  warnUnknown(st, file, 'environment_vars', value.environment_vars, ENV_VARS_KEYS)
   if (Array.isArray(value.pipelines)) for (const p of value.pipelines) st.pipelines.push({raw: isMap(p) ? p : {value: p}, file})
   else if (value.pipelines !== undefined) err(st, file, 'pipelines', 'pipelines must be a list')
 
@@ -354,6 +373,16 @@ function durationAt(st: LoadState, file: string, path: string, v: unknown, def: 
     err(st, file, path, (e as Error).message)
     return def
   }
+}
+
+/** A duration that must be more than zero (a timeout, a backoff): 0s would fire at once or retry in a loop. */
+function positiveDurationAt(st: LoadState, file: string, path: string, v: unknown, def: number): number {
+  const ms = durationAt(st, file, path, v, def)
+  if (ms <= 0) {
+    err(st, file, path, `must be more than 0 (got ${JSON.stringify(v)})`)
+    return def
+  }
+  return ms
 }
 
 function intAt(st: LoadState, file: string, path: string, v: unknown, def: number, min: number): number {
@@ -483,7 +512,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     const retry = isMap(p.retry) ? p.retry : {}
     const cb = isMap(p.circuit_breaker) ? p.circuit_breaker : {}
     const timeouts: Record<string, number> = {...DEFAULT_TIMEOUTS_MS}
-    if (isMap(p.timeouts)) for (const [cmd, v] of Object.entries(p.timeouts)) timeouts[cmd] = durationAt(st, file, `plugins.${name}.timeouts.${cmd}`, v, 60_000)
+    if (isMap(p.timeouts)) for (const [cmd, v] of Object.entries(p.timeouts)) timeouts[cmd] = positiveDurationAt(st, file, `plugins.${name}.timeouts.${cmd}`, v, 60_000)
     const config = p.config === undefined || p.config === null ? {} : p.config
     if (!isMap(config)) err(st, file, `plugins.${name}.config`, 'config must be a mapping')
     let parallelism: number | undefined
@@ -499,7 +528,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
       schedules: parseSchedules(st, file, name, p.schedules),
       retry: {
         max_attempts: intAt(st, file, `plugins.${name}.retry.max_attempts`, retry.max_attempts, 4, 1),
-        backoff_base_ms: durationAt(st, file, `plugins.${name}.retry.backoff_base`, retry.backoff_base, 30_000),
+        backoff_base_ms: positiveDurationAt(st, file, `plugins.${name}.retry.backoff_base`, retry.backoff_base, 30_000),
       },
       timeouts_ms: timeouts,
       circuit_breaker: {

@@ -57,7 +57,8 @@ export interface PluginRegistry {
 const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/
 const HINT_FILES = ['run.py', 'run.sh', 'main.go', 'main.py', 'index.js', 'index.ts', 'run.js', 'run.ts']
 
-function findManifests(root: string, out: string[], depth = 0): void {
+/** Directories holding a manifest.yaml, below root. Symlinked directories are followed only when allowed, else listed in `skipped`. */
+function findManifests(root: string, out: string[], links: {allow: boolean; skipped: string[]}, depth = 0): void {
   if (depth > 8) return
   let entries: string[]
   try {
@@ -73,7 +74,12 @@ function findManifests(root: string, out: string[], depth = 0): void {
     if (e.startsWith('.') || e === 'node_modules') continue
     const p = join(root, e)
     try {
-      if (lstatSync(p).isDirectory()) findManifests(p, out, depth + 1)
+      const l = lstatSync(p)
+      if (l.isDirectory()) findManifests(p, out, links, depth + 1)
+      else if (l.isSymbolicLink() && statSync(p).isDirectory()) {
+        if (links.allow) findManifests(p, out, links, depth + 1)
+        else links.skipped.push(p)
+      }
     } catch {
       // unreadable entry: skip
     }
@@ -241,7 +247,11 @@ export function discoverPlugins(config: Config): PluginRegistry {
       continue
     }
     const files: string[] = []
-    findManifests(root, files)
+    const links = {allow: config.service.allow_symlinks, skipped: [] as string[]}
+    findManifests(root, files, links)
+    for (const p of links.skipped) {
+      issues.push({severity: 'warning', file: config.file, path: 'plugin_roots', message: `${p} is a symlink to a directory: skipped (set service.allow_symlinks: true to load plugins through links)`})
+    }
     for (const file of files) {
       const r = readManifest(file, root, {allowSymlinks: config.service.allow_symlinks})
       issues.push(...r.issues)

@@ -79,11 +79,13 @@ export function saveBreaker(db: Db, b: CircuitBreaker): void {
  * Manual reset (original §7): closed, count 0, opened_at, last_failure_at and last_job_id cleared, and a
  * manual_reset transition from the previous state (NULL when there was no row). One short transaction.
  */
-export function resetBreaker(db: Db, plugin: string, command: string, now: string): {from: string | null} {
+/** Close an existing breaker by hand; null (and nothing written) when there is none for that pair. */
+export function resetBreaker(db: Db, plugin: string, command: string, now: string): {from: string} | null {
   return db.tx(() => {
     const prev = findBreaker(db, plugin, command)
+    if (!prev) return null
     saveBreaker(db, {plugin, command, state: 'closed', failure_count: 0, opened_at: null, last_failure_at: null, last_job_id: null, updated_at: now})
-    insertBreakerTransition(db, {plugin, command, from: prev?.state ?? null, to: 'closed', failureCount: 0, reason: 'manual_reset', jobId: null, now})
-    return {from: prev?.state ?? null}
+    insertBreakerTransition(db, {plugin, command, from: prev.state, to: 'closed', failureCount: 0, reason: 'manual_reset', jobId: null, now})
+    return {from: prev.state}
   })
 }

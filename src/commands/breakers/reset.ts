@@ -1,13 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
-import {resetBreaker} from '../../queries/breakers.js'
+import {usageError} from '../../errors.js'
+import {listBreakers, resetBreaker} from '../../queries/breakers.js'
 import {formatTs} from '../../schema/time.js'
 
 export interface BreakersResetResult {
   plugin: string
   command: string
-  from: string | null
+  from: string
   to: 'closed'
 }
 
@@ -24,7 +25,11 @@ export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
     const {plugin} = this.args
     const {command} = this.flags
     const r = this.guard(db, () => resetBreaker(db, plugin, command, formatTs(new Date())))
-    if (this.human()) this.log(`Reset circuit breaker for ${plugin} (${command})${r.from ? `: ${r.from} → closed` : ''}.`)
+    if (!r) {
+      const known = this.guard(db, () => listBreakers(db, {all: true})).map((b) => `${b.plugin} ${b.command}`)
+      throw usageError(`no circuit breaker for plugin ${plugin}, command ${command}: it never ran, or the name is wrong; nothing was written`, known.length ? `breakers that exist: ${known.join(', ')}` : 'no breaker exists yet (`ductile breakers list --all`)')
+    }
+    if (this.human()) this.log(`Reset circuit breaker for ${plugin} (${command}): ${r.from} → closed.`)
     return {plugin, command, from: r.from, to: 'closed'}
   }
 }

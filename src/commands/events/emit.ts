@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {readPayload} from '../../cli/payload.js'
 import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
-import {DuctileError} from '../../errors.js'
+import {DuctileError, usageError} from '../../errors.js'
 import {RouteError, Router, normalizeEvent} from '../../engine/router.js'
 import {openDb} from '../../schema/db.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
@@ -31,6 +31,7 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
   }
 
   async run(): Promise<EventsEmitResult> {
+    if (this.args.type.trim() === '') throw usageError('the event type is empty', 'example: ductile events emit weather.changed')
     const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry, pipelines} = loadRuntime(this.flags.config)
     const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write', check: assertSchemaCurrent})
