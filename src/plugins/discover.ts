@@ -125,7 +125,8 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
       let realDir = ''
       try {
         realDir = realpathSync(dir)
-        if (!realDir.startsWith(realpathSync(root) + sep)) bad('entrypoint', `${dir} resolves outside the plugin root ${root} (${realDir})`)
+        // A plugin directory reached through a symlink may live elsewhere only when symlinks are allowed.
+        if (!opts.allowSymlinks && !realDir.startsWith(realpathSync(root) + sep)) bad('entrypoint', `${dir} resolves outside the plugin root ${root} (${realDir})`)
       } catch (e) {
         bad('entrypoint', `cannot resolve ${dir}: ${(e as Error).message}`)
       }
