@@ -142,7 +142,7 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     assert.deepEqual(slow, cli.jobs.map((j: Record<string, unknown>) => pick(j, ['plugin', 'command', 'duration_sec'])))
 
     const err = sqlite3(path, q('Get the latest error for a specific plugin'))
-    const errors = (await runCli(['jobs', 'errors', '--plugin', 'my-plugin', '--db', path, '--json'])).json()
+    const errors = (await runCli(['jobs', 'errors', '--plugin', 'my-plugin', '--status', 'failed', '--db', path, '--json'])).json()
     assert.deepEqual(err, errors.errors.map((e: Record<string, unknown>) => pick(e, ['completed_at', 'last_error', 'stderr'])))
     assert.equal(err[0].last_error, 'exit status 2')
 

@@ -89,6 +89,9 @@ function utcHoursBetween(first: string, now: Date): string[] {
   return out
 }
 
+/** The attempt statuses `jobs errors` shows. */
+export const ERROR_STATUSES = ['failed', 'timed_out'] as const
+
 export interface FailedAttempt {
   id: string
   job_id: string | null
@@ -108,7 +111,8 @@ export interface FailedAttempt {
  * top of its own index (failures of a plugin from the partial failure index; timeouts, which are rare, from
  * the status index) and the two short lists are merged.
  */
-export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number}): FailedAttempt[] {
+export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number; statuses?: readonly ('failed' | 'timed_out')[]}): FailedAttempt[] {
+  const statuses = opts.statuses ?? ERROR_STATUSES
   const newest = (status: 'failed' | 'timed_out', index: string) => {
     let q = db.k
       .selectFrom('job_log')
@@ -120,7 +124,10 @@ export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number})
   }
   // One plugin's failures straight from the partial index, even for a plugin that never failed (the
   // (status, completed_at) index would walk every failure of every plugin to learn that).
-  const rows = [...newest('failed', 'job_log_failed_plugin_completed_idx'), ...newest('timed_out', 'job_log_status_completed_idx')]
+  const rows = [
+    ...(statuses.includes('failed') ? newest('failed', 'job_log_failed_plugin_completed_idx') : []),
+    ...(statuses.includes('timed_out') ? newest('timed_out', 'job_log_status_completed_idx') : []),
+  ]
   rows.sort((a, b) => (a.completed_at === b.completed_at ? (a.id < b.id ? 1 : -1) : a.completed_at < b.completed_at ? 1 : -1))
   return rows.slice(0, opts.limit)
 }

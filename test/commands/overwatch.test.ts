@@ -246,7 +246,7 @@ describe('help and shell completion', () => {
     assert.equal(help.code, 0)
     for (const topic of ['jobs', 'breakers', 'schedules', 'db', 'engine', 'events', 'pipelines']) assert.match(help.stdout, new RegExp(`\\n {2}${topic}\\s+\\S`))
     const jobs = await runCli(['help', 'jobs', 'errors'])
-    assert.match(jobs.stdout, /EXAMPLES\n {2}\$ ductile jobs errors --plugin weather_probe/)
+    assert.match(jobs.stdout, /EXAMPLES\n {2}\$ ductile jobs errors --plugin weather/)
     const bash = await runCli(['autocomplete', 'script', 'bash'])
     assert.equal(bash.code, 0, bash.stderr)
     assert.match(bash.stdout, /DUCTILE_AC_BASH_SETUP_PATH/)

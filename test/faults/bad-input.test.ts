@@ -9,7 +9,7 @@ import {initSchema} from '../../src/schema/migrations.js'
 import {BIN, ROOT, runCli} from '../helpers/cli.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {FIXTURE_PLUGINS, enqueue, rows, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
-import {insertJob, insertLog} from '../helpers/fixtures.js'
+import {insertBreaker, insertJob, insertLog} from '../helpers/fixtures.js'
 
 /**
  * The bad-input catalogue: each case is a test with its message and exit code, and nothing is lost.
@@ -204,6 +204,8 @@ function sharedDb() {
   const path = join(dir, 'd.db')
   const db = freshDbAt(path)
   insertJob(db, {status: 'queued'})
+  // A breaker to reset: the write commands of these tests really write.
+  insertBreaker(db, {plugin: 'x', command: 'poll', state: 'open'})
   db.sqlite.pragma('wal_checkpoint(TRUNCATE)')
   db.close()
   return {dir, path}

@@ -3,6 +3,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {runCli} from '../helpers/cli.js'
+import {insertBreaker} from '../helpers/fixtures.js'
 import {enqueue, rows, testEnv, waitFor, spawnEngine} from '../helpers/engine.js'
 
 
@@ -39,6 +40,9 @@ describe('faults: concurrency', () => {
   it('prune, breakers reset, schedules pause, jobs enqueue and db backup against a busy engine: all succeed, nothing lost', {timeout: 120_000}, async () => {
     const env = testEnv('plugins:\n  echo-sh:\n    schedules:\n      - {id: fast, every: 1s}\n', {service: '  max_workers: 2\n  tick_interval: 200ms\n'})
     for (let i = 0; i < 300; i++) enqueue(env, 'echo-sh')
+    // A breaker with a failure on its count, so that the reset below really writes (a reset of a breaker that
+    // never tripped writes nothing).
+    insertBreaker(env.db, {plugin: 'echo-sh', command: 'poll', state: 'closed', failure_count: 1, opened_at: null})
     const e = spawnEngine(env.configPath)
     try {
       await waitFor('the engine to start', () => e.err().includes('engine started'), 15_000)

@@ -16,11 +16,15 @@ const config = (yaml: string, root = FIXTURE_PLUGINS) => {
 
 /** Issue 13.14: usage errors exit 2 naming the file, key or flag; valid-but-suspect input warns. */
 describe('trust: usage errors say what is wrong', () => {
-  it('breakers reset of a breaker that does not exist: exit 2, nothing written', async () => {
+  it('breakers reset of an unknown plugin: exit 2, nothing written; of a configured one that never tripped: exit 0, nothing written', async () => {
     const env = testEnv()
-    const r = await runCli(['breakers', 'reset', 'no-such-plugin', '--db', env.dbPath])
+    const r = await runCli(['breakers', 'reset', 'no-such-plugin', '--db', env.dbPath, '--config', env.configPath])
     assert.equal(r.code, 2, r.stderr)
-    assert.match(r.stderr, /no circuit breaker for plugin no-such-plugin, command poll/)
+    assert.match(r.stderr, /unknown plugin no-such-plugin: no circuit breaker and no plugin of that name in the config/)
+    assert.match(r.stderr, /known plugins: .*behave/)
+    const known = await runCli(['breakers', 'reset', 'behave', '--db', env.dbPath, '--config', env.configPath, '--json'])
+    assert.equal(known.code, 0, known.stderr)
+    assert.equal(known.json().from, null)
     assert.equal(rows(env.db, 'SELECT COUNT(*) AS n FROM circuit_breakers')[0].n, 0)
     assert.equal(rows(env.db, 'SELECT COUNT(*) AS n FROM circuit_breaker_transitions')[0].n, 0)
   })

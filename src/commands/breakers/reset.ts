@@ -1,15 +1,30 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
+import {loadConfig} from '../../config/load.js'
+import {locateConfig} from '../../config/locate.js'
 import {usageError} from '../../errors.js'
+import {discoverPlugins} from '../../plugins/discover.js'
 import {listBreakers, resetBreaker} from '../../queries/breakers.js'
 import {formatTs} from '../../schema/time.js'
 
 export interface BreakersResetResult {
   plugin: string
   command: string
-  from: string
+  /** The state it had; null when it had no breaker row (never tripped), and nothing was written. */
+  from: string | null
   to: 'closed'
+}
+
+/** Plugin names the config runs (its entries and every discovered manifest); empty without a usable config. */
+function configuredPlugins(flag?: string): Set<string> {
+  try {
+    const file = locateConfig(flag)
+    if (!file) return new Set()
+    return new Set(discoverPlugins(loadConfig(file, {throwOnError: false})).plugins.keys())
+  } catch {
+    return new Set()
+  }
 }
 
 export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
@@ -26,8 +41,14 @@ export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
     const {command} = this.flags
     const r = this.guard(db, () => resetBreaker(db, plugin, command, formatTs(new Date())))
     if (!r) {
-      const known = this.guard(db, () => listBreakers(db, {all: true})).map((b) => `${b.plugin} ${b.command}`)
-      throw usageError(`no circuit breaker for plugin ${plugin}, command ${command}: it never ran, or the name is wrong; nothing was written`, known.length ? `breakers that exist: ${known.join(', ')}` : 'no breaker exists yet (`ductile breakers list --all`)')
+      // No breaker row: a plugin the config knows has simply never tripped; any other name is a mistake.
+      const configured = configuredPlugins(this.flags.config)
+      if (!configured.has(plugin)) {
+        const known = [...new Set([...configured, ...this.guard(db, () => listBreakers(db, {all: true})).map((b) => b.plugin)])].sort()
+        throw usageError(`unknown plugin ${plugin}: no circuit breaker and no plugin of that name in the config; nothing was written`, known.length ? `known plugins: ${known.join(', ')}` : 'pass --config, or check the name (`ductile breakers list --all`)')
+      }
+      if (this.human()) this.log(`${plugin} (${command}) has no circuit breaker yet: it never tripped. Nothing to reset.`)
+      return {plugin, command, from: null, to: 'closed'}
     }
     if (this.human()) this.log(`Reset circuit breaker for ${plugin} (${command}): ${r.from} → closed.`)
     return {plugin, command, from: r.from, to: 'closed'}

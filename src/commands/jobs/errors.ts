@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {limitFlag} from '../../cli/flags.js'
 import {colourStatus, tail, when} from '../../cli/render.js'
-import {type FailedAttempt, findLatestErrors} from '../../queries/logs.js'
+import {ERROR_STATUSES, type FailedAttempt, findLatestErrors} from '../../queries/logs.js'
 
 export interface JobsErrorsResult {
   errors: FailedAttempt[]
@@ -20,13 +20,14 @@ export default class JobsErrors extends BaseCommand<typeof JobsErrors> {
 
   static flags = {
     plugin: Flags.string({description: 'only this plugin'}),
+    status: Flags.option({options: ERROR_STATUSES, description: 'only failed or only timed-out attempts (default: both; failed alone is the reference query)'})(),
     limit: limitFlag(1),
     'stderr-lines': Flags.integer({description: 'lines of stderr to show', default: 10, min: 0}),
   }
 
   async run(): Promise<JobsErrorsResult> {
     const db = this.openRead()
-    const errors = this.guard(db, () => findLatestErrors(db, {plugin: this.flags.plugin, limit: this.flags.limit}))
+    const errors = this.guard(db, () => findLatestErrors(db, {plugin: this.flags.plugin, limit: this.flags.limit, statuses: this.flags.status ? [this.flags.status] : ERROR_STATUSES}))
     if (this.human()) {
       if (errors.length === 0) this.log(this.flags.plugin ? `No failed or timed-out jobs for plugin ${this.flags.plugin}.` : 'No failed or timed-out jobs.')
       for (const e of errors) {
