@@ -47,10 +47,13 @@ const round = () => {
     // Readers still in the log after restartWaitMs: it gives up (busy) and the next try waits longer.
     db.pragma('busy_timeout = ' + workerData.restartWaitMs)
     try {
-      if (db.pragma('wal_checkpoint(RESTART)')[0].busy) {
+      const busy = db.pragma('wal_checkpoint(RESTART)')[0].busy !== 0
+      if (busy) {
         restartAfter = Date.now() + backoffMs
         backoffMs = Math.min(backoffMs * 2, 30000)
       } else backoffMs = 1000
+      // Rare (once per restartAfterFrames frames, or per back-off step): the engine and tests may watch them.
+      parentPort.postMessage({restart: {busy, at: Date.now()}})
     } finally {
       db.pragma('busy_timeout = ' + workerData.busyTimeoutMs)
     }
@@ -77,7 +80,18 @@ export class Checkpointer {
   private exited = false
 
   /** `onError` hears about a failed round or a dead worker (the engine then checkpoints itself again). */
-  constructor(dbPath: string, opts: {intervalMs?: number; busyTimeoutMs?: number; restartAfterFrames?: number; restartWaitMs?: number; onError: (message: string) => void}) {
+  constructor(
+    dbPath: string,
+    opts: {
+      intervalMs?: number
+      busyTimeoutMs?: number
+      restartAfterFrames?: number
+      restartWaitMs?: number
+      onError: (message: string) => void
+      /** Each RESTART try: busy when a reader in the log made it give up; `at` is the thread's clock. */
+      onRestart?: (r: {busy: boolean; at: number}) => void
+    },
+  ) {
     const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3')
     this.worker = new Worker(WORKER, {
       eval: true,
@@ -100,7 +114,10 @@ export class Checkpointer {
       opts.onError(message)
       void this.stop()
     }
-    this.worker.on('message', (m: {error?: string}) => m.error && fail(m.error))
+    this.worker.on('message', (m: {error?: string; restart?: {busy: boolean; at: number}}) => {
+      if (m.error) fail(m.error)
+      else if (m.restart) opts.onRestart?.(m.restart)
+    })
     this.worker.on('error', (err) => fail(err instanceof Error && err.message ? err.message : `the checkpoint thread failed: ${JSON.stringify(err)}`))
     this.worker.on('exit', (code) => {
       this.exited = true

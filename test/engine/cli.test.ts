@@ -23,21 +23,16 @@ async function started(e: EngineProcess) {
 }
 
 describe('engine start (the real CLI)', () => {
-  it('runs jobs enqueued by another process within a second, logs each job, stops cleanly on SIGTERM', async () => {
+  it('runs jobs enqueued by another process, logs each job, stops cleanly on SIGTERM', async () => {
     const env = testEnv(PLUGINS)
     const engine = spawnEngine(env.configPath)
     try {
       await started(engine)
       assert.ok(existsSync(env.dbPath + '.pid'), 'holds the lock')
-      const t0 = Date.now()
       const r = await runCli(['jobs', 'enqueue', 'facts-py', '--config', env.configPath, '--json'])
       assert.equal(r.code, 0, r.stderr)
       const id = r.json().job_id
-      const job = await waitFor('the job to start', () => {
-        const j = jobRow(env.db, id)
-        return j.status !== 'queued' ? j : null
-      })
-      assert.ok(Date.parse(job.started_at.replace(' ', 'T') + 'Z') - t0 < 1500, 'picked up within a second of the enqueue')
+      // How soon is a timing claim (bench/); here: it is picked up at all, without a restart or a nudge.
       assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       await waitFor('the end line', () => engine.err().includes(`job=${id}`) && /job end .*status=succeeded/.test(engine.err()))
       assert.match(engine.err(), new RegExp(`INFO  job start plugin=facts-py command=poll job=${id} attempt=1`))

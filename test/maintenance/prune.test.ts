@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
 
 import {prune} from '../../src/queries/maintenance.js'
@@ -7,7 +8,7 @@ import {openDb} from '../../src/schema/db.js'
 import {ROOT, runCli} from '../helpers/cli.js'
 import {freshDb} from '../helpers/db.js'
 import {DAY, HOUR, ago, insertAttempt, insertBreakerTransition, insertFact, insertJob, insertLog, insertTransition} from '../helpers/fixtures.js'
-import {rows} from '../helpers/engine.js'
+import {rows, waitFor} from '../helpers/engine.js'
 
 const S = 1000
 
@@ -152,27 +153,33 @@ describe('ductile prune (CLI)', () => {
       for (let i = 0; i < 60_000; i++) insertLog(db, {completed_at: ago(40 * DAY - i), result: 'x'.repeat(200)})
     })
     db.close()
+    // The writer runs until the test says stop (a file appears), so it overlaps the whole prune however slow
+    // the machine is.
+    const stop = path + '.stop'
     const writerCode = `
-      const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.pragma('busy_timeout = 5000'); db.pragma('journal_mode = WAL')
+      const D = require('better-sqlite3'); const fs = require('fs'); const db = new D(process.argv[1]); db.pragma('busy_timeout = 5000'); db.pragma('journal_mode = WAL')
       const ins = db.prepare("INSERT INTO job_transitions (job_id, from_status, to_status, created_at) VALUES ('w', NULL, 'queued', '2099-01-01 00:00:00.000')")
-      let n = 0, errors = 0; const end = Date.now() + 2500
-      while (Date.now() < end) { try { ins.run(); n++ } catch (e) { errors++; console.error(e.message) } }
-      console.log(JSON.stringify({n, errors}))`
-    const writer = spawn(process.execPath, ['-e', writerCode, path], {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']})
+      let n = 0, errors = 0
+      while (n % 50 !== 0 || !fs.existsSync(process.argv[2])) { try { ins.run(); n++ } catch (e) { errors++; n++; console.error(e.message) } }
+      console.log(JSON.stringify({n: n - errors, errors}))`
+    const writer = spawn(process.execPath, ['-e', writerCode, path, stop], {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']})
     let out = ''
     let err = ''
     writer.stdout.on('data', (d) => (out += d))
     writer.stderr.on('data', (d) => (err += d))
     const done = new Promise((r) => writer.on('exit', r))
-    await new Promise((r) => setTimeout(r, 200))
+    const reader = freshHandle(path)
+    await waitFor('the writer to write', () => (reader.sqlite.prepare('SELECT COUNT(*) AS n FROM job_transitions').get() as {n: number}).n > 100)
+    reader.close()
     const p = await runCli(['prune', '--db', path, '--table', 'job_log', '--json'])
+    writeFileSync(stop, '')
     await done
     assert.equal(p.code, 0, p.stderr)
     assert.equal(p.json().tables[0].deleted, 60_000)
     assert.equal(err, '', 'the writer saw no errors')
     const w = JSON.parse(out)
     assert.equal(w.errors, 0)
-    assert.ok(w.n > 100, `the writer kept writing (${w.n} rows)`)
+    assert.ok(w.n > 100, `the writer wrote (${w.n} rows)`)
     assert.equal(rows(freshHandle(path), 'SELECT COUNT(*) AS n FROM job_transitions')[0].n, w.n, 'nothing the writer wrote was lost')
   })
 })
