@@ -343,7 +343,7 @@ export class Engine {
   }
 
   /** Attempts that failed after their claim and whose failure could not be written yet (a full disk). */
-  private readonly unrecorded = new Map<string, {job: Job; error: string}>()
+  private readonly unrecorded = new Map<string, {job: Job; error: string; warned?: boolean}>()
 
   /**
    * Anything that fails after a claim ends that attempt: failed, retryable, with a job_log row naming the
@@ -353,13 +353,14 @@ export class Engine {
   private abandon(job: Job, err: unknown): void {
     const cause = (translateSqliteError(err, this.opts.dbPath) as Error).message ?? String(err)
     const error = `engine error after the claim: ${cause}`
-    this.logger.error('job handling failed', {job: job.id, error: error})
+    this.logger.error('job handling failed', {job: job.id, error})
     this.unrecorded.set(job.id, {job, error})
     this.recordUnrecorded()
   }
 
   private recordUnrecorded(): void {
-    for (const [id, {job, error}] of this.unrecorded) {
+    for (const [id, entry] of this.unrecorded) {
+      const {job, error} = entry
       try {
         const rec = this.attemptRecord('failed', null, error)
         this.db.tx(() => {
@@ -368,9 +369,11 @@ export class Engine {
           else completeAttempt(this.db, job, rec)
         })
         this.unrecorded.delete(id)
-        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: job.attempt < job.max_attempts ? 'retry' : 'failed', error: error})
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: job.attempt < job.max_attempts ? 'retry' : 'failed', error})
       } catch (e) {
-        this.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: (translateSqliteError(e, this.opts.dbPath) as Error).message})
+        // Once per attempt: the loop tries again every poll until the write goes through.
+        if (!entry.warned) this.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: (translateSqliteError(e, this.opts.dbPath) as Error).message})
+        entry.warned = true
         return
       }
     }
