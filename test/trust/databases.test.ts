@@ -72,6 +72,15 @@ describe('trust: one database resolver', () => {
     assert.equal(existsSync(join(dir, '${DATA_DIR}')), false)
   })
 
+  it('a config too broken to name its database is an error, not the default path', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'config.yaml')
+    writeFileSync(file, 'state: [unclosed\n')
+    const r = await runCli(['jobs', 'status', '--config', file])
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /cannot tell the database from .*config\.yaml/)
+  })
+
   it('an empty DUCTILE_DB counts as unset', () => {
     const dir = tempDir()
     const config = configIn(dir)
