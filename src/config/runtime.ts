@@ -42,3 +42,16 @@ export function loadRuntime(flag?: string, opts: {strict?: boolean} = {}): Runti
 export function runtimeDbPath(config: Config, flag?: string): string {
   return chooseDbPath(flag, config.statePath)
 }
+
+/**
+ * Plugin names a config runs (its entries and every discovered manifest), for commands that only need to
+ * tell a known name from a typo; empty when no usable config is found (those commands then say so).
+ */
+export function configuredPlugins(flag?: string): Set<string> {
+  try {
+    const file = locateConfig(flag)
+    return file ? new Set(discoverPlugins(loadConfig(file, {throwOnError: false})).plugins.keys()) : new Set()
+  } catch {
+    return new Set()
+  }
+}

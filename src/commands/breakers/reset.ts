@@ -1,10 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
-import {loadConfig} from '../../config/load.js'
-import {locateConfig} from '../../config/locate.js'
+import {configuredPlugins} from '../../config/runtime.js'
 import {usageError} from '../../errors.js'
-import {discoverPlugins} from '../../plugins/discover.js'
 import {listBreakers, resetBreaker} from '../../queries/breakers.js'
 import {formatTs} from '../../schema/time.js'
 
@@ -14,17 +12,6 @@ export interface BreakersResetResult {
   /** The state it had; null when it had no breaker row (never tripped), and nothing was written. */
   from: string | null
   to: 'closed'
-}
-
-/** Plugin names the config runs (its entries and every discovered manifest); empty without a usable config. */
-function configuredPlugins(flag?: string): Set<string> {
-  try {
-    const file = locateConfig(flag)
-    if (!file) return new Set()
-    return new Set(discoverPlugins(loadConfig(file, {throwOnError: false})).plugins.keys())
-  } catch {
-    return new Set()
-  }
 }
 
 export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
