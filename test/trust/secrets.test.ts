@@ -22,7 +22,7 @@ plugins:
       signing_key: sign-me-please-42
       tokens: [tok-alpha-111, tok-beta-222]
       auth: {bearer: bearer-xyz-333}
-      database_url: postgres://app:dsn-pass-444@db.example:5432/app
+      database_url: mysql://app:dsn-pass-444@db.example:3306/app
       from_env: \${MY_SERVICE_TOKEN}
       webhook: https://hooks.example/path
       city: Hobart
@@ -56,7 +56,7 @@ plugins:
         for (const secret of SECRETS) assert.ok(!text.includes(secret), `${secret} is in ${where}`)
       }
       for (const value of ORDINARY) assert.ok(check.stdout.includes(value), `${value} should stay readable in config check --json`)
-      assert.match(check.stdout, /postgres:\/\/app:\*\*\*@db\.example/)
+      assert.match(check.stdout, /mysql:\/\/app:\*\*\*@db\.example/)
     } finally {
       if (engine.child.exitCode === null) engine.child.kill('SIGKILL')
     }
