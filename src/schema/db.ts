@@ -356,7 +356,12 @@ function readOnlySnapshot(abs: string, err: unknown): Db | null {
       cause: err,
     })
   }
-  const buf = readFileSync(abs)
+  let buf: Buffer
+  try {
+    buf = readFileSync(abs)
+  } catch {
+    return null // not readable either: SQLite's own error says so
+  }
   // An in-memory copy is a rollback-journal database: bytes 18 and 19 say WAL (2) on disk, 1 here.
   if (buf.length >= 20) buf[18] = buf[19] = 1
   const sqlite = new BetterSqlite3(buf, {readonly: true})
