@@ -22,7 +22,7 @@ export function enqueueMany(db: Db, plugin: string, n: number, payload: (i: numb
   db.tx(() => {
     for (let i = 0; i < n; i++) {
       const at = formatTs(new Date(base + i))
-      const r = enqueueJob(db, {plugin, command: 'poll', payload: payload(i), submittedBy: 'bench', maxAttempts: 1, dedupeTtlMs: 0, now: at, dedupeSince: at})
+      const r = enqueueJob(db, {plugin, command: 'poll', payload: payload(i), submittedBy: 'bench', maxAttempts: 1, dedupeTtlMs: 0, now: at})
       if (r.status === 'enqueued') ids.push(r.job.id)
     }
   })

@@ -43,6 +43,11 @@ export class DuctileError extends Error {
   }
 }
 
+/** The message of anything thrown: an Error's message, else the value in words. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
 export function usageError(message: string, hint?: string): DuctileError {
   return new DuctileError('usage', message, {hint})
 }

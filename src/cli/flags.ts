@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {usageError} from '../errors.js'
+import {errorMessage, usageError} from '../errors.js'
 import {JOB_STATUSES} from '../schema/definition.js'
 import {parseDuration, parseTs} from '../schema/time.js'
 
@@ -15,7 +15,7 @@ export const durationFlag = Flags.custom<number>({
     try {
       ms = parseDuration(input)
     } catch (err) {
-      throw usageError((err as Error).message)
+      throw usageError(errorMessage(err))
     }
     if (ms > MAX_FLAG_DURATION_MS) throw usageError(`duration "${input}" is longer than 100 years`, 'use a shorter duration, e.g. 30d or 52w')
     return ms

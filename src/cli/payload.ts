@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs'
 
-import {usageError} from '../errors.js'
+import {errorMessage, usageError} from '../errors.js'
 
 export const MAX_PAYLOAD_BYTES = 1024 * 1024
 
@@ -26,7 +26,7 @@ export async function readPayload(inline?: string, file?: string): Promise<Recor
     try {
       text = file === '-' ? await readStdin(MAX_PAYLOAD_BYTES + 1) : readFileSync(file, 'utf8')
     } catch (e) {
-      throw usageError(`cannot read ${file}: ${(e as Error).message}`)
+      throw usageError(`cannot read ${file}: ${errorMessage(e)}`)
     }
   } else if (inline !== undefined) text = inline
   const bytes = Buffer.byteLength(text)
@@ -37,7 +37,7 @@ export async function readPayload(inline?: string, file?: string): Promise<Recor
   try {
     value = JSON.parse(text)
   } catch (e) {
-    throw usageError(`${source} is not valid JSON: ${(e as Error).message}`, `example: --payload '{"path": "/tmp/in.csv"}'`)
+    throw usageError(`${source} is not valid JSON: ${errorMessage(e)}`, `example: --payload '{"path": "/tmp/in.csv"}'`)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw usageError(`${source} must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`, `example: --payload '{"path": "/tmp/in.csv"}'`)

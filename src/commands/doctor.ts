@@ -3,7 +3,8 @@ import chalk from 'chalk'
 
 import {BaseCommand} from '../cli/base.js'
 import {durationFlag} from '../cli/flags.js'
-import {type Config, loadConfig} from '../config/load.js'
+import {type Config, DEFAULT_TIMEOUTS_MS, loadConfig} from '../config/load.js'
+import {KILL_GRACE_MS} from '../engine/runner.js'
 import {locateConfig} from '../config/locate.js'
 import {describeError} from '../cli/base.js'
 import {type Check, diskSpaceCheck, runChecks} from '../queries/health.js'
@@ -83,6 +84,6 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
 
 /** Running longer than the longest plugin timeout (+ kill grace) is stuck; the protocol defaults without a config. */
 function longestTimeout(cfg: Config | null): number {
-  const all = cfg ? Object.values(cfg.plugins).flatMap((p) => Object.values(p.timeouts_ms)) : []
-  return all.length ? Math.max(...all) + 5000 : 125_000
+  const configured = cfg ? Object.values(cfg.plugins).flatMap((p) => Object.values(p.timeouts_ms)) : []
+  return Math.max(...(configured.length ? configured : Object.values(DEFAULT_TIMEOUTS_MS))) + KILL_GRACE_MS
 }

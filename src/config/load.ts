@@ -4,10 +4,11 @@ import {cpus} from 'node:os'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import YAML from 'yaml'
 
-import {DuctileError} from '../errors.js'
+import {DuctileError, errorMessage} from '../errors.js'
 import {parseDuration} from '../schema/time.js'
 import {interpolateEnv} from './interpolate.js'
 import {normalizeSchedule} from './schedule.js'
+import {isMap} from '../lib/json.js'
 
 /**
  * config.yaml in the original's format (original §5): service, state, plugin_roots, plugins, pipelines,
@@ -117,6 +118,25 @@ export interface Config {
 const DAY = 86_400_000
 export const DEFAULT_TIMEOUTS_MS: Record<string, number> = {poll: 60_000, handle: 120_000, health: 10_000, init: 30_000}
 
+/**
+ * The settings of a plugin the config says nothing about (original §3, §7): one place for the defaults that
+ * the loader applies key by key, discovery gives unconfigured plugins, and doctor judges against.
+ */
+export function defaultPluginConfig(name: string, file: string): PluginConfig {
+  return {
+    name,
+    enabled: true,
+    config: {},
+    schedules: [],
+    retry: {max_attempts: 4, backoff_base_ms: 30_000},
+    timeouts_ms: {...DEFAULT_TIMEOUTS_MS},
+    circuit_breaker: {threshold: 3, reset_after_ms: 30 * 60_000},
+    max_outstanding_polls: 1,
+    notify_on_complete: false,
+    file,
+  }
+}
+
 const TOP_KEYS = new Set([
   'service', 'state', 'database', 'plugin_roots', 'plugins', 'pipelines', 'include', 'environment_vars',
   'routes', 'webhooks', 'api', 'instances', 'remote_ingress', 'accounts', 'secrets', 'tcc_paths',
@@ -200,7 +220,6 @@ function redactDeep(value: unknown, secrets: string[]): unknown {
   return typeof value === 'string' ? redact(value, secrets) : value
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /** Later files override maps and scalars; lists are appended (original §5.1). */
 function merge(base: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
@@ -262,7 +281,7 @@ function parseFile(st: LoadState, file: string, stack: string[]): Record<string,
   try {
     text = readFileSync(file, 'utf8')
   } catch (e) {
-    err(st, stack[stack.length - 1] ?? file, 'include', `cannot read ${file}: ${(e as Error).message}`)
+    err(st, stack[stack.length - 1] ?? file, 'include', `cannot read ${file}: ${errorMessage(e)}`)
     return {}
   }
   st.files.push(file)
@@ -311,7 +330,7 @@ function parseFile(st: LoadState, file: string, stack: string[]): Record<string,
     // maxAliasCount bounds what aliases may expand to (a "billion laughs" file).
     value = doc.toJS({maxAliasCount: 100}) as unknown
   } catch (e) {
-    err(st, file, '(yaml)', `cannot be loaded: ${(e as Error).message}`)
+    err(st, file, '(yaml)', `cannot be loaded: ${errorMessage(e)}`)
     st.unparsed.add(file)
     return {}
   }
@@ -370,7 +389,7 @@ function durationAt(st: LoadState, file: string, path: string, v: unknown, def: 
   try {
     return parseDuration(v as string | number)
   } catch (e) {
-    err(st, file, path, (e as Error).message)
+    err(st, file, path, errorMessage(e))
     return def
   }
 }
@@ -448,7 +467,7 @@ function parseSchedules(st: LoadState, file: string, plugin: string, raw: unknow
       try {
         normalizeSchedule(sc)
       } catch (e) {
-        scheduleProblem(`.${kinds[0]}`, (e as Error).message)
+        scheduleProblem(`.${kinds[0]}`, errorMessage(e))
       }
     }
     out.push(sc)
@@ -511,7 +530,8 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     if (raw !== null && raw !== undefined && !isMap(raw)) err(st, file, `plugins.${name}`, 'must be a mapping')
     const retry = isMap(p.retry) ? p.retry : {}
     const cb = isMap(p.circuit_breaker) ? p.circuit_breaker : {}
-    const timeouts: Record<string, number> = {...DEFAULT_TIMEOUTS_MS}
+    const d = defaultPluginConfig(name, file)
+    const timeouts: Record<string, number> = d.timeouts_ms
     if (isMap(p.timeouts)) for (const [cmd, v] of Object.entries(p.timeouts)) timeouts[cmd] = positiveDurationAt(st, file, `plugins.${name}.timeouts.${cmd}`, v, 60_000)
     const config = p.config === undefined || p.config === null ? {} : p.config
     if (!isMap(config)) err(st, file, `plugins.${name}.config`, 'config must be a mapping')
@@ -527,16 +547,16 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
       config: isMap(config) ? config : {},
       schedules: parseSchedules(st, file, name, p.schedules),
       retry: {
-        max_attempts: intAt(st, file, `plugins.${name}.retry.max_attempts`, retry.max_attempts, 4, 1),
-        backoff_base_ms: positiveDurationAt(st, file, `plugins.${name}.retry.backoff_base`, retry.backoff_base, 30_000),
+        max_attempts: intAt(st, file, `plugins.${name}.retry.max_attempts`, retry.max_attempts, d.retry.max_attempts, 1),
+        backoff_base_ms: positiveDurationAt(st, file, `plugins.${name}.retry.backoff_base`, retry.backoff_base, d.retry.backoff_base_ms),
       },
       timeouts_ms: timeouts,
       circuit_breaker: {
-        threshold: intAt(st, file, `plugins.${name}.circuit_breaker.threshold`, cb.threshold, 3, 1),
-        reset_after_ms: durationAt(st, file, `plugins.${name}.circuit_breaker.reset_after`, cb.reset_after, 30 * 60_000),
+        threshold: intAt(st, file, `plugins.${name}.circuit_breaker.threshold`, cb.threshold, d.circuit_breaker.threshold, 1),
+        reset_after_ms: durationAt(st, file, `plugins.${name}.circuit_breaker.reset_after`, cb.reset_after, d.circuit_breaker.reset_after_ms),
       },
       parallelism,
-      max_outstanding_polls: intAt(st, file, `plugins.${name}.max_outstanding_polls`, p.max_outstanding_polls, 1, 1),
+      max_outstanding_polls: intAt(st, file, `plugins.${name}.max_outstanding_polls`, p.max_outstanding_polls, d.max_outstanding_polls, 1),
       notify_on_complete: p.notify_on_complete === true,
       file,
     }

@@ -1,6 +1,8 @@
 import type {PluginRegistry} from '../plugins/discover.js'
 import {type Expr, parseExpr} from './expr.js'
 import type {Config, ConfigIssue} from './load.js'
+import {errorMessage} from '../errors.js'
+import {isMap} from '../lib/json.js'
 
 /**
  * Pipelines (original §8): `on` an event type (or `on-hook` a lifecycle signal), optional `from_plugin` and
@@ -41,7 +43,6 @@ export interface Pipeline {
 export const DEFAULT_MAX_DEPTH = 16
 const HOOK_SIGNALS = ['job.completed', 'job.failed', 'job.timed_out']
 
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 export function compilePipelines(config: Config, registry: PluginRegistry): {pipelines: Pipeline[]; issues: ConfigIssue[]} {
   const issues: ConfigIssue[] = []
@@ -62,7 +63,7 @@ export function compilePipelines(config: Config, registry: PluginRegistry): {pip
       try {
         return parseExpr(String(v))
       } catch (e) {
-        bad(path, `bad expression ${JSON.stringify(v)}: ${(e as Error).message}`)
+        bad(path, `bad expression ${JSON.stringify(v)}: ${errorMessage(e)}`)
         return undefined
       }
     }

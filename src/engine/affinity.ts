@@ -3,6 +3,7 @@ import {readFileSync, readdirSync} from 'node:fs'
 
 import type {CpuAffinityMode} from '../config/load.js'
 import {findOnPath} from '../lib/which.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * Keeping the engine on the cores its workers need (service.cpu_affinity). max_workers defaults to one less
@@ -98,7 +99,7 @@ export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python
       execFileSync(taskset, ['--all-tasks', '--pid', '--cpu-list', list, String(pid)], {stdio: ['ignore', 'ignore', 'pipe']})
       return 'taskset'
     } catch (e) {
-      reasons.push(`taskset: ${String((e as {stderr?: Buffer}).stderr ?? (e as Error).message).trim()}`)
+      reasons.push(`taskset: ${String((e as {stderr?: Buffer}).stderr ?? errorMessage(e)).trim()}`)
     }
   } else reasons.push('taskset is not on the PATH')
   const python = findOnPath('python3')
@@ -108,7 +109,7 @@ export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python
       execFileSync(python, ['-I', '-c', script, String(pid), cpus.join(',')], {stdio: ['ignore', 'ignore', 'pipe']})
       return 'python3'
     } catch (e) {
-      reasons.push(`python3: ${String((e as {stderr?: Buffer}).stderr ?? (e as Error).message).trim().split('\n').pop()}`)
+      reasons.push(`python3: ${String((e as {stderr?: Buffer}).stderr ?? errorMessage(e)).trim().split('\n').pop()}`)
     }
   } else reasons.push('python3 is not on the PATH')
   throw new Error(reasons.join('; '))
@@ -134,6 +135,6 @@ export function confineEngine(mode: CpuAffinityMode, maxWorkers: number): Confin
   try {
     return {cpus: formatCpuList(cpus), via: confineProcess(process.pid, cpus)}
   } catch (e) {
-    return {cpus: formatCpuList(cpus), error: (e as Error).message}
+    return {cpus: formatCpuList(cpus), error: errorMessage(e)}
   }
 }

@@ -31,6 +31,7 @@ import {Logger} from './log.js'
 import {type PluginRequest, type RunResult, killGroup, pluginEnv, runPlugin} from './runner.js'
 import {Checkpointer} from './checkpointer.js'
 import {type SpawnPlan, Spawner, spawnPath} from './spawner.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * The thin engine: the worker loop that claims queued jobs, runs their plugins under protocol v2 and writes
@@ -241,7 +242,7 @@ export class Engine {
     try {
       await this.opts.hooks?.tick?.(this)
     } catch (err) {
-      this.logger.error('tick failed', {error: (err as Error).message})
+      this.logger.error('tick failed', {error: errorMessage(err)})
     } finally {
       this.ticking = false
     }
@@ -265,7 +266,7 @@ export class Engine {
       })
       if (r.total_deleted > 0) this.logger.info('retention', Object.fromEntries(r.tables.filter((t) => t.deleted).map((t) => [t.table, t.deleted])))
     } catch (err) {
-      this.logger.error('retention failed', {error: (err as Error).message})
+      this.logger.error('retention failed', {error: errorMessage(err)})
     } finally {
       this.pruning = false
     }
@@ -302,7 +303,7 @@ export class Engine {
         }
         this.fill()
       } catch (err) {
-        this.logger.error('claim failed', {error: (translateSqliteError(err, this.opts.dbPath) as Error).message})
+        this.logger.error('claim failed', {error: errorMessage(translateSqliteError(err, this.opts.dbPath))})
       }
       await this.waitForWake(poll)
     }
@@ -351,7 +352,7 @@ export class Engine {
    * job never stays running inside a live engine.
    */
   private abandon(job: Job, err: unknown): void {
-    const cause = (translateSqliteError(err, this.opts.dbPath) as Error).message ?? String(err)
+    const cause = errorMessage(translateSqliteError(err, this.opts.dbPath))
     const error = `engine error after the claim: ${cause}`
     this.logger.error('job handling failed', {job: job.id, error})
     this.unrecorded.set(job.id, {job, error})
@@ -372,7 +373,7 @@ export class Engine {
         this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: job.attempt < job.max_attempts ? 'retry' : 'failed', error})
       } catch (e) {
         // Once per attempt: the loop tries again every poll until the write goes through.
-        if (!entry.warned) this.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: (translateSqliteError(e, this.opts.dbPath) as Error).message})
+        if (!entry.warned) this.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: errorMessage(translateSqliteError(e, this.opts.dbPath))})
         entry.warned = true
         return
       }
@@ -435,7 +436,7 @@ export class Engine {
           for (const id of [...this.pendingPids.keys()]) this.flushPid(id)
         })
       } catch (err) {
-        this.logger.warn('could not record plugin pids', {error: (err as Error).message})
+        this.logger.warn('could not record plugin pids', {error: errorMessage(err)})
       }
     }, 50)
   }
@@ -448,12 +449,11 @@ export class Engine {
   }
 
   /** Enqueue from inside the engine (scheduler, router, hooks); the loop wakes at once. */
-  enqueue(input: Omit<NewJobInput, 'now' | 'dedupeSince' | 'configSnapshotId'> & {now?: string}): EnqueueResult {
+  enqueue(input: Omit<NewJobInput, 'now' | 'configSnapshotId'> & {now?: string}): EnqueueResult {
     const now = input.now ?? this.now()
     const r = enqueueJob(this.db, {
       ...input,
       now,
-      dedupeSince: formatTs(new Date(this.clock().getTime() - input.dedupeTtlMs)),
       configSnapshotId: this.snapshotId,
     })
     if (r.status === 'enqueued') this.wake()
@@ -477,7 +477,7 @@ export class Engine {
     try {
       state = readPluginState(this.db, plugin.name)
     } catch (e) {
-      throw new DirectFailure((e as Error).message)
+      throw new DirectFailure(errorMessage(e))
     }
     const req: PluginRequest = {
       protocol: 2,
@@ -577,7 +577,7 @@ export class Engine {
       } catch (err) {
         // Persisting state or routing failed: the job fails without retry (original §2.3); nothing of the
         // success transaction was kept.
-        error = err instanceof StateError || err instanceof JobFailure ? err.message : `could not record the result: ${(translateSqliteError(err, this.opts.dbPath) as Error).message}`
+        error = err instanceof StateError || err instanceof JobFailure ? err.message : `could not record the result: ${errorMessage(translateSqliteError(err, this.opts.dbPath))}`
         status = 'failed'
         this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', result, error)))
       }

@@ -7,6 +7,7 @@ import {type Engine, type EngineHooks, JobFailure} from './engine.js'
 import {Router, RouteError, STEP_SUCCEEDED, normalizeEvent, remap} from './router.js'
 import type {RunResult} from './runner.js'
 import {Scheduler} from './scheduler.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * The engine's collaborators wired for a config: the scheduler on every tick, the router on every success
@@ -109,7 +110,7 @@ export function engineHooks(config: Config, registry: PluginRegistry, pipelines:
           engine.wake()
         }
       } catch (err) {
-        engine.logger.error('hook failed', {signal, job: job.id, error: (err as Error).message})
+        engine.logger.error('hook failed', {signal, job: job.id, error: errorMessage(err)})
       }
     },
   }

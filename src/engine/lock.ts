@@ -2,7 +2,7 @@ import {closeSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync} 
 import {hostname} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 
-import {DuctileError} from '../errors.js'
+import {DuctileError, errorMessage} from '../errors.js'
 import {processAlive, processStartTime} from '../lib/proc.js'
 
 /**
@@ -90,7 +90,7 @@ export class EngineLock {
               : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
                 ? `this user cannot create files in ${dirname(path)}: check the permissions of the database directory`
                 : `check that ${dirname(path)} exists and is writable`
-          throw new DuctileError('runtime', `cannot create the engine lock ${path}: ${(e as Error).message}`, {hint})
+          throw new DuctileError('runtime', `cannot create the engine lock ${path}: ${errorMessage(e)}`, {hint})
         }
         const holder = liveLockHolder(dbPath)
         if (holder) {

@@ -8,6 +8,7 @@ import type {Db} from '../schema/db.js'
 import {uuidv7} from '../schema/ids.js'
 import {formatTs} from '../schema/time.js'
 import type {EventContextRow, Job} from '../schema/types.js'
+import {isMap} from '../lib/json.js'
 
 /**
  * Events, pipelines and the baggage ledger (original §8). An event starts every pipeline whose `on`
@@ -65,7 +66,6 @@ interface Dispatch {
   root: boolean
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 export function control(acc: Record<string, unknown>): {pipeline_instance_id?: string; route_depth?: number; route_max_depth?: number} {
   return (isMap(acc.ductile) ? acc.ductile : {}) as {pipeline_instance_id?: string; route_depth?: number}
@@ -218,7 +218,6 @@ export class Router {
             eventContextId: ctx.id,
             configSnapshotId: this.d.snapshotId,
             now,
-            dedupeSince: formatTs(new Date(this.d.now().getTime() - this.d.service.dedupe_ttl_ms)),
           })
           if (r.status !== 'enqueued') throw new Skip(r.reason)
           res.enqueued.push({jobId: r.job.id, pipeline: d.pipeline.name, step: d.step.id})

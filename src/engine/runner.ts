@@ -1,6 +1,7 @@
 import {spawn} from 'node:child_process'
 
 import type {Spawner} from './spawner.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * One plugin process under protocol v2 (original §3, spec decision 6): spawn the entrypoint with no
@@ -141,7 +142,7 @@ export function runPlugin(opts: RunOptions): Promise<RunResult> {
   try {
     input = JSON.stringify(opts.request) + '\n'
   } catch (e) {
-    return Promise.resolve({...spawnFailure(e as Error, performance.now()), error: `could not encode the plugin request: ${(e as Error).message}`, retryable: false})
+    return Promise.resolve({...spawnFailure(e as Error, performance.now()), error: `could not encode the plugin request: ${errorMessage(e)}`, retryable: false})
   }
   return opts.spawner ? runViaSpawner(opts, opts.spawner, input) : runHere(opts, input)
 }
@@ -365,7 +366,7 @@ export function classify(r: Raw): RunResult {
       value = JSON.parse(text)
       problem = validateResponse(value)
     } catch (e) {
-      problem = `plugin output is not valid JSON: ${(e as Error).message}`
+      problem = `plugin output is not valid JSON: ${errorMessage(e)}`
     }
   }
   if (problem) {

@@ -9,6 +9,7 @@ import type {Db} from '../schema/db.js'
 import {type Clock, formatTs, parseTs} from '../schema/time.js'
 import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
 import type {Logger} from './log.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * The scheduler (original §6) and circuit breakers (§7). Each tick processes every schedule of every enabled
@@ -46,7 +47,7 @@ export interface SchedulerDeps {
   registry: PluginRegistry
   clock: Clock
   logger: Logger
-  enqueue: (input: Omit<NewJobInput, 'now' | 'dedupeSince' | 'configSnapshotId'>) => EnqueueResult
+  enqueue: (input: Omit<NewJobInput, 'now' | 'configSnapshotId'>) => EnqueueResult
   /** Stop the plugin of a job the scheduler cancelled (if_running: cancel). */
   killJob?: (jobId: string) => void
   random?: () => number
@@ -107,8 +108,8 @@ export class Scheduler {
           if (first) decisions.push(...this.d.db.tx(() => this.catchUp(p, s)))
           d = this.d.db.tx(() => this.process(p, s))
         } catch (err) {
-          d = {plugin: p.name, schedule: s.id, action: 'skipped', detail: `scheduler error: ${(err as Error).message}`}
-          this.d.logger.error('schedule failed', {plugin: p.name, schedule: s.id, error: (err as Error).message})
+          d = {plugin: p.name, schedule: s.id, action: 'skipped', detail: `scheduler error: ${errorMessage(err)}`}
+          this.d.logger.error('schedule failed', {plugin: p.name, schedule: s.id, error: errorMessage(err)})
         }
         decisions.push(d)
         const fields = {plugin: d.plugin, schedule: d.schedule, reason: d.reason, job: d.jobId, detail: d.detail}
@@ -161,7 +162,7 @@ export class Scheduler {
     try {
       norm = normalizeSchedule(s)
     } catch (e) {
-      invalid = {reason: 'invalid_schedule_config', detail: (e as Error).message}
+      invalid = {reason: 'invalid_schedule_config', detail: errorMessage(e)}
     }
     if (!invalid && s.command === 'handle') invalid = {reason: 'scheduled_handle_disallowed', detail: 'handle needs an event and cannot be scheduled'}
     if (!invalid && !hasCommand(p, s.command)) invalid = {reason: 'command_not_supported', detail: `plugin ${p.manifest.name} has no command ${s.command}`}

@@ -4,7 +4,7 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type {SpawnHelperMode} from '../config/load.js'
-import {DuctileError} from '../errors.js'
+import {DuctileError, errorMessage} from '../errors.js'
 import {findOnPath} from '../lib/which.js'
 
 /**
@@ -180,7 +180,7 @@ export class Spawner {
         this.ensure().send(request)
       } catch (e) {
         this.pending.delete(request.id)
-        resolve({kind: 'error', message: `the spawn helper is unavailable: ${(e as Error).message}`})
+        resolve({kind: 'error', message: `the spawn helper is unavailable: ${errorMessage(e)}`})
       }
     })
   }

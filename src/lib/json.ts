@@ -24,3 +24,6 @@ export function payloadDepthProblem(value: unknown): string | null {
   const depth = jsonDepth(value, MAX_PAYLOAD_DEPTH)
   return depth > MAX_PAYLOAD_DEPTH ? `the payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels (objects and arrays)` : null
 }
+
+/** A JSON object (a YAML mapping): not null, not an array. */
+export const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)

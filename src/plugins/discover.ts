@@ -3,7 +3,8 @@ import {existsSync, lstatSync, readFileSync, readdirSync, realpathSync, statSync
 import {dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import YAML from 'yaml'
 
-import type {Config, ConfigIssue, PluginConfig} from '../config/load.js'
+import {type Config, type ConfigIssue, type PluginConfig, defaultPluginConfig} from '../config/load.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * Plugin discovery (original §4, spec decision 7): every manifest.yaml under plugin_roots. An invalid
@@ -101,7 +102,7 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
     }
     doc = parsed.toJS()
   } catch (e) {
-    bad('(file)', `cannot read: ${(e as Error).message}`)
+    bad('(file)', `cannot read: ${errorMessage(e)}`)
     return {issues}
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
@@ -128,7 +129,7 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
         // A plugin directory reached through a symlink may live elsewhere only when symlinks are allowed.
         if (!opts.allowSymlinks && !realDir.startsWith(realpathSync(root) + sep)) bad('entrypoint', `${dir} resolves outside the plugin root ${root} (${realDir})`)
       } catch (e) {
-        bad('entrypoint', `cannot resolve ${dir}: ${(e as Error).message}`)
+        bad('entrypoint', `cannot resolve ${dir}: ${errorMessage(e)}`)
       }
       const problem = realDir ? entrypointProblem(entrypoint, realDir, opts.allowSymlinks === true) : null
       if (problem) bad('entrypoint', problem)
@@ -212,7 +213,7 @@ export function entrypointProblem(entrypoint: string, realDir: string, allowSyml
     l = lstatSync(entrypoint)
     real = realpathSync(entrypoint)
   } catch (e) {
-    return `${entrypoint} cannot be read: ${(e as Error).message}`
+    return `${entrypoint} cannot be read: ${errorMessage(e)}`
   }
   if (l.isSymbolicLink() && !allowSymlinks) return `${entrypoint} is a symlink (set service.allow_symlinks to allow it)`
   if (!real.startsWith(realDir + sep)) return `${entrypoint} resolves outside the plugin directory (${real})`
@@ -220,22 +221,6 @@ export function entrypointProblem(entrypoint: string, realDir: string, allowSyml
   if (!st.isFile()) return `${entrypoint} is not a file`
   if ((st.mode & 0o111) === 0) return `${entrypoint} is not executable (chmod +x it)`
   return null
-}
-
-/** Default settings for a discovered plugin that has no entry in the config. */
-function defaultPluginConfig(name: string, file: string): PluginConfig {
-  return {
-    name,
-    enabled: true,
-    config: {},
-    schedules: [],
-    retry: {max_attempts: 4, backoff_base_ms: 30_000},
-    timeouts_ms: {poll: 60_000, handle: 120_000, health: 10_000, init: 30_000},
-    circuit_breaker: {threshold: 3, reset_after_ms: 30 * 60_000},
-    max_outstanding_polls: 1,
-    notify_on_complete: false,
-    file,
-  }
 }
 
 /** Discover manifests and bind them to the config's plugin entries (aliases with `uses:`). */

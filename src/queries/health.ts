@@ -9,6 +9,7 @@ import {TERMINAL_STATUSES} from '../schema/definition.js'
 import {checkSchema} from '../schema/migrations.js'
 import {fileStats, quickCheck} from '../schema/sqlite.js'
 import {formatTs, parseTs} from '../schema/time.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * `ductile doctor`: one verdict per check, with the figure it judged and what to do. Each check is a plain
@@ -48,7 +49,7 @@ function safe(name: string, fn: () => Check): Check {
   try {
     return fn()
   } catch (err) {
-    return fail(name, null, `could not check: ${(err as Error).message}`, 'run `ductile doctor` again; if it persists the file may be damaged')
+    return fail(name, null, `could not check: ${errorMessage(err)}`, 'run `ductile doctor` again; if it persists the file may be damaged')
   }
 }
 

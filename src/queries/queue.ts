@@ -6,6 +6,7 @@ import {type Db, perHandle} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
 import {jobLogId, uuidv7} from '../schema/ids.js'
 import {withIndex} from '../schema/sqlite.js'
+import {formatTs, parseTs} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 
 /**
@@ -59,8 +60,6 @@ export interface NewJobInput {
   /** When set, also drop the enqueue while a job of the same identity is queued or running (original §2.4). */
   dedupeOutstanding?: boolean
   now: string
-  /** `now` minus the dedupe TTL, in the stored layout. */
-  dedupeSince: string
 }
 
 export type EnqueueResult =
@@ -220,7 +219,8 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
         if (o) return {status: 'deduplicated', existingJobId: o.id, reason: `job deduplicated for key "${key}" (existing job ${o.id} is still queued or running)`}
       }
       if (input.dedupeTtlMs > 0) {
-        const r = s.recentSuccess.get({key, since: input.dedupeSince, plugin: input.plugin, command: input.command})
+        const since = formatTs(new Date((parseTs(input.now)?.getTime() ?? Date.now()) - input.dedupeTtlMs))
+        const r = s.recentSuccess.get({key, since, plugin: input.plugin, command: input.command})
         if (r) return {status: 'deduplicated', existingJobId: r.id, reason: `job deduplicated for key "${key}" (existing job ${r.id} succeeded within the dedupe window)`}
       }
     }

@@ -1,5 +1,6 @@
 import {type Db, perHandle} from '../schema/db.js'
 import {uuidv7} from '../schema/ids.js'
+import {errorMessage} from '../errors.js'
 
 /**
  * Plugin memory (spec decision 8, original §1.3): with a matching fact_outputs rule the state_updates
@@ -61,7 +62,7 @@ export function readPluginState(db: Db, plugin: string): Record<string, unknown>
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>
     throw new Error('not an object')
   } catch (e) {
-    throw new StateError(`stored plugin_state for ${plugin} is not a JSON object: ${(e as Error).message}`)
+    throw new StateError(`stored plugin_state for ${plugin} is not a JSON object: ${errorMessage(e)}`)
   }
 }
 

@@ -1,4 +1,4 @@
-import {DuctileError} from '../errors.js'
+import {DuctileError, errorMessage} from '../errors.js'
 import type {Db} from './db.js'
 import {
   INDEXES,
@@ -271,7 +271,7 @@ export function migrate(db: Db, onStep?: (migration: Migration, step: MigrationS
         } catch (err) {
           throw new DuctileError(
             'migration_failed',
-            `migration ${m.version} (${m.name}) failed at step "${step.name}": ${(err as Error).message}`,
+            `migration ${m.version} (${m.name}) failed at step "${step.name}": ${errorMessage(err)}`,
             {hint: 'nothing was changed (the migration runs in one transaction); fix the cause and run `ductile db migrate` again', cause: err},
           )
         }

@@ -37,7 +37,7 @@ function harness(
       random: opts.random,
       enqueue: (i) => {
         opts.duringEnqueue?.()
-        return enqueueJob(env.db, {...i, now: ts(now), dedupeSince: ts(now - i.dedupeTtlMs), configSnapshotId: null})
+        return enqueueJob(env.db, {...i, now: ts(now), configSnapshotId: null})
       },
     })
   }
@@ -385,7 +385,7 @@ describe('circuit breakers', () => {
   it('only scheduler-submitted completions count', () => {
     const h = harness(CFG)
     for (let i = 0; i < 5; i++) {
-      const r = enqueueJob(h.env.db, {plugin: 'behave', command: 'poll', payload: {}, submittedBy: 'cli', maxAttempts: 1, dedupeTtlMs: 0, now: ts(h.now), dedupeSince: ts(h.now)})
+      const r = enqueueJob(h.env.db, {plugin: 'behave', command: 'poll', payload: {}, submittedBy: 'cli', maxAttempts: 1, dedupeTtlMs: 0, now: ts(h.now)})
       if (r.status === 'enqueued') h.complete(r.job.id, 'failed')
       h.advance(1000)
     }

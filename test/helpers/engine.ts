@@ -74,7 +74,6 @@ export function enqueue(
     dedupeKey: o.dedupeKey,
     dedupeTtlMs: 86_400_000,
     now,
-    dedupeSince: formatTs(new Date(Date.now() - 86_400_000)),
   })
   if (r.status !== 'enqueued') throw new Error(`not enqueued: ${r.status}`)
   return r.job.id

@@ -6,6 +6,7 @@ import {discoverPlugins} from '../../plugins/discover.js'
 import {compilePipelines} from '../../config/pipelines.js'
 import {affinityPlan, allowedCpus, formatCpuList, otherEnginesCpus} from '../../engine/affinity.js'
 import {spawnPath} from '../../engine/spawner.js'
+import {errorMessage} from '../../errors.js'
 
 export interface ConfigCheckResult {
   ok: boolean
@@ -60,7 +61,7 @@ function engineOnThisMachine(service: Config['service'], file: string, issues: C
     engine.spawn = plan.kind ? `${plan.kind}-helper` : 'engine'
     engine.python = plan.python ?? null
   } catch (e) {
-    issues.push({severity: 'error', file, path: 'service.spawn_helper', message: `${(e as Error).message} (${(e as DuctileError).hint})`})
+    issues.push({severity: 'error', file, path: 'service.spawn_helper', message: `${errorMessage(e)} (${(e as DuctileError).hint})`})
   }
   return engine
 }

@@ -7,6 +7,7 @@ import {ENGINE_TITLE, confineEngine} from '../../engine/affinity.js'
 import {Engine} from '../../engine/engine.js'
 import {Logger} from '../../engine/log.js'
 import {engineHooks} from '../../engine/hooks.js'
+import {errorMessage} from '../../errors.js'
 
 export interface EngineStartResult {
   db: string
@@ -51,7 +52,7 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
         starting
           .then(() => engine.stop({force: signals > 1}))
           .then(resolve, (err) => {
-            logger.error('stop failed', {error: (err as Error).message})
+            logger.error('stop failed', {error: errorMessage(err)})
             resolve()
           })
       }

@@ -62,7 +62,6 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
           dedupeKey: this.flags['dedupe-key'],
           dedupeTtlMs: config.service.dedupe_ttl_ms,
           now: formatTs(now),
-          dedupeSince: formatTs(new Date(now.getTime() - config.service.dedupe_ttl_ms)),
         })
       })
       if (result.status === 'duplicate_event') throw new DuctileError('conflict', result.reason)

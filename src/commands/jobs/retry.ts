@@ -36,7 +36,6 @@ export default class JobsRetry extends BaseCommand<typeof JobsRetry> {
         eventContextId: old.event_context_id,
         dedupeTtlMs: 0,
         now,
-        dedupeSince: now,
       }),
     )
     if (r.status !== 'enqueued') throw new DuctileError('conflict', r.reason)
