@@ -214,7 +214,7 @@ export function redact(text: string | null, secrets: string[]): string | null {
 }
 
 /** `redact` over every string of a value. */
-function redactDeep(value: unknown, secrets: string[]): unknown {
+export function redactDeep(value: unknown, secrets: string[]): unknown {
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets))
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactDeep(v, secrets)]))
   return typeof value === 'string' ? redact(value, secrets) : value

@@ -588,13 +588,13 @@ export class Engine {
         const next = this.retryAt(job)
         const wrote = this.finishAttempt(job, () => retryAttempt(this.db, job, this.attemptRecord(failStatus, result, error), next))
         status = wrote ? 'retry' : 'superseded'
-        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error: error})
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: failStatus, retry_at: next, duration_ms: Math.round(performance.now() - started), error})
         return
       }
       const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord(failStatus, result, error)))
       status = wrote ? failStatus : 'superseded'
     }
-    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error: error})
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error})
     if (status !== 'superseded') this.opts.hooks?.onTerminal?.(this, job, status, result, error)
   }
 
@@ -612,7 +612,7 @@ export class Engine {
   /** Failures that bypass retry (original §2.3): unknown plugin or command, bad payload, unreadable state. */
   private failDirectly(job: Job, error: string, started: number): void {
     const wrote = this.finishAttempt(job, () => completeAttempt(this.db, job, this.attemptRecord('failed', null, error)))
-    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error: error})
+    this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error})
   }
 
   /** Terminate the plugin of a running job (its row was already moved on, e.g. cancelled by the scheduler). */

@@ -17,7 +17,7 @@ export function engineHooks(config: Config, registry: PluginRegistry, pipelines:
   let scheduler: Scheduler | null = null
   let router: Router | null = null
   const routerFor = (engine: Engine) =>
-    (router ??= new Router({db: engine.db, pipelines, registry, service: config.service, now: engine.clock, snapshotId: engine.snapshotId}))
+    (router ??= new Router({db: engine.db, pipelines, registry, service: config.service, now: engine.clock, snapshotId: engine.snapshotId, secrets: config.secrets}))
   const schedulerFor = (engine: Engine) =>
     (scheduler ??= new Scheduler({
       db: engine.db,

@@ -1,4 +1,4 @@
-import type {ServiceConfig} from '../config/load.js'
+import {type ServiceConfig, redactDeep} from '../config/load.js'
 import {getPath} from '../config/expr.js'
 import type {Pipeline, PipelineStep} from '../config/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
@@ -39,6 +39,11 @@ export interface RouterDeps {
   service: ServiceConfig
   now: () => Date
   snapshotId: string | null
+  /**
+   * Secret values of the config. What plugins emit (events, and the outcomes hooks report) is data: a secret
+   * in it is masked before it reaches a job's payload, its context or the next plugin.
+   */
+  secrets?: string[]
 }
 
 export interface RouteSource {
@@ -168,7 +173,8 @@ export class Router {
   }
 
   /** Route one (normalized) event from its source. Throws RouteError for errors that must fail the emitter. */
-  route(ev: Envelope, src: RouteSource): RouteResult {
+  route(event: Envelope, src: RouteSource): RouteResult {
+    const ev = this.d.secrets?.length ? {...event, payload: redactDeep(event.payload, this.d.secrets)} : event
     const res: RouteResult = {enqueued: [], skipped: []}
     const db = this.d.db
     const srcCtx = src.job?.event_context_id ? (findContext(db, src.job.event_context_id) ?? null) : null

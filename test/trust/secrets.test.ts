@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {runCli} from '../helpers/cli.js'
-import {enqueue, rows, startedEngine, testEnv, waitTerminal} from '../helpers/engine.js'
+import {enqueue, rows, startedEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
 
 const SECRETS = ['AKIAEXAMPLEKEY1', 'sign-me-please-42', 'tok-alpha-111', 'tok-beta-222', 'bearer-xyz-333', 'dsn-pass-444', 'from-the-env-555', 'smtp-pass-666']
 const ORDINARY = ['Hobart', 'https://hooks.example/path', 'db.example', 'keep-me-visible']
@@ -17,6 +17,7 @@ describe('trust: secrets never leave the engine', () => {
 plugins:
   behave:
     retry: {max_attempts: 1}
+    notify_on_complete: true
     config:
       aws_access_key_id: AKIAEXAMPLEKEY1
       signing_key: sign-me-please-42
@@ -28,6 +29,9 @@ plugins:
       city: Hobart
       smtp_pass: smtp-pass-666
       passthrough_note: keep-me-visible
+  listener: {uses: pipe-step}
+pipelines:
+  - {name: on-fail, on-hook: job.failed, steps: [{id: l, uses: listener}]}
 `)
     writeFileSync(join(env.dir, 'secrets.env'), 'MY_SERVICE_TOKEN=from-the-env-555\n')
     const check = await runCli(['config', 'check', '--config', env.configPath, '--json'])
@@ -36,6 +40,9 @@ plugins:
     try {
       const id = enqueue(env, 'behave', {mode: 'leak'})
       await waitTerminal(env, id)
+      // The hook job carries the failed job's error into its payload, context and its plugin's request.
+      const hook = await waitFor('the hook job to finish', () => rows(env.db, `SELECT * FROM job_queue WHERE submitted_by = 'hook' AND status = 'succeeded'`)[0])
+      assert.match(hook.payload, /leaked/)
       const inspect = await runCli(['jobs', 'inspect', id, '--db', env.dbPath])
       const inspectJson = await runCli(['jobs', 'inspect', id, '--db', env.dbPath, '--json'])
       engine.child.kill('SIGTERM')
@@ -47,6 +54,7 @@ plugins:
         config_snapshots: JSON.stringify(rows(env.db, 'SELECT * FROM config_snapshots')),
         job_log: JSON.stringify(rows(env.db, 'SELECT * FROM job_log')),
         job_queue: JSON.stringify(rows(env.db, 'SELECT * FROM job_queue')),
+        event_context: JSON.stringify(rows(env.db, 'SELECT * FROM event_context')),
         'jobs inspect': inspect.stdout,
         'jobs inspect --json': inspectJson.stdout,
       }
