@@ -22,6 +22,12 @@ export interface ErrorJson {
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static enableJsonFlag = true
+  /**
+   * Whether the command reads the database through dbPath()/openRead()/openWrite(). Those that load the whole
+   * runtime themselves (engine start, jobs enqueue, events emit) or need no database say false, so the
+   * config is not loaded twice on their start-up path.
+   */
+  static usesDbPath = true
 
   static baseFlags = {
     db: Flags.string({
@@ -55,7 +61,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
-    // Resolved here (the config loader is imported lazily); a problem surfaces only for commands that use it.
+    // Resolved here (the config loader is imported lazily); a problem surfaces only when the path is used.
+    if (!(this.ctor as typeof BaseCommand).usesDbPath) return
     try {
       this.resolvedDb = {path: await resolveDbPath({db: this.flags.db, config: this.flags.config})}
     } catch (err) {
@@ -63,7 +70,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
-  private resolvedDb: {path: string} | {error: unknown} = {error: new Error('dbPath() before init()')}
+  private resolvedDb: {path: string} | {error: unknown} = {error: new Error('dbPath() is not for this command (usesDbPath is false), or was called before init()')}
 
   /** Human output: control characters in it (plugin text) are shown escaped, never sent to the terminal. */
   public log(message = '', ...args: unknown[]): void {

@@ -22,6 +22,7 @@ export interface ConfigCheckResult {
 }
 
 export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
+  static usesDbPath = false
   static summary = 'Validate config.yaml, its includes and every plugin manifest, without starting anything'
   static description = 'Lists every problem with its file and key. Exit 0 when valid (warnings allowed), 2 on any error.'
   static examples = ['<%= config.bin %> config check --config /etc/ductile', '<%= config.bin %> config check --config ./config.yaml --json']

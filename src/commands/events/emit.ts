@@ -16,6 +16,7 @@ export interface EventsEmitResult {
 }
 
 export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
+  static usesDbPath = false
   static summary = 'Start the pipelines whose `on` matches an event, as if a plugin had emitted it'
   static description = 'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
   static examples = [

@@ -20,6 +20,7 @@ export interface JobsEnqueueResult {
 }
 
 export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
+  static usesDbPath = false
   static summary = 'Add a job to the queue; prints its id'
   static description = `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine picks the job up within a second.`
   static examples = [

@@ -16,6 +16,7 @@ export interface PipelinesListResult {
 }
 
 export default class PipelinesList extends BaseCommand<typeof PipelinesList> {
+  static usesDbPath = false
   static summary = 'Pipelines with their triggers and steps'
   static examples = ['<%= config.bin %> pipelines list --config /etc/ductile', '<%= config.bin %> pipelines list --json']
 

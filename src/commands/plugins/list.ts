@@ -21,6 +21,7 @@ export interface PluginsListResult {
 }
 
 export default class PluginsList extends BaseCommand<typeof PluginsList> {
+  static usesDbPath = false
   static summary = 'Plugins discovered from plugin_roots: name, version, commands, schedules, problems'
   static examples = ['<%= config.bin %> plugins list --config /etc/ductile', '<%= config.bin %> plugins list --json']
 
