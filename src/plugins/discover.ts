@@ -117,13 +117,13 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
   if (m.protocol !== 2 && m.protocol !== '2') bad('protocol', `must be 2 (got ${JSON.stringify(m.protocol)}): this engine speaks protocol v2 only`)
 
   let entrypoint = ''
+  let realDir = ''
   if (typeof m.entrypoint !== 'string' || m.entrypoint === '') bad('entrypoint', 'is required: the executable, relative to the plugin directory')
   else if (isAbsolute(m.entrypoint) || m.entrypoint.split(/[\\/]/).includes('..')) bad('entrypoint', `must be a path inside the plugin directory without "..": ${m.entrypoint}`)
   else {
     entrypoint = resolve(dir, m.entrypoint)
     if (!existsSync(entrypoint)) bad('entrypoint', `${entrypoint} does not exist`)
     else {
-      let realDir = ''
       try {
         realDir = realpathSync(dir)
         // A plugin directory reached through a symlink may live elsewhere only when symlinks are allowed.
@@ -189,7 +189,7 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
       description: typeof m.description === 'string' ? m.description : undefined,
       protocol: 2,
       dir,
-      realDir: realpathSync(dir),
+      realDir,
       file,
       entrypoint,
       concurrency_safe: m.concurrency_safe !== false,
