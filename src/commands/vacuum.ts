@@ -7,7 +7,7 @@ import {mib, progress} from '../cli/progress.js'
 import {liveLockHolder} from '../engine/lock.js'
 import {DuctileError, usageError} from '../errors.js'
 import {createPrivateFile} from '../lib/files.js'
-import {fileSize, fileStats, fullVacuum, incrementalVacuum, vacuumInto} from '../schema/sqlite.js'
+import {autoVacuumMode, checkpoint, fileSize, fileStats, fullVacuum, incrementalVacuum, vacuumInto} from '../schema/sqlite.js'
 
 export interface VacuumResult {
   mode: 'incremental' | 'full' | 'into'
@@ -64,7 +64,7 @@ export default class Vacuum extends BaseCommand<typeof Vacuum> {
       this.guard(db, () => fullVacuum(db))
       freedPages = before.freelistPages
     } else {
-      if (Number(db.sqlite.pragma('auto_vacuum', {simple: true})) !== 2) {
+      if (autoVacuumMode(db) !== 2) {
         throw new DuctileError('conflict', `${db.path} does not use incremental auto-vacuum, so free pages cannot be returned step by step`, {
           hint: 'run `ductile vacuum --full` once (with the engine stopped): it reclaims the space and switches the file to incremental',
         })
@@ -72,7 +72,7 @@ export default class Vacuum extends BaseCommand<typeof Vacuum> {
       const bar = progress(this.human() && !f.quiet)
       freedPages = await incrementalVacuum(db, {onProgress: (freed, left) => bar.update(`freed ${freed} pages, ${left} left`)})
       bar.done()
-      db.sqlite.pragma('wal_checkpoint(TRUNCATE)')
+      checkpoint(db, 'TRUNCATE')
     }
     const after = snap()
     if (mode === 'into') after.fileBytes = fileSize(into!)

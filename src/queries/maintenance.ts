@@ -2,7 +2,7 @@ import {type Kysely, type SelectQueryBuilder, sql} from 'kysely'
 
 import {type Db, perHandle} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
-import {checkpoint, fileSize, withIndex} from '../schema/sqlite.js'
+import {checkpoint, dataVersion, fileSize, tuneForBatches, withIndex} from '../schema/sqlite.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 
 /**
@@ -86,7 +86,6 @@ async function checkpointComplete(db: Db, maxMs = 100): Promise<void> {
 }
 
 /** Changes whenever another connection commits (PRAGMA data_version). */
-const dataVersion = (db: Db) => db.sqlite.pragma('data_version', {simple: true}) as number
 
 /**
  * The newest failed job_log row per (plugin, command): `jobs errors` can always show the last failure.
@@ -180,9 +179,7 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
   // For the duration: no automatic checkpoint inside each batch's COMMIT (two fsyncs that keep the next
   // batch waiting; the gap between batches checkpoints instead), and a page cache that holds a batch, so it is
   // written to the WAL once, at its commit.
-  const restore = {autocheckpoint: db.sqlite.pragma('wal_autocheckpoint', {simple: true}), cache: db.sqlite.pragma('cache_size', {simple: true})}
-  db.sqlite.pragma('wal_autocheckpoint = 0')
-  db.sqlite.pragma('cache_size = -32768')
+  const restore = tuneForBatches(db)
   try {
     for (const table of tables) {
       const retention = opts.retention?.[table] ?? DEFAULT_RETENTION_MS[table]
@@ -243,8 +240,7 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
       result.kept = countOld(db, table, cutoff)
     }
   } finally {
-    db.sqlite.pragma(`wal_autocheckpoint = ${restore.autocheckpoint}`)
-    db.sqlite.pragma(`cache_size = ${restore.cache}`)
+    restore()
   }
   if (!opts.dryRun) checkpoint(db, 'TRUNCATE')
   return {

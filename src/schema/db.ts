@@ -12,6 +12,7 @@ import {dirname, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
 import type {Database} from './types.js'
+import {applyConnectionPragmas, applyWriterPragmas} from './sqlite.js'
 
 /**
  * The database handle. Queries are built with Kysely's builder (portable SQL, spec decision 17) and run
@@ -46,10 +47,6 @@ export interface Prepared<P extends Record<string, unknown>, O> {
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000
-/** WAL is truncated back to this size after checkpoints (conventions: the WAL grows without bound otherwise). */
-export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
-/** SQLite's default wal_autocheckpoint: a COMMIT that leaves this many WAL pages or more runs a PASSIVE checkpoint. */
-export const DEFAULT_WAL_AUTOCHECKPOINT = 1000
 
 export type OpenMode = 'read' | 'write' | 'create'
 
@@ -142,6 +139,30 @@ export class Db {
   tx<T>(fn: () => T): T {
     return (this.readonly ? this.runInTx.deferred(fn) : this.runInTx.immediate(fn)) as T
   }
+
+  /**
+   * Work whose writes are kept only when `keep` holds for its result; otherwise they are undone (to a
+   * savepoint) and the result is returned all the same. An error undoes them too and propagates. Joins the
+   * caller's transaction, or runs in its own.
+   */
+  undoUnless<T>(fn: () => T, keep: (result: T) => boolean): T {
+    if (!this.sqlite.inTransaction) return this.tx(() => this.undoUnless(fn, keep))
+    const name = `ductile_undo_${++this.savepoints}`
+    this.sqlite.exec(`SAVEPOINT ${name}`)
+    let result: T
+    try {
+      result = fn()
+    } catch (err) {
+      this.sqlite.exec(`ROLLBACK TO ${name}; RELEASE ${name}`)
+      throw err
+    } finally {
+      this.savepoints--
+    }
+    this.sqlite.exec(keep(result) ? `RELEASE ${name}` : `ROLLBACK TO ${name}; RELEASE ${name}`)
+    return result
+  }
+
+  private savepoints = 0
 
   /**
    * Atomic work that joins the caller's transaction when there is one (no savepoint), else runs in its own
@@ -254,26 +275,6 @@ export function translateSqliteError(err: unknown, path: string): unknown {
     })
   }
   return err
-}
-
-/** Per-connection settings that write nothing to the file. */
-function applyConnectionPragmas(sqlite: BetterSqlite3.Database, mode: OpenMode, busyTimeoutMs: number): void {
-  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`)
-  // synchronous is per connection: readers carry the same value so `db info` shows what Ductile runs with.
-  sqlite.pragma('synchronous = NORMAL')
-  if (mode === 'read') sqlite.pragma('query_only = ON')
-  else sqlite.pragma('foreign_keys = ON')
-}
-
-/** What a writer sets in the file itself: WAL mode (the header) and the WAL's size limit. */
-function applyWriterPragmas(sqlite: BetterSqlite3.Database): void {
-  const jm = sqlite.pragma('journal_mode = WAL', {simple: true})
-  if (String(jm).toLowerCase() !== 'wal') {
-    throw new DuctileError('db_error', `could not switch ${sqlite.name} to WAL journal mode (got ${jm})`, {
-      hint: 'WAL needs a local filesystem that supports shared memory; move the database off network storage',
-    })
-  }
-  sqlite.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
 }
 
 export function busyTimeoutFromEnv(): number {

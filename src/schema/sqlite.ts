@@ -1,12 +1,80 @@
+import type BetterSqlite3 from 'better-sqlite3'
 import {type CompiledQuery, type Compilable, type RawBuilder, sql} from 'kysely'
 import {statSync} from 'node:fs'
 
-import type {Db} from './db.js'
+import {DuctileError} from '../errors.js'
+
+/** The connection these functions need (the Db of db.ts is one). */
+interface Db {
+  sqlite: BetterSqlite3.Database
+  path: string
+}
 
 /**
- * SQLite-only expressions and maintenance (spec decision 17): everything here has a different spelling on
- * another dialect, so it is kept in one place.
+ * SQLite-only expressions, pragmas and maintenance: everything here has a different spelling on another
+ * dialect (PostgreSQL has settings, not pragmas), so it is kept in one place.
  */
+
+/** The WAL is truncated back to this size after checkpoints (it would otherwise keep its largest size). */
+export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+/** SQLite's default wal_autocheckpoint: a COMMIT that leaves this many WAL pages or more runs a PASSIVE checkpoint. */
+export const DEFAULT_WAL_AUTOCHECKPOINT = 1000
+
+/** Per-connection settings that write nothing to the file. */
+export function applyConnectionPragmas(sqlite: BetterSqlite3.Database, mode: 'read' | 'write' | 'create', busyTimeoutMs: number): void {
+  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`)
+  // synchronous is per connection: readers carry the same value so `db info` shows what Ductile runs with.
+  sqlite.pragma('synchronous = NORMAL')
+  if (mode === 'read') sqlite.pragma('query_only = ON')
+  else sqlite.pragma('foreign_keys = ON')
+}
+
+/** What a writer sets in the file itself: WAL mode (the header) and the WAL's size limit. */
+export function applyWriterPragmas(sqlite: BetterSqlite3.Database): void {
+  const jm = sqlite.pragma('journal_mode = WAL', {simple: true})
+  if (String(jm).toLowerCase() !== 'wal') {
+    throw new DuctileError('db_error', `could not switch ${sqlite.name} to WAL journal mode (got ${jm})`, {
+      hint: 'WAL needs a local filesystem that supports shared memory; move the database off network storage',
+    })
+  }
+  sqlite.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
+}
+
+/** WAL pages a COMMIT may leave before it checkpoints itself (0: never; another thread checkpoints). */
+export function setAutocheckpoint(db: Db, pages = DEFAULT_WAL_AUTOCHECKPOINT): void {
+  db.sqlite.pragma(`wal_autocheckpoint = ${pages}`)
+}
+
+/** Let SQLite refresh the statistics its planner uses (cheap; run before closing a long-lived connection). */
+export function optimize(db: Db): void {
+  db.sqlite.pragma('optimize')
+}
+
+/** Changes when another connection commits (this connection's own commits do not change it). */
+export function dataVersion(db: Db): number {
+  return db.sqlite.pragma('data_version', {simple: true}) as number
+}
+
+/**
+ * For a run of batch deletes: no automatic checkpoint inside each batch's COMMIT and a 32 MiB page cache.
+ * Returns what puts the connection back as it was.
+ */
+export function tuneForBatches(db: Db): () => void {
+  const autocheckpoint = db.sqlite.pragma('wal_autocheckpoint', {simple: true})
+  const cache = db.sqlite.pragma('cache_size', {simple: true})
+  db.sqlite.pragma('wal_autocheckpoint = 0')
+  db.sqlite.pragma('cache_size = -32768')
+  return () => {
+    db.sqlite.pragma(`wal_autocheckpoint = ${autocheckpoint}`)
+    db.sqlite.pragma(`cache_size = ${cache}`)
+  }
+}
+
+/** 0 none, 1 full, 2 incremental. */
+export function autoVacuumMode(db: Db): number {
+  return Number(db.sqlite.pragma('auto_vacuum', {simple: true}))
+}
+
 
 /**
  * Whole-second duration exactly as the reference computes it: strftime('%s', end) - strftime('%s', start).
