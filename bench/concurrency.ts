@@ -10,7 +10,7 @@ import {existsSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 
-import {defaultMaxWorkers} from '../src/config/load.js'
+import {defaultMaxWorkers} from '../src/config/defaults.js'
 import type {Section} from './run.js'
 import {drainByEngineProcess, line} from './util.js'
 

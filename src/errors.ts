@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'config_missing'
   | 'engine_running'
   | 'conflict'
+  | 'state_invalid'
+  | 'route_failed'
   | 'runtime'
 
 export class DuctileError extends Error {
@@ -34,13 +36,24 @@ export class DuctileError extends Error {
   readonly exitCode: number
   readonly hint?: string
 
-  constructor(code: ErrorCode, message: string, opts: {hint?: string; exitCode?: number; cause?: unknown} = {}) {
+  constructor(code: ErrorCode, message: string, opts: {hint?: string; cause?: unknown} = {}) {
     super(message, opts.cause === undefined ? undefined : {cause: opts.cause})
     this.name = 'DuctileError'
     this.code = code
     this.hint = opts.hint
-    this.exitCode = opts.exitCode ?? (code === 'usage' || code === 'validation' || code === 'config_invalid' ? EXIT_USAGE : EXIT_FAILURE)
+    this.exitCode = exitCodeOf(code)
   }
+}
+
+/**
+ * Codes that say the request itself was wrong (a flag, a value, the config, or an action the job's state
+ * does not allow): running it again unchanged cannot succeed. The same code exits the same way everywhere.
+ */
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['usage', 'validation', 'config_invalid', 'config_missing', 'conflict', 'route_failed'])
+
+/** The exit status of an error code: 2 for the request's own fault, 1 for everything else. */
+export function exitCodeOf(code: ErrorCode): number {
+  return USAGE_CODES.has(code) ? EXIT_USAGE : EXIT_FAILURE
 }
 
 /** The message of anything thrown: an Error's message, else the value in words. */

@@ -26,7 +26,6 @@ export function locateConfig(flag?: string): string | null {
     if (!existsSync(file)) {
       throw new DuctileError('config_missing', `config ${file} does not exist`, {
         hint: 'pass --config with the path of config.yaml or of its directory',
-        exitCode: 2,
       })
     }
     return file
@@ -52,13 +51,11 @@ export async function statePathFromConfig(file: string): Promise<string | null> 
   if (config.statePath === null && errors.length) {
     throw new DuctileError('config_invalid', `cannot tell the database from ${file}:\n  ${errors.map((i) => `${i.file}: ${i.path}: ${i.message}`).join('\n  ')}`, {
       hint: 'fix the config (`ductile config check` lists every problem), or pass --db PATH to skip it',
-      exitCode: 2,
     })
   }
   if (config.statePath?.includes('${')) {
     throw new DuctileError('config_invalid', `${file}: state.path is ${config.statePath}, with a variable that is not set`, {
       hint: 'set the variable (in the environment or an environment_vars.include file), or pass --db PATH',
-      exitCode: 2,
     })
   }
   return config.statePath

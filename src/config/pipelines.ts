@@ -1,6 +1,6 @@
 import type {PluginRegistry} from '../plugins/discover.js'
 import {type Expr, parseExpr} from './expr.js'
-import type {Config, ConfigIssue} from './load.js'
+import type {Config, ConfigIssue} from './types.js'
 import {errorMessage} from '../errors.js'
 import {isMap} from '../lib/json.js'
 

@@ -3,7 +3,8 @@ import {join} from 'node:path'
 
 import {DuctileError} from '../errors.js'
 import {type PluginRegistry, discoverPlugins} from '../plugins/discover.js'
-import {type Config, type ConfigIssue, assertNoConfigErrors, loadConfig} from './load.js'
+import {assertNoConfigErrors, loadConfig} from './load.js'
+import type {Config, ConfigIssue} from './types.js'
 import {type Pipeline, compilePipelines} from './pipelines.js'
 import {chooseDbPath, locateConfig} from './locate.js'
 
@@ -21,7 +22,6 @@ export function requireConfigFile(flag?: string): string {
     const checked = [process.env.DUCTILE_CONFIG_DIR, join(homedir(), '.config', 'ductile', 'config.yaml'), '/etc/ductile/config.yaml'].filter(Boolean)
     throw new DuctileError('config_missing', `no config found (checked: ${checked.join(', ')})`, {
       hint: 'pass --config PATH or set DUCTILE_CONFIG_DIR',
-      exitCode: 2,
     })
   }
   return file

@@ -1,13 +1,29 @@
 import {Cron} from 'croner'
 
 import {parseDuration, parseTs} from '../schema/time.js'
-import type {ScheduleConfig} from './load.js'
 
 /**
  * Schedule specs (original §5.2, §6): every (with hourly/daily/weekly/monthly), 5-field cron in a zone (croner
  * handles zones and DST), one-shot at (RFC 3339) and after; only_between windows, not_on days. Shared by the
  * config check and the scheduler.
  */
+
+/** One entry of a plugin's `schedules:` list, as validated. */
+export interface ScheduleConfig {
+  id: string
+  every?: string
+  cron?: string
+  at?: string
+  after?: string
+  jitter_ms: number
+  catch_up: 'skip' | 'run_once' | 'run_all'
+  if_running: 'skip' | 'queue' | 'cancel'
+  only_between?: string
+  not_on?: (string | number)[]
+  timezone?: string
+  command: string
+  payload: Record<string, unknown>
+}
 
 type Kind = 'every' | 'cron' | 'at' | 'after'
 

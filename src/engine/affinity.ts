@@ -1,7 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {readFileSync, readdirSync} from 'node:fs'
 
-import type {CpuAffinityMode} from '../config/load.js'
+import type {CpuAffinityMode} from '../config/types.js'
 import {findOnPath} from '../lib/which.js'
 import {errorMessage} from '../errors.js'
 

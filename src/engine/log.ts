@@ -1,4 +1,4 @@
-import {redact} from '../config/load.js'
+import {redact} from '../config/secrets.js'
 import {formatTs} from '../schema/time.js'
 
 /** Engine log lines on stderr: `text` for people, `json` (NDJSON) for machines. */

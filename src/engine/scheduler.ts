@@ -1,4 +1,5 @@
-import type {Config, ScheduleConfig} from '../config/load.js'
+import type {ScheduleConfig} from '../config/schedule.js'
+import type {Config} from '../config/types.js'
 import {type NormalSchedule, inWindow, localParts, normalizeSchedule, parseDays, parseWindow} from '../config/schedule.js'
 import {type PluginInstance, type PluginRegistry, hasCommand} from '../plugins/discover.js'
 import {findBreaker, insertBreakerTransition, saveBreaker} from '../queries/breakers.js'

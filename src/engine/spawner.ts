@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import type {SpawnHelperMode} from '../config/load.js'
+import type {SpawnHelperMode} from '../config/types.js'
 import {DuctileError, errorMessage} from '../errors.js'
 import {findOnPath} from '../lib/which.js'
 

@@ -3,7 +3,8 @@ import {existsSync, lstatSync, readFileSync, readdirSync, realpathSync, statSync
 import {dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import YAML from 'yaml'
 
-import {type Config, type ConfigIssue, type PluginConfig, defaultPluginConfig} from '../config/load.js'
+import {defaultPluginConfig} from '../config/defaults.js'
+import type {Config, ConfigIssue, PluginConfig} from '../config/types.js'
 import {errorMessage} from '../errors.js'
 
 /**

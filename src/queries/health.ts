@@ -4,7 +4,7 @@ import {dirname} from 'node:path'
 
 import {liveLockHolder, readLock} from '../engine/lock.js'
 import type {Db} from '../schema/db.js'
-import {JOURNAL_SIZE_LIMIT} from '../schema/db.js'
+import {JOURNAL_SIZE_LIMIT} from '../schema/sqlite.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
 import {checkSchema} from '../schema/migrations.js'
 import {fileStats, quickCheck} from '../schema/sqlite.js'

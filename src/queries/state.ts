@@ -1,6 +1,6 @@
 import {type Db, perHandle} from '../schema/db.js'
 import {uuidv7} from '../schema/ids.js'
-import {errorMessage} from '../errors.js'
+import {DuctileError, errorMessage} from '../errors.js'
 
 /**
  * Plugin memory (spec decision 8, original §1.3): with a matching fact_outputs rule the state_updates
@@ -11,7 +11,10 @@ import {errorMessage} from '../errors.js'
 
 export const MAX_STATE_BYTES = 1 << 20
 
-export class StateError extends Error {}
+/** Plugin state that cannot be read or written: the attempt that met it fails without retry. */
+function stateError(message: string): DuctileError {
+  return new DuctileError('state_invalid', message)
+}
 
 /** Compact JSON with top-level keys sorted (the original re-marshals from a map). */
 export function normalizeObject(obj: Record<string, unknown>): string {
@@ -62,12 +65,12 @@ export function readPluginState(db: Db, plugin: string): Record<string, unknown>
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>
     throw new Error('not an object')
   } catch (e) {
-    throw new StateError(`stored plugin_state for ${plugin} is not a JSON object: ${errorMessage(e)}`)
+    throw stateError(`stored plugin_state for ${plugin} is not a JSON object: ${errorMessage(e)}`)
   }
 }
 
 function writeState(db: Db, plugin: string, json: string, now: string): void {
-  if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw new StateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
+  if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw stateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
   stmts(db).writeState.run({plugin, state: json, now})
 }
 
@@ -93,7 +96,7 @@ export function applyStateUpdates(db: Db, w: StateWrite): number[] {
     return []
   }
   const json = normalizeObject(w.updates)
-  if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw new StateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
+  if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw stateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
   const seqs: number[] = []
   for (const rule of w.rules) {
     const seq = nextFactSeq(db)

@@ -1,6 +1,7 @@
 import {BaseCommand} from '../../cli/base.js'
 import type {DuctileError} from '../../errors.js'
-import {type Config, type ConfigIssue, formatIssue, loadConfig} from '../../config/load.js'
+import {formatIssue, loadConfig} from '../../config/load.js'
+import type {Config, ConfigIssue} from '../../config/types.js'
 import {requireConfigFile} from '../../config/runtime.js'
 import {discoverPlugins} from '../../plugins/discover.js'
 import {compilePipelines} from '../../config/pipelines.js'

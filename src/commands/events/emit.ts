@@ -3,8 +3,8 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {readPayload} from '../../cli/payload.js'
 import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
-import {DuctileError, usageError} from '../../errors.js'
-import {RouteError, Router, normalizeEvent} from '../../engine/router.js'
+import {usageError} from '../../errors.js'
+import {Router, normalizeEvent} from '../../engine/router.js'
 import {openDb} from '../../schema/db.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
 
@@ -40,13 +40,9 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
       const result = this.guard(db, () => {
         const router = new Router({db, pipelines, registry, service: config.service, now: () => new Date(), snapshotId: null})
         const ev = normalizeEvent({type: this.args.type, payload, dedupe_key: this.flags['dedupe-key'], source: 'cli'}, 'cli', new Date())
-        try {
-          const r = db.tx(() => router.route(ev, {job: null, plugin: 'cli', submittedBy: 'cli'}))
-          return {event_id: ev.event_id, type: ev.type, enqueued: r.enqueued.map((e) => ({job_id: e.jobId, pipeline: e.pipeline, step: e.step})), skipped: r.skipped}
-        } catch (e) {
-          if (e instanceof RouteError) throw new DuctileError('validation', e.message)
-          throw e
-        }
+        // A routing error (route_failed, exit 2) rolls back every job of the event.
+        const r = db.tx(() => router.route(ev, {job: null, plugin: 'cli', submittedBy: 'cli'}))
+        return {event_id: ev.event_id, type: ev.type, enqueued: r.enqueued.map((e) => ({job_id: e.jobId, pipeline: e.pipeline, step: e.step})), skipped: r.skipped}
       })
       if (this.human()) {
         if (result.enqueued.length === 0 && result.skipped.length === 0) this.log(`No pipeline starts on ${result.type}.`)

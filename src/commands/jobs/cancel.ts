@@ -24,7 +24,7 @@ export default class JobsCancel extends BaseCommand<typeof JobsCancel> {
     const r = this.guard(db, () => cancelQueuedJob(db, this.args.id, formatTs(new Date()), reason))
     if (!r.ok) {
       if (r.status === null) throw new DuctileError('not_found', `no job ${this.args.id} in job_queue`)
-      throw new DuctileError('conflict', `job ${this.args.id} is ${r.status}; only queued jobs can be cancelled`, {exitCode: 2})
+      throw new DuctileError('conflict', `job ${this.args.id} is ${r.status}; only queued jobs can be cancelled`)
     }
     if (this.human()) this.log(`Cancelled ${this.args.id}.`)
     return {job_id: this.args.id, status: 'dead', reason}

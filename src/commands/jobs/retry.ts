@@ -23,7 +23,7 @@ export default class JobsRetry extends BaseCommand<typeof JobsRetry> {
     const db = this.openWrite()
     const old = this.guard(db, () => findQueueJob(db, this.args.id))
     if (!old) throw new DuctileError('not_found', `no job ${this.args.id} in job_queue`, {hint: 'terminal jobs are pruned from the queue after 24 hours'})
-    if (!isTerminal(old.status)) throw new DuctileError('conflict', `job ${old.id} is ${old.status}; only finished jobs can be retried`, {exitCode: 2})
+    if (!isTerminal(old.status)) throw new DuctileError('conflict', `job ${old.id} is ${old.status}; only finished jobs can be retried`)
     const now = formatTs(new Date())
     const r = this.guard(db, () =>
       enqueueJob(db, {
