@@ -1,4 +1,5 @@
-import {type ServiceConfig, redactDeep} from '../config/load.js'
+import {redactDeep} from '../config/secrets.js'
+import type {ServiceConfig} from '../config/types.js'
 import {getPath} from '../config/expr.js'
 import type {Pipeline, PipelineStep} from '../config/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
@@ -9,6 +10,7 @@ import {uuidv7} from '../schema/ids.js'
 import {formatTs} from '../schema/time.js'
 import type {EventContextRow, Job} from '../schema/types.js'
 import {isMap} from '../lib/json.js'
+import {DuctileError} from '../errors.js'
 
 /**
  * Events, pipelines and the baggage ledger (original §8). An event starts every pipeline whose `on`
@@ -30,7 +32,10 @@ export interface Envelope {
   event_id: string
 }
 
-export class RouteError extends Error {}
+/** An event that cannot be routed (a depth limit, a baggage conflict): the job that emitted it fails. */
+function routeError(message: string): DuctileError {
+  return new DuctileError('route_failed', message)
+}
 
 export interface RouterDeps {
   db: Db
@@ -102,7 +107,7 @@ export function accrete(parent: Record<string, unknown>, updates: Record<string,
     else if (JSON.stringify(out[k]) === JSON.stringify(v)) continue
     else if (path === 'ductile.route_depth') out[k] = v
     else if (isMap(out[k]) && isMap(v)) out[k] = accrete(out[k] as Record<string, unknown>, v, path)
-    else throw new RouteError(`baggage path "${path}" is immutable: inherited value differs from child value`)
+    else throw routeError(`baggage path "${path}" is immutable: inherited value differs from child value`)
   }
   return out
 }
@@ -121,9 +126,9 @@ function claims(step: PipelineStep, pipeline: Pipeline, scope: Record<string, un
   const out: Record<string, unknown> = {}
   for (const c of step.baggage) {
     const v = getPath(scope, c.from.split('.'))
-    if (v === undefined) throw new RouteError(`baggage source ${c.from} is missing for step ${step.id} of pipeline ${pipeline.name}`)
+    if (v === undefined) throw routeError(`baggage source ${c.from} is missing for step ${step.id} of pipeline ${pipeline.name}`)
     if (c.namespace !== undefined) {
-      if (!isMap(v)) throw new RouteError(`baggage source ${c.from} of step ${step.id} (pipeline ${pipeline.name}) must be an object to copy under ${c.namespace}`)
+      if (!isMap(v)) throw routeError(`baggage source ${c.from} of step ${step.id} (pipeline ${pipeline.name}) must be an object to copy under ${c.namespace}`)
       setPath(out, c.namespace, v)
     } else setPath(out, c.path, v)
   }
@@ -172,7 +177,7 @@ export class Router {
     return out
   }
 
-  /** Route one (normalized) event from its source. Throws RouteError for errors that must fail the emitter. */
+  /** Route one (normalized) event from its source. Throws a DuctileError `route_failed` for errors that must fail the emitter. */
   route(event: Envelope, src: RouteSource): RouteResult {
     const ev = this.d.secrets?.length ? {...event, payload: redactDeep(event.payload, this.d.secrets)} : event
     const res: RouteResult = {enqueued: [], skipped: []}
@@ -187,7 +192,7 @@ export class Router {
       const max = d.pipeline.maxDepth
       const stepDepth = d.root ? d.depth + 1 : d.depth
       if (max > 0 && stepDepth > max) {
-        throw new RouteError(`route depth limit ${max} reached: event ${ev.type} from ${src.plugin} would start step ${d.step.id} of pipeline ${d.pipeline.name} at depth ${stepDepth} (is there a cycle?)`)
+        throw routeError(`route depth limit ${max} reached: event ${ev.type} from ${src.plugin} would start step ${d.step.id} of pipeline ${d.pipeline.name} at depth ${stepDepth} (is there a cycle?)`)
       }
       const payload = isMap(ev.payload) ? {...ev.payload} : ev.payload
       if (isMap(payload)) {
@@ -197,8 +202,8 @@ export class Router {
       }
       const envelope: Envelope = {...ev, payload}
       const now = this.ts()
-      try {
-        db.tx(() => {
+      // Redelivery or dedupe is a no-op, not an error: its context rows are undone with the savepoint.
+      const r = db.undoUnless(() => {
           let parent = d.parent
           if (d.root) {
             const rootAcc = {ductile: {pipeline_instance_id: d.instance, route_depth: d.depth, ...(max > 0 ? {route_max_depth: max} : {})}}
@@ -208,9 +213,9 @@ export class Router {
           const updates = claims(d.step, d.pipeline, {payload, context: parentAcc})
           const merged = accrete(accrete(parentAcc, updates), {ductile: {pipeline_instance_id: d.instance, route_depth: stepDepth, ...(max > 0 ? {route_max_depth: max} : {})}})
           const json = JSON.stringify(merged)
-          if (Buffer.byteLength(json) > MAX_CONTEXT_BYTES) throw new RouteError(`accumulated context exceeds max size (${MAX_CONTEXT_BYTES} bytes) at step ${d.step.id} of pipeline ${d.pipeline.name}`)
+          if (Buffer.byteLength(json) > MAX_CONTEXT_BYTES) throw routeError(`accumulated context exceeds max size (${MAX_CONTEXT_BYTES} bytes) at step ${d.step.id} of pipeline ${d.pipeline.name}`)
           const ctx = insertContext(db, {parent_id: parent?.id ?? null, pipeline_name: d.pipeline.name, step_id: d.step.id, accumulated_json: json, created_at: now})
-          const r = enqueueJob(db, {
+          return enqueueJob(db, {
             plugin: d.step.uses,
             command: d.step.command,
             payload: envelope,
@@ -225,14 +230,9 @@ export class Router {
             configSnapshotId: this.d.snapshotId,
             now,
           })
-          if (r.status !== 'enqueued') throw new Skip(r.reason)
-          res.enqueued.push({jobId: r.job.id, pipeline: d.pipeline.name, step: d.step.id})
-        })
-      } catch (e) {
-        // Redelivery or dedupe: a no-op (its context rows rolled back with the savepoint), not an error.
-        if (e instanceof Skip) res.skipped.push({pipeline: d.pipeline.name, step: d.step.id, reason: e.message})
-        else throw e
-      }
+      }, (x) => x.status === 'enqueued')
+      if (r.status === 'enqueued') res.enqueued.push({jobId: r.job.id, pipeline: d.pipeline.name, step: d.step.id})
+      else res.skipped.push({pipeline: d.pipeline.name, step: d.step.id, reason: r.reason})
     }
     return res
   }
@@ -263,8 +263,6 @@ export class Router {
     return pipeline && step && row ? {pipeline, step, context: row} : null
   }
 }
-
-class Skip extends Error {}
 
 /** `with:` remaps: "{payload.x}" and "{context.y}" placeholders; a lone placeholder keeps the value's type. */
 export function remap(withMap: Record<string, unknown>, scope: Record<string, unknown>): Record<string, unknown> {

@@ -5,8 +5,7 @@ import {fileURLToPath} from 'node:url'
 
 import {loadConfig} from '../../src/config/load.js'
 import {discoverPlugins} from '../../src/plugins/discover.js'
-import {Engine, type EngineHooks} from '../../src/engine/engine.js'
-import {engineHooks} from '../../src/engine/hooks.js'
+import {Engine} from '../../src/engine/engine.js'
 import {Logger} from '../../src/engine/log.js'
 import {enqueueJob} from '../../src/queries/queue.js'
 import {type Db, openDb} from '../../src/schema/db.js'
@@ -42,7 +41,7 @@ export function testEnv(yaml = '', opts: {service?: string} = {}): TestEnv {
   return {dir, configPath, dbPath, db, logs: []}
 }
 
-export function startEngine(env: TestEnv, opts: {hooks?: EngineHooks; killGraceMs?: number} = {}): Promise<Engine> {
+export function startEngine(env: TestEnv, opts: {killGraceMs?: number} = {}): Promise<Engine> {
   const config = loadConfig(env.configPath)
   const registry = discoverPlugins(config)
   const engine = new Engine({
@@ -53,7 +52,6 @@ export function startEngine(env: TestEnv, opts: {hooks?: EngineHooks; killGraceM
     logger: new Logger('text', 'debug', (l) => env.logs.push(l)),
     pollIntervalMs: 50,
     killGraceMs: opts.killGraceMs ?? 300,
-    hooks: opts.hooks ?? engineHooks(config, registry),
   })
   return engine.start().then(() => engine)
 }

@@ -6,7 +6,6 @@ import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
 import {ENGINE_TITLE, confineEngine} from '../../engine/affinity.js'
 import {Engine} from '../../engine/engine.js'
 import {Logger} from '../../engine/log.js'
-import {engineHooks} from '../../engine/hooks.js'
 import {errorMessage} from '../../errors.js'
 
 export interface EngineStartResult {
@@ -42,7 +41,7 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
     } else if (confined) {
       logger.warn('could not confine the engine to its CPUs; it runs on all of them', {cpus: confined.cpus, error: confined.error})
     }
-    const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, hooks: engineHooks(config, registry, pipelines)})
+    const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, pipelines})
     // Handlers first: a SIGTERM while the engine starts (systemd stopping it right away) must still drain
     // and exit 0, not kill the process by the default action. The stop waits for the start to finish.
     const stopped = new Promise<void>((resolve) => {

@@ -1,0 +1,23 @@
+import type {Job} from '../schema/types.js'
+import type {PluginResponse} from './runner.js'
+
+/** The terminal statuses a job reaches in the engine (recovery marks a job dead after its last attempt). */
+export type EndStatus = 'succeeded' | 'failed' | 'timed_out' | 'skipped' | 'dead'
+
+export interface JobEnd {
+  job: Job
+  status: EndStatus
+  /** The plugin's response (absent when no plugin ran, or its output was not a response). */
+  response?: PluginResponse
+  error: string | null
+}
+
+/**
+ * What the engine tells whoever listens (`engine.events.on(...)`), in the manner of graphile-worker's
+ * WorkerEventMap: each event has one typed payload, and a listener cannot change the engine's course (a
+ * listener that throws is logged, not propagated).
+ */
+export interface EngineEventMap {
+  /** A job reached a terminal status and its row says so (outside any transaction). */
+  'job:end': [JobEnd]
+}

@@ -1,0 +1,67 @@
+import type {PluginInstance} from '../plugins/discover.js'
+import type {Job} from '../schema/types.js'
+import {isMap, payloadDepthProblem} from '../lib/json.js'
+import type {PluginRequest} from './runner.js'
+
+/**
+ * The protocol v2 request of one attempt, built from the job row, the plugin's config and state, and the
+ * pipeline context. A job that cannot make a request (a payload that is not JSON, too deep, a handle job
+ * without an event envelope) fails directly, without retry: running it again cannot fix the row.
+ */
+
+export type RequestOrFailure = {request: PluginRequest} | {failure: string}
+
+export interface RequestParts {
+  job: Job
+  plugin: PluginInstance
+  timeoutMs: number
+  state: Record<string, unknown>
+  /** The pipeline context of the job (empty outside pipelines). */
+  context: Record<string, unknown>
+  /** The event a handle job's plugin receives, from its envelope (a pipeline step's `with:` remaps it). */
+  prepareEvent: (event: Record<string, unknown>, context: Record<string, unknown>) => Record<string, unknown>
+}
+
+/** The job's payload, parsed and checked. */
+export function parsePayload(job: Job): {payload: unknown} | {failure: string} {
+  let payload: unknown
+  if (job.payload != null && job.payload !== '') {
+    try {
+      payload = JSON.parse(job.payload)
+    } catch {
+      return {failure: 'job payload is not valid JSON'}
+    }
+  }
+  const deep = payloadDepthProblem(payload)
+  if (deep) return {failure: `${deep}; such a job is refused at enqueue, this one was written by another process`}
+  return {payload}
+}
+
+export function buildRequest(p: RequestParts, payload: unknown): RequestOrFailure {
+  const {job, plugin} = p
+  const context: Record<string, unknown> = {ductile_plugin: plugin.name, ...p.context}
+  const request: PluginRequest = {
+    protocol: 2,
+    job_id: job.id,
+    command: job.command,
+    config: plugin.config.config,
+    state: p.state,
+    context,
+    deadline_at: new Date(Date.now() + p.timeoutMs).toISOString(),
+    instance: plugin.name,
+  }
+  if (isMap(payload) && Object.keys(payload).length > 0) request.payload = payload
+  if (job.command === 'handle' && isMap(payload)) {
+    if (typeof payload.type !== 'string') return {failure: 'handle job payload is not an event envelope (it needs a "type")'}
+    request.event = p.prepareEvent({...payload, payload: mergeContext(payload.payload, context)}, context)
+  }
+  return {request}
+}
+
+/** Context keys are merged into event.payload without overwriting the event's own keys. */
+function mergeContext(payload: unknown, context: Record<string, unknown>): unknown {
+  if (!isMap(payload)) return payload
+  const out = {...payload}
+  for (const [k, v] of Object.entries(context)) if (!(k in out)) out[k] = v
+  return out
+}

@@ -1,0 +1,197 @@
+import {createHash} from 'node:crypto'
+
+import type {Config} from '../config/types.js'
+import {redact} from '../config/secrets.js'
+import type {PluginRegistry} from '../plugins/discover.js'
+import {type RunningJob, listRunningJobs} from '../queries/jobs.js'
+import {type PruneResult, prune} from '../queries/maintenance.js'
+import {
+  type EnqueueResult,
+  type NewJobInput,
+  type RecoveryResult,
+  claimNextJob,
+  completeAttempt,
+  enqueueJob,
+  findQueueJob,
+  recordAttemptProcess,
+  recoverRunningJobs,
+  retryAttempt,
+} from '../queries/queue.js'
+import {insertConfigSnapshot} from '../queries/snapshots.js'
+import {type StateWrite, applyStateUpdates, readPluginState} from '../queries/state.js'
+import {type Db, openDb} from '../schema/db.js'
+import {assertInitialisable, assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
+import type {Clock} from '../schema/time.js'
+import type {Job} from '../schema/types.js'
+import type {Logger} from './log.js'
+import type {AttemptStatus, Failure} from './outcome.js'
+import {processStartTime} from '../lib/proc.js'
+import {errorMessage} from '../errors.js'
+
+/** What the store needs to know about an attempt's end: the plugin's output (redacted here) and the error. */
+export interface AttemptOutput {
+  stdout: string | null
+  stderr: string | null
+}
+
+/**
+ * Every database write the engine makes, in one place: opening (and creating) the database, the config
+ * snapshot, claims, plugin PIDs, attempt outcomes, plugin state, crash recovery, enqueues and retention.
+ * The worker loop decides; the store writes. No secret of the config reaches a row through it.
+ */
+export class EngineStore {
+  readonly db: Db
+  readonly snapshotId: string
+  private readonly secrets: string[]
+  /** Plugin PIDs are written shortly after spawn (or with the outcome, whichever comes first). */
+  private readonly pendingPids = new Map<string, {attempt: number; pid: number; startedAt: string | null}>()
+  private pidTimer: NodeJS.Timeout | null = null
+
+  private constructor(db: Db, snapshotId: string, secrets: string[], private readonly logger: Logger) {
+    this.db = db
+    this.snapshotId = snapshotId
+    this.secrets = secrets
+  }
+
+  /** Open the database at its real path (creating it on first run), check its schema, record a config snapshot. */
+  static open(path: string, o: {config: Config; registry: PluginRegistry; version: string; now: string; logger: Logger}): EngineStore {
+    const db = openDb(path, {mode: 'create', check: assertInitialisable})
+    try {
+      if (schemaState(db).kind === 'empty') {
+        initSchema(db)
+        o.logger.info('created database', {path})
+      }
+      assertSchemaCurrent(db)
+      return new EngineStore(db, writeSnapshot(db, o), o.config.secrets, o.logger)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.tx(fn)
+  }
+
+  running(): RunningJob[] {
+    return listRunningJobs(this.db)
+  }
+
+  job(id: string): Job | undefined {
+    return findQueueJob(this.db, id)
+  }
+
+  /** The oldest runnable job of a plugin not in `excludePlugins`, moved to running by this engine. */
+  claim(now: string, excludePlugins: Set<string>): Job | null {
+    return claimNextJob(this.db, {now, excludePlugins, snapshotId: this.snapshotId, enginePid: process.pid})
+  }
+
+  /** Requeue (or mark dead) the running jobs the filter picks. */
+  recover(now: string, filter: (job: Job) => boolean): RecoveryResult {
+    return recoverRunningJobs(this.db, now, filter)
+  }
+
+  enqueue(input: Omit<NewJobInput, 'configSnapshotId'>): EnqueueResult {
+    return enqueueJob(this.db, {...input, configSnapshotId: this.snapshotId})
+  }
+
+  readState(plugin: string): Record<string, unknown> {
+    return readPluginState(this.db, plugin)
+  }
+
+  applyState(w: StateWrite): void {
+    applyStateUpdates(this.db, w)
+  }
+
+  /** A plugin's PID, written within 50 ms in one batch, or with its attempt's outcome if that comes first. */
+  notePid(job: Job, pid: number): void {
+    this.pendingPids.set(job.id, {attempt: job.attempt, pid, startedAt: processStartTime(pid)})
+    this.pidTimer ??= setTimeout(() => {
+      this.pidTimer = null
+      try {
+        this.db.tx(() => {
+          for (const id of [...this.pendingPids.keys()]) this.flushPid(id)
+        })
+      } catch (err) {
+        this.logger.warn('could not record plugin pids', {error: errorMessage(err)})
+      }
+    }, 50)
+  }
+
+  private flushPid(jobId: string): void {
+    const p = this.pendingPids.get(jobId)
+    if (!p) return
+    this.pendingPids.delete(jobId)
+    recordAttemptProcess(this.db, jobId, p.attempt, p.pid, p.startedAt)
+  }
+
+  /**
+   * Write an attempt's end as decided: its PID (if still pending), its job_log row and transition, and the
+   * job's new status (or its requeue at `retryAt`). False when the row had moved on (cancelled meanwhile).
+   * Joins the caller's transaction.
+   */
+  endAttempt(job: Job, outcome: EndAs, output: AttemptOutput | null, now: string): boolean {
+    this.flushPid(job.id)
+    const rec = {
+      status: outcome.status,
+      result: redact(output?.stdout ?? null, this.secrets),
+      lastError: redact(outcome.error, this.secrets),
+      stderr: redact(output?.stderr ?? null, this.secrets),
+      now,
+    }
+    return outcome.retryAt ? retryAttempt(this.db, job, rec, outcome.retryAt) : completeAttempt(this.db, job, rec)
+  }
+
+  /** Retention: delete what service.*_retention says is old (in batches that let the engine's commits through). */
+  retain(s: Config['service'], clock: Clock): Promise<PruneResult> {
+    return prune(this.db, {
+      retention: {
+        job_log: s.job_log_retention_ms,
+        job_queue: s.job_queue_retention_ms,
+        job_transitions: s.job_transitions_retention_ms,
+        job_attempts: s.job_attempts_retention_ms,
+        circuit_breaker_transitions: s.breaker_transitions_retention_ms,
+      },
+      clock,
+    })
+  }
+
+  close(): void {
+    if (this.pidTimer) clearTimeout(this.pidTimer)
+    try {
+      this.db.sqlite.pragma('optimize')
+    } catch {
+      // best effort: statistics only
+    }
+    this.db.close()
+  }
+}
+
+/** How an attempt is written: its status, the error it records, and when it runs again (a retry). */
+export interface EndAs {
+  status: AttemptStatus
+  error: string | null
+  retryAt?: string
+}
+
+/** The write for a decided outcome other than success. */
+export function endAs(outcome: Failure, retryAt: (delayMs: number) => string): EndAs {
+  return outcome.kind === 'retry' ? {status: outcome.attemptStatus, error: outcome.error, retryAt: retryAt(outcome.delayMs)} : {status: outcome.status, error: outcome.error}
+}
+
+function writeSnapshot(db: Db, o: {config: Config; registry: PluginRegistry; version: string; now: string}): string {
+  const fingerprints: Record<string, string> = {}
+  for (const [name, p] of o.registry.plugins) fingerprints[name] = p.manifest.fingerprint
+  const configHash = createHash('sha256').update(JSON.stringify(o.config.sanitized)).digest('hex')
+  return insertConfigSnapshot(db, {
+    configHash,
+    sourceHash: o.config.sourceHash,
+    sourcePath: o.config.file,
+    reason: 'startup',
+    version: o.version,
+    binaryPath: process.argv[1] ?? '',
+    sanitizedConfig: o.config.sanitized,
+    pluginFingerprints: fingerprints,
+    now: o.now,
+  })
+}

@@ -1,0 +1,349 @@
+import type {EventEmitter} from 'node:events'
+
+import type {ServiceConfig} from '../config/types.js'
+import {DEFAULT_RETRY} from '../config/defaults.js'
+import {type PluginInstance, type PluginRegistry, commandTimeoutMs, entrypointProblem, hasCommand, pluginParallelism} from '../plugins/discover.js'
+import {translateSqliteError} from '../schema/db.js'
+import {type Clock, formatTs} from '../schema/time.js'
+import type {Job} from '../schema/types.js'
+import {DuctileError, errorMessage} from '../errors.js'
+import type {PipelineDispatch} from './dispatch.js'
+import type {EndStatus, EngineEventMap} from './events.js'
+import type {Logger} from './log.js'
+import {type Failure, decideAbandoned, decideOutcome} from './outcome.js'
+import {buildRequest, parsePayload} from './request.js'
+import {type RunResult, killGroup, runPlugin} from './runner.js'
+import type {Spawner} from './spawner.js'
+import {type EndAs, type EngineStore, endAs} from './store.js'
+
+export interface WorkerDeps {
+  store: EngineStore
+  dispatch: PipelineDispatch
+  registry: PluginRegistry
+  service: ServiceConfig
+  logger: Logger
+  clock: Clock
+  events: EventEmitter<EngineEventMap>
+  /** The allowlisted environment every plugin gets (with the engine's run marker). */
+  pluginEnv: Record<string, string>
+  spawner: Spawner | null
+  dbPath: string
+  pollIntervalMs: number
+  killGraceMs?: number
+}
+
+interface Active {
+  job: Job
+  plugin: string
+  pid: number | null
+  done: Promise<void>
+}
+
+/**
+ * The worker loop: claim queued jobs while workers are free (fill), run each attempt's plugin (launch), and
+ * write its outcome while the next job is claimed (finish). Sleeps until woken or the poll interval passes.
+ */
+export class WorkerLoop {
+  readonly stats = {started: 0, finished: 0}
+  private readonly active = new Map<string, Active>()
+  /** Attempts that failed after their claim and whose failure could not be written yet (a full disk). */
+  private readonly unrecorded = new Map<string, {job: Job; error: string; warned?: boolean}>()
+  private stopping = false
+  private wakeResolve: (() => void) | null = null
+  private loopDone: Promise<void> | null = null
+  /** While an attempt hands its worker over, its completion and the next claim carry the same time. */
+  private handoverAt: string | undefined
+
+  constructor(private readonly d: WorkerDeps) {}
+
+  now(): string {
+    return this.handoverAt ?? formatTs(this.d.clock())
+  }
+
+  start(): void {
+    this.loopDone = this.loop()
+  }
+
+  /** Wake the loop now (a job was enqueued by the engine itself, or a slot freed). */
+  wake(): void {
+    this.wakeResolve?.()
+  }
+
+  isActive(jobId: string): boolean {
+    return this.active.has(jobId)
+  }
+
+  /** The running jobs and their plugin PIDs. */
+  running(): {job: Job; pid: number | null}[] {
+    return [...this.active.values()].map((a) => ({job: a.job, pid: a.pid}))
+  }
+
+  /** Terminate the plugin of a running job (its row was already moved on, e.g. cancelled by the scheduler). */
+  killJob(jobId: string): void {
+    const a = this.active.get(jobId)
+    if (a?.pid) killGroup(a.pid, 'SIGTERM')
+  }
+
+  /** Terminate every running plugin (SIGTERM to its group); their attempts end as the plugins exit. */
+  terminate(): void {
+    for (const a of this.active.values()) if (a.pid) killGroup(a.pid, 'SIGTERM')
+  }
+
+  /** Stop claiming; wait for the running attempts (each bounded by its timeout) and record what is left. */
+  async drain(): Promise<void> {
+    this.stopping = true
+    this.wake()
+    await this.loopDone
+    await Promise.all([...this.active.values()].map((a) => a.done))
+    if (this.unrecorded.size) this.recordUnrecorded()
+    if (this.unrecorded.size) this.d.logger.error('could not record these failed attempts; the next engine start recovers them', {jobs: [...this.unrecorded.keys()].join(',')})
+  }
+
+  get runningCount(): number {
+    return this.active.size
+  }
+
+  private waitForWake(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeResolve = null
+        resolve()
+      }, ms)
+      this.wakeResolve = () => {
+        clearTimeout(t)
+        this.wakeResolve = null
+        resolve()
+      }
+    })
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        if (this.unrecorded.size) this.recordUnrecorded()
+        this.fill()
+      } catch (err) {
+        this.d.logger.error('claim failed', {error: errorMessage(translateSqliteError(err, this.d.dbPath))})
+      }
+      await this.waitForWake(this.d.pollIntervalMs)
+    }
+  }
+
+  /** Plugins at their parallelism limit (not counting the attempt that is handing its worker over). */
+  private atCap(finishing?: string): Set<string> {
+    const counts = new Map<string, number>()
+    for (const a of this.active.values()) if (a.job.id !== finishing) counts.set(a.plugin, (counts.get(a.plugin) ?? 0) + 1)
+    const capped = new Set<string>()
+    for (const [plugin, n] of counts) {
+      const inst = this.d.registry.plugins.get(plugin)
+      const cap = inst ? pluginParallelism(inst, this.d.service.max_workers) : 1
+      if (n >= cap) capped.add(plugin)
+    }
+    return capped
+  }
+
+  /** Claim jobs while there are free workers. */
+  private fill(): void {
+    while (!this.stopping && this.active.size < this.d.service.max_workers) {
+      const job = this.d.store.claim(this.now(), this.atCap())
+      if (!job) return
+      this.launch(job)
+    }
+  }
+
+  private launch(job: Job): void {
+    const entry: Active = {job, plugin: job.plugin, pid: null, done: Promise.resolve()}
+    this.active.set(job.id, entry)
+    this.stats.started++
+    entry.done = this.execute(job, entry)
+      .catch((err) => this.abandon(job, err))
+      .finally(() => {
+        this.active.delete(job.id)
+        this.stats.finished++
+        this.wake()
+      })
+  }
+
+  /**
+   * Anything that fails after a claim ends that attempt: failed, retryable, with a job_log row naming the
+   * cause. When even that cannot be written (the disk is full), the loop tries again until it can, so the
+   * job never stays running inside a live engine.
+   */
+  private abandon(job: Job, err: unknown): void {
+    const error = `engine error after the claim: ${errorMessage(translateSqliteError(err, this.d.dbPath))}`
+    this.d.logger.error('job handling failed', {job: job.id, error})
+    this.unrecorded.set(job.id, {job, error})
+    this.recordUnrecorded()
+  }
+
+  private recordUnrecorded(): void {
+    for (const [id, entry] of this.unrecorded) {
+      const {job, error} = entry
+      try {
+        const end = this.endAs(decideAbandoned(job, error, this.backoffBase(job)))
+        this.d.store.tx(() => this.d.store.endAttempt(job, end, null, this.now()))
+        this.unrecorded.delete(id)
+        this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: end.retryAt ? 'retry' : 'failed', error})
+      } catch (e) {
+        // Once per attempt: the loop tries again every poll until the write goes through.
+        if (!entry.warned) this.d.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: errorMessage(translateSqliteError(e, this.d.dbPath))})
+        entry.warned = true
+        return
+      }
+    }
+  }
+
+  private backoffBase(job: Job): number {
+    return this.d.registry.plugins.get(job.plugin)?.config.retry.backoff_base_ms ?? DEFAULT_RETRY.backoff_base_ms
+  }
+
+  private endAs(outcome: Failure): EndAs {
+    return endAs(outcome, (delayMs) => formatTs(new Date(this.d.clock().getTime() + delayMs)))
+  }
+
+  /**
+   * Write an attempt's outcome and claim the job that takes its worker.
+   * - The outcome changes plugin state: one transaction for both, so the next request (which carries the
+   *   plugin's state) sees what this attempt wrote.
+   * - Otherwise the next job is claimed and started first and the outcome written while it runs: nothing
+   *   the outcome writes reaches the next request, and the plugin no longer waits for the job_log, the
+   *   transition and the routing writes (about a third of the engine's time between two jobs).
+   */
+  private finishAttempt(job: Job, write: () => boolean, changesState = false): boolean {
+    const claimNext = (): Job | null => (!this.stopping && this.active.size - 1 < this.d.service.max_workers ? this.d.store.claim(this.now(), this.atCap(job.id)) : null)
+    // One instant for both: the next job never shows as started before this one completed.
+    const outer = this.handoverAt
+    this.handoverAt = this.now()
+    try {
+      let next: Job | null = null
+      if (!changesState) {
+        next = claimNext()
+        if (next) this.launch(next)
+        next = null
+      }
+      const wrote = this.d.store.tx(() => {
+        const ok = write()
+        if (changesState) next = claimNext()
+        return ok
+      })
+      if (next) this.launch(next)
+      return wrote
+    } finally {
+      this.handoverAt = outer
+    }
+  }
+
+  private async execute(job: Job, entry: Active): Promise<void> {
+    const plugin = this.d.registry.plugins.get(job.plugin)
+    const started = performance.now()
+    if (!plugin) return this.failDirectly(job, `plugin ${job.plugin} is not installed: no manifest under plugin_roots names it`, started)
+    if (!hasCommand(plugin, job.command)) {
+      return this.failDirectly(job, `plugin ${job.plugin} has no command ${job.command} (manifest commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')})`, started)
+    }
+    const timeoutMs = commandTimeoutMs(plugin, job.command)
+    const parsed = parsePayload(job)
+    if ('failure' in parsed) return this.failDirectly(job, parsed.failure, started)
+    let state: Record<string, unknown>
+    try {
+      state = this.d.store.readState(plugin.name)
+    } catch (e) {
+      return this.failDirectly(job, errorMessage(e), started)
+    }
+    const context = this.d.dispatch.contextOf(job)
+    const built = buildRequest({job, plugin, timeoutMs, state, context, prepareEvent: (event, ctx) => this.d.dispatch.prepareEvent(job, event, ctx)}, parsed.payload)
+    if ('failure' in built) return this.failDirectly(job, built.failure, started)
+    const {request} = built
+    const skip = this.d.dispatch.skipReason(job, parsed.payload, request.context)
+    if (skip) return this.skip(job, skip, started)
+    // Checked again at every spawn: the file may have been swapped since discovery.
+    const unsafe = entrypointProblem(plugin.manifest.entrypoint, plugin.manifest.realDir, this.d.service.allow_symlinks)
+    if (unsafe) return this.failDirectly(job, `refused to run plugin ${job.plugin}: ${unsafe}; fix the plugin directory (\`ductile plugins list\` checks it)`, started)
+    this.d.logger.info('job start', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt})
+    const result = await runPlugin({
+      entrypoint: plugin.manifest.entrypoint,
+      request,
+      env: this.d.pluginEnv,
+      timeoutMs,
+      graceMs: this.d.killGraceMs,
+      cwd: plugin.manifest.dir,
+      spawner: this.d.spawner ?? undefined,
+      onSpawn: (pid) => {
+        entry.pid = pid
+        this.d.store.notePid(job, pid)
+      },
+    })
+    for (const l of result.response?.logs ?? []) {
+      if (l && typeof l.message === 'string') this.d.logger.log(['debug', 'info', 'warn', 'error'].includes(String(l.level)) ? (l.level as 'info') : 'info', `plugin: ${l.message}`, {plugin: job.plugin, job: job.id})
+    }
+    this.record(job, plugin, result, started)
+  }
+
+  private record(job: Job, plugin: PluginInstance, result: RunResult, started: number): void {
+    const outcome = decideOutcome(job, result, plugin.config.retry.backoff_base_ms)
+    const output = {stdout: result.stdout, stderr: result.stderr}
+    let status: EndStatus | 'retry' | 'superseded'
+    let error: string | null = null
+    if (outcome.kind === 'succeed') {
+      const {response} = outcome
+      try {
+        const updates = response.state_updates
+        const changesState = Boolean(updates && Object.keys(updates).length > 0)
+        const wrote = this.finishAttempt(
+          job,
+          () => {
+            if (updates && changesState) {
+              const rules = plugin.manifest.fact_outputs.filter((r) => r.command === job.command)
+              this.d.store.applyState({plugin: plugin.name, command: job.command, jobId: job.id, updates, rules, now: this.now()})
+            }
+            if (this.d.dispatch.afterSuccess(job, response)) this.wake()
+            return this.d.store.endAttempt(job, {status: 'succeeded', error: null}, output, this.now())
+          },
+          changesState,
+        )
+        status = wrote ? 'succeeded' : 'superseded'
+      } catch (err) {
+        // Persisting state or routing failed: the job fails without retry; nothing of the success
+        // transaction was kept (a retry would repeat the plugin's side effects for the same bad output).
+        error = failedSuccessMessage(err, this.d.dbPath)
+        status = 'failed'
+        const msg = error
+        this.finishAttempt(job, () => this.d.store.endAttempt(job, {status: 'failed', error: msg}, output, this.now()))
+      }
+    } else {
+      const end = this.endAs(outcome)
+      error = end.error
+      const wrote = this.finishAttempt(job, () => this.d.store.endAttempt(job, end, output, this.now()))
+      if (end.retryAt) {
+        this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: end.status, retry_at: end.retryAt, duration_ms: Math.round(performance.now() - started), error})
+        return
+      }
+      status = wrote ? end.status : 'superseded'
+    }
+    this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error})
+    if (status !== 'superseded') this.d.events.emit('job:end', {job, status, response: result.response, error})
+  }
+
+  /** A job whose step condition is false ends skipped without running its plugin. */
+  private skip(job: Job, reason: string, started: number): void {
+    const result = JSON.stringify({status: 'skipped', reason})
+    const wrote = this.finishAttempt(job, () => {
+      const ok = this.d.store.endAttempt(job, {status: 'skipped', error: reason}, {stdout: result, stderr: null}, this.now())
+      if (ok && this.d.dispatch.afterSkip(job)) this.wake()
+      return ok
+    })
+    this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'skipped' : 'superseded', duration_ms: Math.round(performance.now() - started), reason})
+  }
+
+  /** Failures that bypass retry: unknown plugin or command, a payload that cannot make a request, unreadable state. */
+  private failDirectly(job: Job, error: string, started: number): void {
+    const wrote = this.finishAttempt(job, () => this.d.store.endAttempt(job, {status: 'failed', error}, null, this.now()))
+    this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error})
+  }
+}
+
+/** Why a success could not be recorded: the plugin's own fault (bad state, events that cannot route) or ours. */
+function failedSuccessMessage(err: unknown, dbPath: string): string {
+  if (err instanceof DuctileError && err.code === 'state_invalid') return err.message
+  if (err instanceof DuctileError && err.code === 'route_failed') return `event routing failed: ${err.message}`
+  return `could not record the result: ${errorMessage(translateSqliteError(err, dbPath))}`
+}
