@@ -9,7 +9,7 @@ import type {Config} from '../config/types.js'
 import {KILL_GRACE_MS} from '../engine/runner.js'
 import {locateConfig} from '../config/locate.js'
 import {describeError} from '../cli/base.js'
-import {type Check, diskSpaceCheck, runChecks} from '../queries/health.js'
+import {type Check, diskSpaceCheck, runChecks} from '../cli/doctor.js'
 import {openDb} from '../schema/db.js'
 
 export interface DoctorResult {

@@ -4,7 +4,7 @@ import {resolve} from 'node:path'
 
 import {BaseCommand} from '../cli/base.js'
 import {mib, progress} from '../cli/progress.js'
-import {liveLockHolder} from '../engine/lock.js'
+import {liveLockHolder} from '../lib/lock.js'
 import {DuctileError, usageError} from '../errors.js'
 import {createPrivateFile} from '../lib/files.js'
 import {autoVacuumMode, checkpoint, fileSize, fileStats, fullVacuum, incrementalVacuum, vacuumInto} from '../schema/sqlite.js'

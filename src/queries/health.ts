@@ -1,185 +1,52 @@
 import {sql} from 'kysely'
-import {statfsSync} from 'node:fs'
-import {dirname} from 'node:path'
 
-import {liveLockHolder, readLock} from '../engine/lock.js'
 import type {Db} from '../schema/db.js'
-import {JOURNAL_SIZE_LIMIT} from '../schema/sqlite.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
-import {checkSchema} from '../schema/migrations.js'
-import {fileStats, quickCheck} from '../schema/sqlite.js'
-import {formatTs, parseTs} from '../schema/time.js'
-import {errorMessage} from '../errors.js'
 
-/**
- * `ductile doctor`: one verdict per check, with the figure it judged and what to do. Each check is a plain
- * function of the database (and a few thresholds) so tests can break each condition on its own.
- */
+/** The reads `ductile doctor` judges (its checks and thresholds are in src/cli/doctor.ts). */
 
-export type Verdict = 'ok' | 'warn' | 'fail'
-
-export interface Check {
-  name: string
-  status: Verdict
-  figure: string | number | null
-  detail: string
-  hint?: string
+/** Up to `limit` jobs running since before `cutoff`, oldest first. */
+export function runningSince(db: Db, cutoff: string, limit = 5) {
+  return db.all(db.k.selectFrom('job_queue').select(['id', 'plugin', 'started_at']).where('status', '=', 'running').where('started_at', '<', cutoff).orderBy('started_at').limit(limit))
 }
 
-export interface DoctorOptions {
-  now?: Date
-  /** Longest plugin timeout (+ kill grace): running longer than this is stuck. */
-  stuckAfterMs: number
-  maxWalBytes?: number
-  maxFreelistRatio?: number
-  /** Terminal job_queue rows older than this mean prune is not running. */
-  queueRetentionMs?: number
-  /** A missing engine is a warning, not a failure. */
-  engineOptional?: boolean
-  /** Free space on the database's volume below this fails (default 256 MiB). */
-  minFreeBytes?: number
-  /** Due queued work older than this with no claim as recent fails: the engine is not claiming (default 60 s). */
-  claimAfterMs?: number
+/** The oldest queued job that is due now (no retry delay left). */
+export function oldestDueJob(db: Db, now: string) {
+  return db.get(
+    db.k
+      .selectFrom('job_queue')
+      .select(['id', 'plugin', 'created_at'])
+      .where('status', '=', sql.lit('queued'))
+      .where((eb) => eb.or([eb('next_retry_at', 'is', null), eb('next_retry_at', '=', ''), eb('next_retry_at', '<=', now)]))
+      .orderBy('created_at')
+      .limit(1),
+  )
 }
 
-const ok = (name: string, figure: Check['figure'], detail: string): Check => ({name, status: 'ok', figure, detail})
-const fail = (name: string, figure: Check['figure'], detail: string, hint: string, status: Verdict = 'fail'): Check => ({name, status, figure, detail, hint})
-
-function safe(name: string, fn: () => Check): Check {
-  try {
-    return fn()
-  } catch (err) {
-    return fail(name, null, `could not check: ${errorMessage(err)}`, 'run `ductile doctor` again; if it persists the file may be damaged')
-  }
+/** When the newest attempt started (the engine's last claim), or null. */
+export function lastClaimAt(db: Db): string | null {
+  return db.get(db.k.selectFrom('job_attempts').select('created_at').orderBy('created_at', 'desc').limit(1))?.created_at ?? null
 }
 
-/** Free space on the database's volume; needs no open database (a full disk may refuse to open one). */
-export function diskSpaceCheck(dbPath: string, minFreeBytes = 256 * 1048576): Check {
-  return safe('disk_space', () => {
-    const st = statfsSync(dirname(dbPath))
-    const free = st.bavail * st.bsize
-    const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`
-    return free >= minFreeBytes
-      ? ok('disk_space', free, `${mib(free)} free on the database's volume (minimum ${mib(minFreeBytes)})`)
-      : fail('disk_space', free, `only ${mib(free)} free on the database's volume (minimum ${mib(minFreeBytes)}): the engine cannot record outcomes on a full disk`, 'free space on that volume, then run `ductile prune` and `ductile vacuum`')
-  })
+/** Breakers that are open or half-open. */
+export function breakersNotClosed(db: Db) {
+  return db.all(db.k.selectFrom('circuit_breakers').select(['plugin', 'command', 'state']).where('state', '!=', 'closed'))
 }
 
-export function runChecks(db: Db, o: DoctorOptions): Check[] {
-  const now = o.now ?? new Date()
-  const checks: Check[] = []
-  checks.push(
-    safe('schema', () => {
-      const {problems} = checkSchema(db)
-      const errors = problems.filter((p) => p.severity === 'error')
-      return errors.length === 0 ? ok('schema', 0, 'every table, column and index is present') : fail('schema', errors.length, errors.map((p) => p.message).join('; '), `run \`${errors[0].fix}\``)
-    }),
+/** Active schedules that have a next run. */
+export function activeSchedules(db: Db) {
+  return db.all(db.k.selectFrom('schedule_entries').select(['plugin', 'schedule_id', 'next_run_at', 'interval_ms']).where('status', '=', sql.lit('active')).where('next_run_at', 'is not', null))
+}
+
+/** Finished job_queue rows completed before `cutoff` (prune should have removed them). */
+export function countFinishedBefore(db: Db, cutoff: string): number {
+  return Number(
+    db.get(
+      db.k
+        .selectFrom('job_queue')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('status', 'in', [...TERMINAL_STATUSES])
+        .where('completed_at', '<', cutoff),
+    )?.n ?? 0,
   )
-  checks.push(
-    safe('quick_check', () => {
-      const r = quickCheck(db)
-      return r.length === 1 && r[0] === 'ok' ? ok('quick_check', 'ok', 'PRAGMA quick_check found no damage') : fail('quick_check', r.length, r.slice(0, 3).join('; '), 'the file is damaged: stop the engine and restore from a backup (`ductile db backup` makes them)')
-    }),
-  )
-  const stats = fileStats(db)
-  checks.push(stats.journalMode === 'wal' ? ok('journal_mode', stats.journalMode, 'WAL: readers never block the engine') : fail('journal_mode', stats.journalMode, `journal_mode is ${stats.journalMode}, not wal`, 'start the engine (it sets WAL) or run `sqlite3 FILE "PRAGMA journal_mode=WAL;"`'))
-  checks.push(stats.synchronous === 1 ? ok('synchronous', stats.synchronous, 'NORMAL (1), as Ductile sets on every connection') : fail('synchronous', stats.synchronous, `synchronous is ${stats.synchronous}, not NORMAL (1)`, 'Ductile sets it per connection; check for another program opening the file'))
-  const maxWal = o.maxWalBytes ?? JOURNAL_SIZE_LIMIT
-  checks.push(
-    stats.walBytes <= maxWal
-      ? ok('wal_size', stats.walBytes, `WAL ${(stats.walBytes / 1048576).toFixed(1)} MiB, limit ${(maxWal / 1048576).toFixed(0)} MiB`)
-      : fail('wal_size', stats.walBytes, `WAL is ${(stats.walBytes / 1048576).toFixed(1)} MiB, above the ${(maxWal / 1048576).toFixed(0)} MiB limit: checkpoints are not keeping up`, 'look for a long-running reader holding a snapshot; `ductile prune` ends with a TRUNCATE checkpoint'),
-  )
-  const ratio = stats.pageCount ? stats.freelistCount / stats.pageCount : 0
-  const maxFree = o.maxFreelistRatio ?? 0.25
-  checks.push(
-    ratio <= maxFree
-      ? ok('freelist', Number(ratio.toFixed(3)), `${stats.freelistCount} of ${stats.pageCount} pages free`)
-      : fail('freelist', Number(ratio.toFixed(3)), `${(ratio * 100).toFixed(0)}% of the file is free pages (${stats.freelistCount} of ${stats.pageCount})`, 'run `ductile vacuum` to give the space back'),
-  )
-  checks.push(
-    safe('stuck_jobs', () => {
-      const cutoff = formatTs(new Date(now.getTime() - o.stuckAfterMs))
-      const rows = db.all(db.k.selectFrom('job_queue').select(['id', 'plugin', 'started_at']).where('status', '=', 'running').where('started_at', '<', cutoff).orderBy('started_at').limit(5))
-      return rows.length === 0
-        ? ok('stuck_jobs', 0, `no job running longer than ${Math.round(o.stuckAfterMs / 1000)} s (the longest plugin timeout)`)
-        : fail('stuck_jobs', rows.length, `${rows.length} job(s) running longer than the longest timeout, e.g. ${rows[0].plugin} ${rows[0].id} since ${rows[0].started_at}`, '`ductile jobs stuck` shows whether their processes are alive; restarting the engine recovers orphans')
-    }),
-  )
-  checks.push(diskSpaceCheck(db.path, o.minFreeBytes))
-  checks.push(
-    safe('claiming', () => {
-      const after = o.claimAfterMs ?? 60_000
-      const nowTs = formatTs(now)
-      const due = db.get(
-        db.k
-          .selectFrom('job_queue')
-          .select(['id', 'plugin', 'created_at'])
-          .where('status', '=', sql.lit('queued'))
-          .where((eb) => eb.or([eb('next_retry_at', 'is', null), eb('next_retry_at', '=', ''), eb('next_retry_at', '<=', nowTs)]))
-          .orderBy('created_at')
-          .limit(1),
-      )
-      const waitedMs = due ? now.getTime() - (parseTs(due.created_at)?.getTime() ?? now.getTime()) : 0
-      if (!due || waitedMs <= after) return ok('claiming', 0, `no due job has waited longer than ${Math.round(after / 1000)} s`)
-      const last = db.get(db.k.selectFrom('job_attempts').select('created_at').orderBy('created_at', 'desc').limit(1))?.created_at ?? null
-      const sinceClaim = last ? now.getTime() - (parseTs(last)?.getTime() ?? 0) : Number.POSITIVE_INFINITY
-      if (sinceClaim <= after) return ok('claiming', Math.round(waitedMs / 1000), `the engine claimed a job ${Math.round(sinceClaim / 1000)} s ago (the oldest due job waits for its plugin's turn)`)
-      return fail(
-        'claiming',
-        Math.round(waitedMs / 1000),
-        `the engine is not claiming: ${due.plugin} job ${due.id} has waited ${Math.round(waitedMs / 1000)} s and the last claim was ${last ? `at ${last}` : 'never'}`,
-        'check the engine log (a full disk or a database error stops claims); `ductile jobs list --status queued` shows the backlog',
-      )
-    }),
-  )
-  checks.push(
-    safe('breakers', () => {
-      const rows = db.all(db.k.selectFrom('circuit_breakers').select(['plugin', 'command', 'state']).where('state', '!=', 'closed'))
-      return rows.length === 0
-        ? ok('breakers', 0, 'every circuit breaker is closed')
-        : fail('breakers', rows.length, rows.map((r) => `${r.plugin} ${r.command} ${r.state}`).join(', '), '`ductile breakers history PLUGIN` says why; `ductile breakers reset PLUGIN` closes one by hand')
-    }),
-  )
-  checks.push(
-    safe('schedules', () => {
-      const rows = db.all(db.k.selectFrom('schedule_entries').select(['plugin', 'schedule_id', 'next_run_at', 'interval_ms']).where('status', '=', sql.lit('active')).where('next_run_at', 'is not', null))
-      const late = rows.filter((r) => {
-        const next = parseTs(r.next_run_at)?.getTime()
-        const allowance = r.interval_ms ?? 3_600_000
-        return next !== undefined && now.getTime() - next > allowance
-      })
-      return late.length === 0
-        ? ok('schedules', 0, `${rows.length} active schedule(s), none overdue by more than its interval`)
-        : fail('schedules', late.length, `overdue: ${late.map((r) => `${r.plugin}/${r.schedule_id} (due ${r.next_run_at})`).join(', ')}`, 'is the engine running? `ductile schedules list` shows each next run')
-    }),
-  )
-  checks.push(
-    safe('engine', () => {
-      const live = liveLockHolder(db.path)
-      if (live) return ok('engine', live.pid, `engine PID ${live.pid} on ${live.host} holds the lock`)
-      const stale = readLock(db.path)
-      if (stale) return fail('engine', stale.pid, `the lock names PID ${stale.pid}, which is not running (the engine died)`, 'start the engine: it takes over the stale lock and recovers running jobs')
-      return fail('engine', null, 'no engine holds the lock', 'start it with `ductile engine start` (or pass --engine-optional where none should run)', o.engineOptional ? 'warn' : 'fail')
-    }),
-  )
-  checks.push(
-    safe('retention', () => {
-      const retention = o.queueRetentionMs ?? 86_400_000
-      const cutoff = formatTs(new Date(now.getTime() - retention - 3_600_000))
-      const n = Number(
-        db.get(
-          db.k
-            .selectFrom('job_queue')
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .where('status', 'in', [...TERMINAL_STATUSES])
-            .where('completed_at', '<', cutoff),
-        )?.n ?? 0,
-      )
-      return n === 0
-        ? ok('retention', 0, 'no finished queue rows past their retention')
-        : fail('retention', n, `${n} finished job_queue row(s) older than the retention (${Math.round(retention / 3_600_000)} h): pruning is not running`, 'run `ductile prune` from cron, or keep the engine running (it prunes every tick)')
-    }),
-  )
-  return checks
 }

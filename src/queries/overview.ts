@@ -1,4 +1,4 @@
-import {liveLockHolder, readLock} from '../engine/lock.js'
+import {liveLockHolder, readLock} from '../lib/lock.js'
 import {processAlive} from '../lib/proc.js'
 import type {Db} from '../schema/db.js'
 import {durationMsExpr} from '../schema/sqlite.js'

@@ -7,7 +7,7 @@ import {describe, it} from 'node:test'
 
 import BetterSqlite3 from 'better-sqlite3'
 
-import {EngineLock} from '../../src/engine/lock.js'
+import {EngineLock} from '../../src/lib/lock.js'
 import {processStartTime} from '../../src/lib/proc.js'
 import {openDb} from '../../src/schema/db.js'
 import {ROOT, runCli} from '../helpers/cli.js'

@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 
 import {DuctileError, errorMessage} from '../errors.js'
-import {processAlive, processStartTime} from '../lib/proc.js'
+import {processAlive, processStartTime} from './proc.js'
 
 /**
  * One engine per database (spec decision 10): a PID lock file `<db path>.pid` holding the PID, the
