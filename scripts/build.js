@@ -32,6 +32,8 @@ execFileSync(
   [
     ...walk(join(root, 'src', 'commands')),
     join(root, 'src', 'main.ts'),
+    // The checkpoint thread's body: a worker thread loads it by path (src/engine/checkpointer.ts).
+    join(root, 'src', 'engine', 'checkpoint-thread.ts'),
     '--bundle',
     '--splitting',
     '--platform=node',

@@ -1,5 +1,6 @@
-import {createRequire} from 'node:module'
 import {Worker} from 'node:worker_threads'
+
+import type {ThreadData, ThreadMessage} from './checkpoint-thread.js'
 
 /**
  * Copies the engine's WAL back into the database file on a worker thread with its own connection, so the
@@ -20,56 +21,20 @@ import {Worker} from 'node:worker_threads'
  * restartWaitMs: after one that gives up, the next waits 1 s, then 2, 4 … up to 30 s.
  */
 
-const WORKER = `
-const {workerData, parentPort} = require('node:worker_threads')
-const Database = require(workerData.sqlitePath)
-let db
-try {
-  db = new Database(workerData.dbPath, {fileMustExist: true, timeout: workerData.busyTimeoutMs})
-  db.pragma('synchronous = NORMAL')
-} catch (err) {
-  // Reported here: an error that ends the thread reaches the engine without its message.
-  parentPort.postMessage({error: 'cannot open ' + workerData.dbPath + ': ' + (err && err.message || err)})
-  process.exit(1)
-}
-let restartAfter = 0
-let backoffMs = 1000
-const round = () => {
-  try {
-    let r
-    for (let pass = 0; pass < 8; pass++) {
-      r = db.pragma('wal_checkpoint(PASSIVE)')[0]
-      if (r.busy === 0 && r.checkpointed >= r.log) break
-    }
-    // log: the frames since the WAL last restarted. A pass that copied all of them says little: the engine
-    // has usually committed again before its next transaction could find nothing left to copy.
-    if (r.log < workerData.restartAfterFrames || Date.now() < restartAfter) return
-    // Readers still in the log after restartWaitMs: it gives up (busy) and the next try waits longer.
-    db.pragma('busy_timeout = ' + workerData.restartWaitMs)
-    try {
-      const busy = db.pragma('wal_checkpoint(RESTART)')[0].busy !== 0
-      if (busy) {
-        restartAfter = Date.now() + backoffMs
-        backoffMs = Math.min(backoffMs * 2, 30000)
-      } else backoffMs = 1000
-      // Rare (once per restartAfterFrames frames, or per back-off step): the engine and tests may watch them.
-      parentPort.postMessage({restart: {busy, at: Date.now()}})
-    } finally {
-      db.pragma('busy_timeout = ' + workerData.busyTimeoutMs)
-    }
-  } catch (err) {
-    parentPort.postMessage({error: String(err && err.message || err)})
+/**
+ * The thread runs checkpoint-thread.ts: the TypeScript source under tsx (tests), else the bundled file the
+ * build emits as its own entry, dist/engine/checkpoint-thread.js (wherever this module's code was bundled).
+ */
+function startThread(workerData: ThreadData): Worker {
+  const here = import.meta.url
+  if (here.endsWith('.ts')) {
+    // Loader hooks do not reach worker threads on Node 20: the thread loads the TypeScript through tsx's API.
+    const file = new URL('./checkpoint-thread.ts', here).href
+    return new Worker(`import('tsx/esm/api').then(({tsImport}) => tsImport(${JSON.stringify(file)}, ${JSON.stringify(here)}))`, {eval: true, workerData})
   }
+  const dist = here.lastIndexOf('/dist/')
+  return new Worker(new URL(`${here.slice(0, dist)}/dist/engine/checkpoint-thread.js`), {workerData})
 }
-const timer = setInterval(round, workerData.intervalMs)
-parentPort.on('message', (m) => {
-  if (m !== 'stop') return
-  clearInterval(timer)
-  round()
-  db.close()
-  parentPort.postMessage({stopped: true})
-})
-`
 
 /** 4,096 frames: 16 MiB of WAL at the default 4 KiB page, four times SQLite's own automatic checkpoint. */
 export const RESTART_AFTER_FRAMES = 4096
@@ -92,18 +57,14 @@ export class Checkpointer {
       onRestart?: (r: {busy: boolean; at: number}) => void
     },
   ) {
-    const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3')
-    this.worker = new Worker(WORKER, {
-      eval: true,
-      workerData: {
-        dbPath,
-        sqlitePath,
-        intervalMs: opts.intervalMs ?? 100,
+    const data: ThreadData = {
+      dbPath,
+      intervalMs: opts.intervalMs ?? 100,
         busyTimeoutMs: opts.busyTimeoutMs ?? 5000,
         restartAfterFrames: opts.restartAfterFrames ?? RESTART_AFTER_FRAMES,
-        restartWaitMs: opts.restartWaitMs ?? 100,
-      },
-    })
+      restartWaitMs: opts.restartWaitMs ?? 100,
+    }
+    this.worker = startThread(data)
     // Never what keeps the engine's process alive.
     this.worker.unref()
     // The first failure ends the thread: the engine goes back to checkpointing in its commits.
@@ -114,9 +75,9 @@ export class Checkpointer {
       opts.onError(message)
       void this.stop()
     }
-    this.worker.on('message', (m: {error?: string; restart?: {busy: boolean; at: number}}) => {
-      if (m.error) fail(m.error)
-      else if (m.restart) opts.onRestart?.(m.restart)
+    this.worker.on('message', (m: ThreadMessage) => {
+      if ('error' in m) fail(m.error)
+      else if ('restart' in m) opts.onRestart?.(m.restart)
     })
     this.worker.on('error', (err) => fail(err instanceof Error && err.message ? err.message : `the checkpoint thread failed: ${JSON.stringify(err)}`))
     this.worker.on('exit', (code) => {
@@ -134,7 +95,7 @@ export class Checkpointer {
         clearTimeout(timer)
         void this.worker.terminate().then(() => resolve())
       }
-      this.worker.on('message', (m: {stopped?: boolean}) => m.stopped && done())
+      this.worker.on('message', (m: ThreadMessage) => 'stopped' in m && done())
       this.worker.once('exit', () => {
         clearTimeout(timer)
         resolve()

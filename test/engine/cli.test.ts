@@ -46,6 +46,7 @@ describe('engine start (the real CLI)', () => {
     }
     assert.equal(await engine.exited, 0)
     assert.match(engine.err(), /engine stopped/)
+    assert.doesNotMatch(engine.err(), /checkpoint thread failed/, 'the built engine finds its checkpoint thread file')
     assert.equal(existsSync(env.dbPath + '.pid'), false, 'the lock is released')
   })
 
