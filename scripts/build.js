@@ -9,7 +9,7 @@
 // the last day are copied into the new one: a process started on one (an engine) still finds what it imports
 // lazily.
 import {execFileSync} from 'node:child_process'
-import {cpSync, existsSync, readdirSync, renameSync, rmSync, statSync} from 'node:fs'
+import {copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
@@ -32,8 +32,9 @@ execFileSync(
   [
     ...walk(join(root, 'src', 'commands')),
     join(root, 'src', 'main.ts'),
-    // The checkpoint thread's body: a worker thread loads it by path (src/engine/checkpointer.ts).
+    // Code that runs in its own thread or process, loaded by path (src/lib/assets.ts finds them).
     join(root, 'src', 'engine', 'checkpoint-thread.ts'),
+    join(root, 'src', 'engine', 'helpers', 'spawner-node.ts'),
     '--bundle',
     '--splitting',
     '--platform=node',
@@ -52,6 +53,9 @@ execFileSync(
   ],
   {cwd: root, stdio: 'inherit'},
 )
+// The Python spawn helper is not bundled: it is copied to the same path under the build.
+mkdirSync(join(next, 'engine', 'helpers'), {recursive: true})
+copyFileSync(join(root, 'src', 'engine', 'helpers', 'spawner.py'), join(next, 'engine', 'helpers', 'spawner.py'))
 const chunks = join(dist, 'chunks')
 if (existsSync(chunks)) {
   for (const name of readdirSync(chunks)) {

@@ -1,5 +1,7 @@
+import {pathToFileURL} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
+import {ownModule} from '../lib/assets.js'
 import type {ThreadData, ThreadMessage} from './checkpoint-thread.js'
 
 /**
@@ -21,19 +23,13 @@ import type {ThreadData, ThreadMessage} from './checkpoint-thread.js'
  * restartWaitMs: after one that gives up, the next waits 1 s, then 2, 4 … up to 30 s.
  */
 
-/**
- * The thread runs checkpoint-thread.ts: the TypeScript source under tsx (tests), else the bundled file the
- * build emits as its own entry, dist/engine/checkpoint-thread.js (wherever this module's code was bundled).
- */
+/** The thread runs checkpoint-thread.ts (see lib/assets.ts for where it is found). */
 function startThread(workerData: ThreadData): Worker {
-  const here = import.meta.url
-  if (here.endsWith('.ts')) {
-    // Loader hooks do not reach worker threads on Node 20: the thread loads the TypeScript through tsx's API.
-    const file = new URL('./checkpoint-thread.ts', here).href
-    return new Worker(`import('tsx/esm/api').then(({tsImport}) => tsImport(${JSON.stringify(file)}, ${JSON.stringify(here)}))`, {eval: true, workerData})
-  }
-  const dist = here.lastIndexOf('/dist/')
-  return new Worker(new URL(`${here.slice(0, dist)}/dist/engine/checkpoint-thread.js`), {workerData})
+  const thread = ownModule('engine/checkpoint-thread')
+  if (!thread.source) return new Worker(thread.path, {workerData})
+  // Loader hooks do not reach worker threads on Node 20: the thread loads the TypeScript through tsx's API.
+  const url = pathToFileURL(thread.path).href
+  return new Worker(`import('tsx/esm/api').then(({tsImport}) => tsImport(${JSON.stringify(url)}, ${JSON.stringify(import.meta.url)}))`, {eval: true, workerData})
 }
 
 /** 4,096 frames: 16 MiB of WAL at the default 4 KiB page, four times SQLite's own automatic checkpoint. */

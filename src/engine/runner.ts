@@ -1,5 +1,6 @@
-import {spawn} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 
+import {capture} from './capture.js'
 import type {Spawner} from './spawner.js'
 import {errorMessage} from '../errors.js'
 
@@ -219,92 +220,28 @@ function runViaSpawner(opts: RunOptions, spawner: Spawner, input: string): Promi
 
 function runHere(opts: RunOptions, input: string): Promise<RunResult> {
   const stdoutCap = opts.stdoutCap ?? STDOUT_CAP
-  const stderrCap = opts.stderrCap ?? STDERR_CAP
-  const grace = opts.graceMs ?? KILL_GRACE_MS
   const started = performance.now()
-  return new Promise((resolvePromise) => {
-    const out: Buffer[] = []
-    let outBytes = 0
-    const err: Buffer[] = []
-    let errBytes = 0
-    let stderrTruncated = false
-    let overflow = false
-    let settled = false
-    let exitCode: number | null = null
-    let signal: NodeJS.Signals | null = null
-    let drainTimer: NodeJS.Timeout | undefined
-
-    let child: ReturnType<typeof spawn>
-    try {
-      child = spawn(opts.entrypoint, [], {
-        cwd: opts.cwd,
-        env: opts.env,
-        detached: true,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      })
-    } catch (e) {
-      resolvePromise(spawnFailure(e as Error, started))
-      return
-    }
-    const pid = child.pid ?? null
-    const state = {pid, exited: false}
-    const timeout = armTimeout(opts.timeoutMs, grace, state)
-
-    const finish = (spawnError?: Error) => {
-      if (settled) return
-      settled = true
-      timeout.cancel()
-      clearTimeout(drainTimer)
-      // Anything the plugin left behind in its group (a child that kept stdout open) goes with it.
-      if (pid) killGroup(pid, 'SIGKILL')
-      if (spawnError) {
-        resolvePromise(spawnFailure(spawnError, started))
-        return
-      }
-      const stdoutBuf = Buffer.concat(out)
-      const stdout = stdoutBuf.length ? stdoutBuf.toString('utf8') : null
-      const stderr = Buffer.concat(err).toString('utf8')
-      resolvePromise(classify({stdout, stderr, stderrTruncated, exitCode, signal, pid, overflow, timedOut: timeout.timedOut(), durationMs: performance.now() - started, timeoutMs: opts.timeoutMs, stdoutCap}))
-    }
-
-    child.on('error', (e) => finish(e))
-    if (pid) opts.onSpawn?.(pid)
-
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (overflow) return
-      if (outBytes + chunk.length > stdoutCap) {
-        out.push(chunk.subarray(0, stdoutCap - outBytes))
-        outBytes = stdoutCap
-        overflow = true
-        if (pid) killGroup(pid, 'SIGKILL')
-        return
-      }
-      out.push(chunk)
-      outBytes += chunk.length
-    })
-    child.stderr!.on('data', (chunk: Buffer) => {
-      if (errBytes >= stderrCap) {
-        stderrTruncated = true
-        return
-      }
-      const take = Math.min(chunk.length, stderrCap - errBytes)
-      if (take < chunk.length) stderrTruncated = true
-      err.push(chunk.subarray(0, take))
-      errBytes += take
-    })
-    child.on('exit', (code, sig) => {
-      state.exited = true
-      exitCode = code
-      signal = sig
-      // stdout may still hold buffered data; a grandchild may keep the pipe open forever.
-      drainTimer = setTimeout(() => finish(), 200)
-    })
-    child.on('close', () => finish())
-
-    child.stdin!.on('error', () => {
-      // EPIPE: the plugin did not read its request; a valid response still counts.
-    })
-    child.stdin!.end(input)
+  let child: ChildProcess
+  try {
+    child = spawn(opts.entrypoint, [], {cwd: opts.cwd, env: opts.env, detached: true, stdio: ['pipe', 'pipe', 'pipe']})
+  } catch (e) {
+    return Promise.resolve(spawnFailure(e instanceof Error ? e : new Error(String(e)), started))
+  }
+  const pid = child.pid ?? null
+  const state = {pid, exited: false}
+  const timeout = armTimeout(opts.timeoutMs, opts.graceMs ?? KILL_GRACE_MS, state)
+  if (pid) opts.onSpawn?.(pid)
+  const kill = () => {
+    if (pid) killGroup(pid, 'SIGKILL')
+  }
+  const captured = capture(child, {input, stdoutCap, stderrCap: opts.stderrCap ?? STDERR_CAP, onOverflow: kill, onExit: () => (state.exited = true)})
+  return captured.then((r) => {
+    timeout.cancel()
+    // Anything the plugin left behind in its group (a child that kept stdout open) goes with it.
+    kill()
+    if ('error' in r) return spawnFailure(r.error, started)
+    const stdout = r.stdout.length ? r.stdout.toString('utf8') : null
+    return classify({stdout, stderr: r.stderr.toString('utf8'), stderrTruncated: r.stderrTruncated, exitCode: r.code, signal: r.signal, pid, overflow: r.overflow, timedOut: timeout.timedOut(), durationMs: performance.now() - started, timeoutMs: opts.timeoutMs, stdoutCap})
   })
 }
 

@@ -1,17 +1,16 @@
 import {type ChildProcess, fork, spawn} from 'node:child_process'
-import {existsSync} from 'node:fs'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import type {SpawnHelperMode} from '../config/types.js'
 import {DuctileError, errorMessage} from '../errors.js'
+import {ownFile, ownModule} from '../lib/assets.js'
 import {findOnPath} from '../lib/which.js'
+import type {HelperMessage, HelperRequest} from './helpers/protocol.js'
 
 /**
  * The engine side of the spawn helpers: plugin processes are started by a small long-lived child process
  * instead of the engine itself. fork() copies the caller's page tables, so a spawn costs the engine (tens to
  * hundreds of MB) 1.5–2 ms of its main thread. Two helpers speak the same messages over Node's IPC channel:
- * bin/ductile-spawner.py (python3: vfork from a small process, ~0.2 ms a spawn) and bin/ductile-spawner.cjs
+ * helpers/spawner.py (python3: vfork from a small process, ~0.2 ms a spawn) and helpers/spawner-node.ts
  * (Node: ~0.6 ms, no other runtime needed). The engine keeps timeouts and kills: it signals the plugin's
  * group by PID.
  */
@@ -43,53 +42,19 @@ export function spawnPath(mode: SpawnHelperMode, maxWorkers: number, path = proc
   return {kind: maxWorkers > 1 ? 'node' : null}
 }
 
-export interface SpawnRequest {
-  entrypoint: string
-  cwd?: string
-  env: Record<string, string>
-  input: string
-  stdoutCap: number
-  stderrCap: number
-}
+export type SpawnRequest = Omit<HelperRequest, 'id'>
 
 export type SpawnOutcome =
   | {kind: 'exit'; code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; overflow: boolean; stderrTruncated: boolean}
   | {kind: 'error'; message: string}
 
 interface Pending {
-  request: SpawnRequest & {id: number}
+  request: HelperRequest
   onSpawn: (pid: number) => void
   resolve: (o: SpawnOutcome) => void
 }
 
-/** What a helper sends: the Node helper sends output as text, the Python helper as base64 of the bytes. */
-interface HelperMessage {
-  id: number
-  type: 'ready' | 'spawned' | 'error' | 'exit'
-  pid?: number
-  message?: string
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout?: string
-  stderr?: string
-  stdout64?: string
-  stderr64?: string
-  overflow: boolean
-  stderrTruncated: boolean
-}
-
-/** A helper script in bin/, found from this module whether it runs from src/ or from the bundled dist/. */
-function helperPath(name: string): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'bin', name)
-    if (existsSync(p)) return p
-    dir = dirname(dir)
-  }
-  throw new Error(`bin/${name} not found beside the package`)
-}
-
-const text = (plain: string | undefined, b64: string | undefined) => plain ?? Buffer.from(b64 ?? '', 'base64').toString('utf8')
+const text = (b64: string) => Buffer.from(b64, 'base64').toString('utf8')
 
 export class Spawner {
   private child: ChildProcess | null = null
@@ -119,15 +84,18 @@ export class Spawner {
   private start(): ChildProcess {
     const stdio: ['ignore', 'ignore', 'inherit', 'ipc'] = ['ignore', 'ignore', 'inherit', 'ipc']
     const env = this.opts.env
-    return this.kindNow === 'python'
-      ? spawn(this.opts.python ?? 'python3', ['-I', helperPath('ductile-spawner.py')], {stdio, serialization: 'json', detached: true, env})
-      : fork(helperPath('ductile-spawner.cjs'), [], {stdio, execArgv: [], detached: true, env})
+    if (this.kindNow === 'python') {
+      return spawn(this.opts.python ?? 'python3', ['-I', ownFile('engine/helpers/spawner.py')], {stdio, serialization: 'json', detached: true, env})
+    }
+    const node = ownModule('engine/helpers/spawner-node')
+    // Under tsx (tests) the helper is TypeScript: tsx loads it. The built helper needs no flags.
+    return fork(node.path, [], {stdio, execArgv: node.source ? ['--import', 'tsx'] : [], detached: true, env})
   }
 
   private ensure(): ChildProcess {
     if (this.child && this.child.connected) return this.child
     const child = this.start()
-    this.ready = this.kindNow === 'node'
+    this.ready = false
     child.on('message', (m: HelperMessage) => {
       if (m.type === 'ready') {
         this.ready = true
@@ -135,13 +103,13 @@ export class Spawner {
       }
       const p = this.pending.get(m.id)
       if (!p) return
-      if (m.type === 'spawned') p.onSpawn(m.pid!)
+      if (m.type === 'spawned') p.onSpawn(m.pid)
       else if (m.type === 'error') {
         this.pending.delete(m.id)
-        p.resolve({kind: 'error', message: m.message ?? 'spawn failed'})
-      } else if (m.type === 'exit') {
+        p.resolve({kind: 'error', message: m.message || 'spawn failed'})
+      } else {
         this.pending.delete(m.id)
-        p.resolve({kind: 'exit', code: m.code, signal: m.signal, stdout: text(m.stdout, m.stdout64), stderr: text(m.stderr, m.stderr64), overflow: m.overflow, stderrTruncated: m.stderrTruncated})
+        p.resolve({kind: 'exit', code: m.code, signal: m.signal, stdout: text(m.stdout64), stderr: text(m.stderr64), overflow: m.overflow, stderrTruncated: m.stderrTruncated})
       }
     })
     let gone = false

@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
-"""Ductile's spawn helper in Python: the same messages as bin/ductile-spawner.cjs, for engines that have python3.
+"""Ductile's spawn helper in Python: the messages of protocol.ts, like spawner-node.ts, for engines with python3.
 
 Why a second one: fork() copies the page tables of the process that calls it. A Node helper is a ~40 MB
 process whose every spawn costs it ~0.6 ms of CPU; Python's subprocess starts the plugin with vfork() from a
 small process for ~0.2 ms. On a machine whose cores the plugins already keep busy, that CPU is throughput.
 
 It speaks Node's IPC channel (JSON lines on the file descriptor in NODE_CHANNEL_FD), so the engine talks to
-either helper the same way:
+either helper the same way (src/engine/helpers/protocol.ts):
   in:  {id, entrypoint, cwd, env, input, stdoutCap, stderrCap}
   out: {type: 'ready'} once, then per request {id, type: 'spawned', pid} | {id, type: 'error', message}
        | {id, type: 'exit', code, signal, stdout64, stderr64, overflow, stderrTruncated}
 Output travels as base64 of the raw bytes, so the engine decodes it exactly as when it spawns plugins itself.
-Timeouts and kills stay with the engine, which signals the plugin's process group by its PID. Standard
-library only; Python 3.5 or later.
+It captures as src/engine/capture.ts does: stdout up to its cap (then the group is killed), stderr truncated,
+the end when the pipes close or 200 ms after the exit. Timeouts and kills stay with the engine, which signals
+the plugin's process group by its PID. Standard library only; Python 3.5 or later.
 """
 import base64
 import errno
