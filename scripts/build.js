@@ -25,8 +25,12 @@ const dist = join(root, 'dist')
 const next = join(root, `.dist-next-${process.pid}`)
 const old = join(root, `.dist-old-${process.pid}`)
 rmSync(next, {recursive: true, force: true})
-// Type-check the sources, the tests and the benchmarks (tsx runs the tests without checking types).
-if (!process.argv.includes('--no-typecheck')) execFileSync(bin('tsc'), ['-p', 'tsconfig.test.json'], {cwd: root, stdio: 'inherit'})
+// Type-check the sources (with noUncheckedIndexedAccess), then the tests and benchmarks beside them, where an
+// index past the end fails the test at once (tsx runs the tests without checking types).
+if (!process.argv.includes('--no-typecheck')) {
+  execFileSync(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'], {cwd: root, stdio: 'inherit'})
+  execFileSync(bin('tsc'), ['-p', 'tsconfig.test.json'], {cwd: root, stdio: 'inherit'})
+}
 execFileSync(
   bin('esbuild'),
   [

@@ -21,7 +21,7 @@ export interface ErrorJson {
  * Lives outside src/commands/ so oclif does not take it for a command.
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
-  static enableJsonFlag = true
+  static override enableJsonFlag = true
   /**
    * Whether the command reads the database through dbPath()/openRead()/openWrite(). Those that load the whole
    * runtime themselves (engine start, jobs enqueue, events emit) or need no database say false, so the
@@ -29,7 +29,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    */
   static usesDbPath = true
 
-  static baseFlags = {
+  static override baseFlags = {
     db: Flags.string({
       description: 'database file (default: $DUCTILE_DB, then state.path from the config, then ~/.config/ductile/ductile.db)',
       helpGroup: 'GLOBAL',
@@ -45,7 +45,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected args!: BaseArgs<T>
   private handles: Db[] = []
 
-  public async init(): Promise<void> {
+  public override async init(): Promise<void> {
     await super.init()
     const noColor =
       process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== ''
@@ -73,7 +73,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   private resolvedDb: {path: string} | {error: unknown} = {error: new Error('dbPath() is not for this command (usesDbPath is false), or was called before init()')}
 
   /** Human output: control characters in it (plugin text) are shown escaped, never sent to the terminal. */
-  public log(message = '', ...args: unknown[]): void {
+  public override log(message = '', ...args: unknown[]): void {
     super.log(printable(String(message)), ...args)
   }
 
@@ -108,7 +108,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
-  protected async finally(err: Error | undefined): Promise<void> {
+  protected override async finally(err: Error | undefined): Promise<void> {
     for (const h of this.handles) h.close()
     this.handles = []
     await super.finally(err)
@@ -118,17 +118,17 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return !this.jsonEnabled()
   }
 
-  protected logJson(json: unknown): void {
+  protected override logJson(json: unknown): void {
     process.stdout.write(JSON.stringify(json, null, 2) + '\n')
   }
 
-  protected toErrorJson(err: unknown): ErrorJson {
+  protected override toErrorJson(err: unknown): ErrorJson {
     const e = describeError(err)
     return {error: {code: e.code, message: e.message, exitCode: e.exitCode, ...(e.hint ? {hint: e.hint} : {})}}
   }
 
   /** One place sets the exit code and prints the error: stdout JSON under --json, stderr otherwise. */
-  public async catch(err: Error & {exitCode?: number}): Promise<void> {
+  public override async catch(err: Error & {exitCode?: number}): Promise<void> {
     if (err instanceof Errors.ExitError) throw err
     const e = describeError(err)
     if (this.jsonEnabled()) {

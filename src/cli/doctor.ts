@@ -71,7 +71,7 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
     safe('schema', () => {
       const {problems} = checkSchema(db)
       const errors = problems.filter((p) => p.severity === 'error')
-      return errors.length === 0 ? ok('schema', 0, 'every table, column and index is present') : fail('schema', errors.length, errors.map((p) => p.message).join('; '), `run \`${errors[0].fix}\``)
+      return errors.length === 0 ? ok('schema', 0, 'every table, column and index is present') : fail('schema', errors.length, errors.map((p) => p.message).join('; '), `run \`${errors[0]?.fix}\``)
     }),
   )
   checks.push(
@@ -100,9 +100,10 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
     safe('stuck_jobs', () => {
       const cutoff = formatTs(new Date(now.getTime() - o.stuckAfterMs))
       const rows = runningSince(db, cutoff)
-      return rows.length === 0
+      const first = rows[0]
+      return !first
         ? ok('stuck_jobs', 0, `no job running longer than ${Math.round(o.stuckAfterMs / 1000)} s (the longest plugin timeout)`)
-        : fail('stuck_jobs', rows.length, `${rows.length} job(s) running longer than the longest timeout, e.g. ${rows[0].plugin} ${rows[0].id} since ${rows[0].started_at}`, '`ductile jobs stuck` shows whether their processes are alive; restarting the engine recovers orphans')
+        : fail('stuck_jobs', rows.length, `${rows.length} job(s) running longer than the longest timeout, e.g. ${first.plugin} ${first.id} since ${first.started_at}`, '`ductile jobs stuck` shows whether their processes are alive; restarting the engine recovers orphans')
     }),
   )
   checks.push(diskSpaceCheck(db.path, o.minFreeBytes))

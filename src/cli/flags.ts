@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {errorMessage, usageError} from '../errors.js'
-import {JOB_STATUSES} from '../schema/definition.js'
+import {JOB_STATUSES, type JobStatus} from '../schema/definition.js'
 import {parseDuration, parseTs} from '../schema/time.js'
 
 /** Shared flag definitions (conventions 6): durations, instants, limits, statuses. */
@@ -37,14 +37,14 @@ export function limitFlag(defaultValue: number, max = 10_000) {
 }
 
 /** `--status` with the original's aliases (pending→queued, ok→succeeded, error→failed). */
-export const STATUS_ALIASES: Record<string, string> = {pending: 'queued', ok: 'succeeded', error: 'failed'}
+export const STATUS_ALIASES: Record<string, JobStatus> = {pending: 'queued', ok: 'succeeded', error: 'failed'}
 
-export const statusFlag = Flags.custom<string>({
+const isJobStatus = (s: string): s is JobStatus => (JOB_STATUSES as readonly string[]).includes(s)
+
+export const statusFlag = Flags.custom<JobStatus>({
   parse: async (input) => {
     const s = STATUS_ALIASES[input] ?? input
-    if (!(JOB_STATUSES as readonly string[]).includes(s)) {
-      throw usageError(`unknown status "${input}"`, `allowed: ${JOB_STATUSES.join(', ')} (aliases: pending, ok, error)`)
-    }
+    if (!isJobStatus(s)) throw usageError(`unknown status "${input}"`, `allowed: ${JOB_STATUSES.join(', ')} (aliases: pending, ok, error)`)
     return s
   },
   helpValue: `<${JOB_STATUSES.join('|')}>`,

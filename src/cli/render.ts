@@ -84,7 +84,7 @@ export function relative(d: Date, now: Date = new Date()): string {
 /** First line, cut to a width, for error cells. */
 export function firstLine(text: string | null | undefined, width = 80): string {
   if (!text) return '-'
-  const line = text.split('\n', 1)[0]
+  const line = text.split('\n', 1)[0] ?? ''
   return line.length > width ? line.slice(0, width - 1) + '…' : line
 }
 

@@ -21,11 +21,11 @@ export interface DoctorResult {
 const ICON: Record<Check['status'], (s: string) => string> = {ok: chalk.green, warn: chalk.yellow, fail: chalk.red}
 
 export default class Doctor extends BaseCommand<typeof Doctor> {
-  static summary = 'Health in one page: a verdict per check; exit 1 when any check fails (for monitoring)'
-  static description = `Checks: schema current, PRAGMA quick_check, journal_mode=wal, synchronous=NORMAL, WAL size against the limit, freelist ratio, jobs running longer than the longest plugin timeout, breakers not closed, schedules overdue by more than their interval, engine lock present and its PID alive, finished queue rows past retention (prune not running). Read-only.`
-  static examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json', '<%= config.bin %> doctor --engine-optional --max-freelist 0.5']
+  static override summary = 'Health in one page: a verdict per check; exit 1 when any check fails (for monitoring)'
+  static override description = `Checks: schema current, PRAGMA quick_check, journal_mode=wal, synchronous=NORMAL, WAL size against the limit, freelist ratio, jobs running longer than the longest plugin timeout, breakers not closed, schedules overdue by more than their interval, engine lock present and its PID alive, finished queue rows past retention (prune not running). Read-only.`
+  static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json', '<%= config.bin %> doctor --engine-optional --max-freelist 0.5']
 
-  static flags = {
+  static override flags = {
     'stuck-after': durationFlag({description: 'running longer than this is stuck (default: the longest plugin timeout in the config + 5 s, else 125 s)'}),
     'max-wal': Flags.integer({description: 'WAL size limit in MiB', default: 64, min: 1}),
     'max-freelist': Flags.string({description: 'free-page ratio above which vacuum is due', default: '0.25'}),

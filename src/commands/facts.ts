@@ -14,16 +14,16 @@ export interface FactsResult {
 }
 
 export default class Facts extends BaseCommand<typeof Facts> {
-  static summary = "A plugin's recent facts (the durable record): newest seq first, legacy rows without seq last"
-  static description = 'The reference query "Inspect recent append-only plugin facts".'
-  static examples = [
+  static override summary = "A plugin's recent facts (the durable record): newest seq first, legacy rows without seq last"
+  static override description = 'The reference query "Inspect recent append-only plugin facts".'
+  static override examples = [
     '<%= config.bin %> facts weather',
     '<%= config.bin %> facts weather --type weather.reading --limit 5',
     '<%= config.bin %> facts weather --json',
   ]
 
-  static args = {plugin: Args.string({description: 'plugin name', required: true})}
-  static flags = {
+  static override args = {plugin: Args.string({description: 'plugin name', required: true})}
+  static override flags = {
     type: Flags.string({description: 'only this fact_type'}),
     limit: limitFlag(20),
   }

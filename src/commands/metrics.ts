@@ -21,15 +21,15 @@ const BREAKER_STATES = ['closed', 'half_open', 'open']
 export const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
 export default class Metrics extends BaseCommand<typeof Metrics> {
-  static summary = 'Metrics in the Prometheus text format (stdout, or a node_exporter textfile)'
-  static description = `Jobs by status; job_log completions by plugin and status and a duration histogram per plugin over --window; breaker state per plugin and command; schedule lag of overdue schedules; database and WAL size and free pages. --textfile writes atomically (a temp file, then rename) for node_exporter's textfile collector: the name must end in .prom, and an existing target must be a regular file that is not a database (a symlink, FIFO, device or database is refused, exit 2).`
-  static examples = [
+  static override summary = 'Metrics in the Prometheus text format (stdout, or a node_exporter textfile)'
+  static override description = `Jobs by status; job_log completions by plugin and status and a duration histogram per plugin over --window; breaker state per plugin and command; schedule lag of overdue schedules; database and WAL size and free pages. --textfile writes atomically (a temp file, then rename) for node_exporter's textfile collector: the name must end in .prom, and an existing target must be a regular file that is not a database (a symlink, FIFO, device or database is refused, exit 2).`
+  static override examples = [
     '<%= config.bin %> metrics',
     '<%= config.bin %> metrics --window 15m',
     '# crontab: refresh the textfile every minute\n* * * * * ductile metrics --db /var/lib/ductile/ductile.db --textfile /var/lib/node_exporter/textfile/ductile.prom',
   ]
 
-  static flags = {
+  static override flags = {
     window: durationFlag({description: 'completions and durations over this long', default: 300_000}),
     textfile: Flags.string({description: 'write to this file atomically instead of stdout'}),
   }

@@ -10,16 +10,16 @@ import {formatDuration} from '../schema/time.js'
 export type PruneCommandResult = PruneResult
 
 export default class Prune extends BaseCommand<typeof Prune> {
-  static summary = 'Delete old rows in short batches, safe to run from cron while the engine writes'
-  static description = `Default retention: job_log 30d (by completed_at), terminal job_queue rows 24h (queued and running rows are never touched), job_transitions 30d, job_attempts 30d, circuit_breaker_transitions 90d. plugin_facts, event_context, config_snapshots and current-state tables are never pruned. The newest failed job_log row per (plugin, command) is kept whatever its age, so \`jobs errors\` can always show the last failure. Deletes about 5,000 rows per short transaction, yields between batches and checkpoints the WAL. Silent unless stderr is a terminal; errors go to stderr with exit 1.`
-  static examples = [
+  static override summary = 'Delete old rows in short batches, safe to run from cron while the engine writes'
+  static override description = `Default retention: job_log 30d (by completed_at), terminal job_queue rows 24h (queued and running rows are never touched), job_transitions 30d, job_attempts 30d, circuit_breaker_transitions 90d. plugin_facts, event_context, config_snapshots and current-state tables are never pruned. The newest failed job_log row per (plugin, command) is kept whatever its age, so \`jobs errors\` can always show the last failure. Deletes about 5,000 rows per short transaction, yields between batches and checkpoints the WAL. Silent unless stderr is a terminal; errors go to stderr with exit 1.`
+  static override examples = [
     '<%= config.bin %> prune',
     '<%= config.bin %> prune --table job_log --older-than 7d',
     '<%= config.bin %> prune --dry-run --json',
     '# crontab: prune every night at 03:17\n17 3 * * * ductile prune --quiet --db /var/lib/ductile/ductile.db',
   ]
 
-  static flags = {
+  static override flags = {
     'older-than': durationFlag({description: 'retention for the chosen tables (default: per table, see above)'}),
     table: Flags.option({options: PRUNE_TABLES, multiple: true, description: 'only these tables (repeat the flag)'})(),
     'dry-run': Flags.boolean({description: 'count what would be deleted, delete nothing'}),

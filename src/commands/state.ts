@@ -13,11 +13,11 @@ export interface StateResult {
 }
 
 export default class State extends BaseCommand<typeof State> {
-  static summary = "A plugin's compatibility view (plugin_state.state), as pretty JSON"
-  static description = 'The reference query "Inspect a plugin\'s compatibility view (latest fact, mirrored)".'
-  static examples = ['<%= config.bin %> state weather', '<%= config.bin %> state weather --json']
+  static override summary = "A plugin's compatibility view (plugin_state.state), as pretty JSON"
+  static override description = 'The reference query "Inspect a plugin\'s compatibility view (latest fact, mirrored)".'
+  static override examples = ['<%= config.bin %> state weather', '<%= config.bin %> state weather --json']
 
-  static args = {plugin: Args.string({description: 'plugin name', required: true})}
+  static override args = {plugin: Args.string({description: 'plugin name', required: true})}
 
   async run(): Promise<StateResult> {
     const db = this.openRead()

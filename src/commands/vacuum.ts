@@ -19,11 +19,11 @@ export interface VacuumResult {
 }
 
 export default class Vacuum extends BaseCommand<typeof Vacuum> {
-  static summary = 'Reclaim free space; prints the file and WAL sizes before and after'
-  static description = `By default frees pages with incremental vacuum in small steps: safe while the engine runs (databases made by \`db init\` use incremental auto-vacuum). --full rewrites the whole file with VACUUM, holding the write lock throughout (about 2 s per GB): it is refused while an engine holds the lock unless --force, and it also switches an older file to incremental auto-vacuum. --into FILE writes a compacted copy and leaves the live file alone.`
-  static examples = ['<%= config.bin %> vacuum', '<%= config.bin %> vacuum --full', '<%= config.bin %> vacuum --into /backups/ductile-compact.db']
+  static override summary = 'Reclaim free space; prints the file and WAL sizes before and after'
+  static override description = `By default frees pages with incremental vacuum in small steps: safe while the engine runs (databases made by \`db init\` use incremental auto-vacuum). --full rewrites the whole file with VACUUM, holding the write lock throughout (about 2 s per GB): it is refused while an engine holds the lock unless --force, and it also switches an older file to incremental auto-vacuum. --into FILE writes a compacted copy and leaves the live file alone.`
+  static override examples = ['<%= config.bin %> vacuum', '<%= config.bin %> vacuum --full', '<%= config.bin %> vacuum --into /backups/ductile-compact.db']
 
-  static flags = {
+  static override flags = {
     full: Flags.boolean({description: 'rewrite the whole file (VACUUM)'}),
     force: Flags.boolean({description: 'run --full even while an engine is running'}),
     into: Flags.string({description: 'write a compacted copy to this new file instead'}),

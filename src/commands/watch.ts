@@ -14,11 +14,11 @@ const ENTER_ALT = '\x1b[?1049h\x1b[?25l'
 const LEAVE_ALT = '\x1b[?25h\x1b[?1049l'
 
 export default class Watch extends BaseCommand<typeof Watch> {
-  static summary = 'Overwatch: a live view of jobs, running plugins, completions, breakers and schedules'
-  static description = `Full screen, refreshed every --interval. Keys: q quit, p pause/resume, f filter by plugin, s cycle the status filter, ? help. Read-only; never blocks the engine. When stdout is not a terminal it prints one plain frame per interval; --once prints one frame and exits (--json gives that frame's data).`
-  static examples = ['<%= config.bin %> watch', '<%= config.bin %> watch --interval 5s --plugin weather', '<%= config.bin %> watch --once']
+  static override summary = 'Overwatch: a live view of jobs, running plugins, completions, breakers and schedules'
+  static override description = `Full screen, refreshed every --interval. Keys: q quit, p pause/resume, f filter by plugin, s cycle the status filter, ? help. Read-only; never blocks the engine. When stdout is not a terminal it prints one plain frame per interval; --once prints one frame and exits (--json gives that frame's data).`
+  static override examples = ['<%= config.bin %> watch', '<%= config.bin %> watch --interval 5s --plugin weather', '<%= config.bin %> watch --once']
 
-  static flags = {
+  static override flags = {
     interval: durationFlag({description: 'refresh every', default: 1000}),
     once: Flags.boolean({description: 'print one frame and exit'}),
     plugin: Flags.string({description: 'only this plugin'}),

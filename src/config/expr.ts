@@ -28,7 +28,7 @@ function tokenize(src: string): string[] {
     TOKEN.lastIndex = pos
     const m = TOKEN.exec(src)
     if (!m) throw new Error(`unexpected "${src.slice(pos).trim()[0]}" at position ${pos + 1}`)
-    out.push(m[1] ?? m[2] ?? m[3] ?? m[4])
+    out.push(m[1] ?? m[2] ?? m[3] ?? m[4] ?? '')
     pos = TOKEN.lastIndex
   }
   return out
@@ -37,10 +37,11 @@ function tokenize(src: string): string[] {
 export function parseExpr(source: string): Expr {
   const toks = tokenize(source)
   let i = 0
-  const peek = () => toks[i]
-  const take = (t?: string) => {
+  const peek = () => toks[i] ?? ''
+  /** The next token; the end of the expression is an error wherever a token is needed. */
+  const take = (t?: string): string => {
     const v = toks[i++]
-    if (t !== undefined && v !== t) throw new Error(`expected "${t}" but found ${v === undefined ? 'the end' : `"${v}"`}`)
+    if (v === undefined || (t !== undefined && v !== t)) throw new Error(t === undefined ? 'unexpected end of expression' : `expected "${t}" but found ${v === undefined ? 'the end' : `"${v}"`}`)
     return v
   }
   const path = (t: string) => {
@@ -50,7 +51,6 @@ export function parseExpr(source: string): Expr {
   }
   const primary = (): Node => {
     const t = take()
-    if (t === undefined) throw new Error('unexpected end of expression')
     if (t === '(') {
       const e = or()
       take(')')

@@ -102,9 +102,9 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
   const whole = {...doc, pipelines: st.pipelines.map((p) => p.raw)}
   const fromVars = new Set<string>()
   for (const text of st.texts) {
-    for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) {
-      const v = st.env[m[1]]
-      if (isSecretKey(m[1]) && v !== undefined && v.length >= MIN_SECRET) fromVars.add(v)
+    for (const [, name = ''] of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) {
+      const v = st.env[name]
+      if (isSecretKey(name) && v !== undefined && v.length >= MIN_SECRET) fromVars.add(v)
     }
   }
   const secrets = [...new Set([...secretValues(whole), ...fromVars])].sort((a, b) => b.length - a.length)

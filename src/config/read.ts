@@ -76,7 +76,7 @@ function warnUnknown(st: LoadState, file: string, path: string, obj: unknown, kn
 
 export function parseFile(st: LoadState, file: string, stack: string[]): Record<string, unknown> {
   if (stack.includes(file)) {
-    err(st, stack[stack.length - 1], 'include', `include loop: ${[...stack, file].map((f) => basename(f)).join(' → ')}`)
+    err(st, stack.at(-1) ?? file, 'include', `include loop: ${[...stack, file].map((f) => basename(f)).join(' → ')}`)
     return {}
   }
   let text: string
@@ -122,7 +122,7 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const pos = e.linePos?.[0]
-      err(st, file, pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', `invalid YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`)
+      err(st, file, pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', `invalid YAML: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`)
     }
     st.unparsed.add(file)
     return {}

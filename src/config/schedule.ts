@@ -59,14 +59,14 @@ export function parseDays(list: (string | number)[]): Set<number> {
 
 /** Minutes since midnight of a window edge "HH:MM". */
 function hhmm(text: string): number {
-  const [h, m] = text.split(':').map(Number)
+  const [h = Number.NaN, m = Number.NaN] = text.split(':').map(Number)
   if (!(h >= 0 && h <= 23 && m >= 0 && m <= 59)) throw new Error(`invalid time ${text}`)
   return h * 60 + m
 }
 
 export function parseWindow(text: string): {start: number; end: number} {
   const m = /^(\d{2}:\d{2})-(\d{2}:\d{2})$/.exec(text)
-  if (!m) throw new Error(`only_between must be "HH:MM-HH:MM" (got "${text}")`)
+  if (!m?.[1] || !m[2]) throw new Error(`only_between must be "HH:MM-HH:MM" (got "${text}")`)
   const w = {start: hhmm(m[1]), end: hhmm(m[2])}
   if (w.start === w.end) throw new Error('only_between start and end must differ')
   return w
@@ -86,7 +86,7 @@ export function localParts(ms: number, timeZone: string): {weekday: number; minu
     fmtCache.set(timeZone, f)
   }
   const parts = Object.fromEntries(f.formatToParts(new Date(ms)).map((p) => [p.type, p.value]))
-  return {weekday: DAY_NAMES[parts.weekday.toLowerCase()], minute: Number(parts.hour) * 60 + Number(parts.minute)}
+  return {weekday: DAY_NAMES[(parts.weekday ?? '').toLowerCase()] ?? -1, minute: Number(parts.hour) * 60 + Number(parts.minute)}
 }
 
 function assertZone(zone: string): void {

@@ -35,7 +35,7 @@ export function secretValues(value: unknown, out: string[] = [], underSecret = f
   } else if (typeof value === 'string' || typeof value === 'number') {
     const text = String(value)
     if (underSecret && text.length >= MIN_SECRET) out.push(text)
-    for (const m of text.matchAll(URL_PASSWORD)) if (m[2].length >= MIN_SECRET) out.push(m[2], safeDecode(m[2]))
+    for (const [, , password = ''] of text.matchAll(URL_PASSWORD)) if (password.length >= MIN_SECRET) out.push(password, safeDecode(password))
   }
   return [...new Set(out)]
 }

@@ -19,8 +19,8 @@ export function parseCpuList(list: string): number[] {
   const cpus: number[] = []
   for (const part of list.trim().split(',')) {
     if (!part) continue
-    const [a, b] = part.split('-').map(Number)
-    for (let c = a; c <= (b ?? a); c++) cpus.push(c)
+    const [a = Number.NaN, b = a] = part.split('-').map(Number)
+    for (let c = a; c <= b; c++) cpus.push(c)
   }
   return cpus
 }
@@ -30,7 +30,7 @@ export function formatCpuList(cpus: number[]): string {
   const parts: string[] = []
   for (let i = 0; i < cpus.length; ) {
     let j = i
-    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j] + 1) j++
+    while (j + 1 < cpus.length && cpus[j + 1] === (cpus[j] ?? Number.NaN) + 1) j++
     parts.push(j === i ? String(cpus[i]) : `${cpus[i]}-${cpus[j]}`)
     i = j + 1
   }

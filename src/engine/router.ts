@@ -119,7 +119,7 @@ function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): 
     if (!isMap(cur[p])) cur[p] = {}
     cur = cur[p] as Record<string, unknown>
   }
-  cur[parts[parts.length - 1]] = value
+  cur[parts.at(-1) ?? ''] = value
 }
 
 function claims(step: PipelineStep, pipeline: Pipeline, scope: Record<string, unknown>): Record<string, unknown> {
@@ -161,7 +161,8 @@ export class Router {
     if (srcCtx?.pipeline_name && ctl.pipeline_instance_id) {
       const p = this.d.pipelines.find((x) => x.name === srcCtx.pipeline_name)
       const at = p ? p.steps.findIndex((s) => s.id === srcCtx.step_id) : -1
-      if (p && at >= 0 && at + 1 < p.steps.length) out.push({pipeline: p, step: p.steps[at + 1], instance: ctl.pipeline_instance_id, parent: srcCtx, depth: srcDepth + 1, root: false})
+      const next = p && at >= 0 ? p.steps[at + 1] : undefined
+      if (p && next) out.push({pipeline: p, step: next, instance: ctl.pipeline_instance_id, parent: srcCtx, depth: srcDepth + 1, root: false})
     }
     // (b) root triggers: a fresh instance per pipeline and event
     if (!src.intraOnly && ev.type !== STEP_SUCCEEDED) {
@@ -170,8 +171,10 @@ export class Router {
         if (p.on !== undefined && p.on !== ev.type) continue
         if (p.fromPlugin && p.fromPlugin !== src.plugin) continue
         if (p.if && !p.if.eval(scope)) continue
+        const first = p.steps[0]
+        if (!first) continue
         // A pipeline started by a pipeline job continues its depth, so cycles through `on` triggers end too.
-        out.push({pipeline: p, step: p.steps[0], instance: uuidv7(), parent: null, depth: Math.max(srcDepth, 0), root: true})
+        out.push({pipeline: p, step: first, instance: uuidv7(), parent: null, depth: Math.max(srcDepth, 0), root: true})
       }
     }
     return out
@@ -272,9 +275,9 @@ export function remap(withMap: Record<string, unknown>, scope: Record<string, un
       out[k] = v
       continue
     }
-    const whole = /^\{((?:payload|context)(?:\.[^.{}]+)+)\}$/.exec(v)
+    const whole = /^\{((?:payload|context)(?:\.[^.{}]+)+)\}$/.exec(v)?.[1]
     if (whole) {
-      out[k] = getPath(scope, whole[1].split('.'))
+      out[k] = getPath(scope, whole.split('.'))
       continue
     }
     out[k] = v.replace(/\{((?:payload|context)(?:\.[^.{}]+)+)\}/g, (_m, p: string) => {

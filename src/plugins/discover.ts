@@ -97,8 +97,8 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
     const parsed = YAML.parseDocument(readFileSync(file, 'utf8'), {prettyErrors: true})
     if (parsed.errors.length) {
       const e = parsed.errors[0]
-      const pos = e.linePos?.[0]
-      bad(pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', `invalid YAML: ${e.message.split('\n')[0]}`)
+      const pos = e?.linePos?.[0]
+      bad(pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', `invalid YAML: ${e?.message.split('\n')[0]}`)
       return {issues}
     }
     doc = parsed.toJS()

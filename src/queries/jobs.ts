@@ -1,10 +1,11 @@
 import type {Db} from '../schema/db.js'
+import type {JobStatus} from '../schema/definition.js'
 import type {Job, JobAttempt, JobTransition} from '../schema/types.js'
 
 /** Operator reads of job_queue and its fact tables (job_transitions, job_attempts). */
 
 export interface StatusCount {
-  status: string
+  status: JobStatus
   count: number
 }
 
@@ -35,7 +36,7 @@ export function countJobsByPluginAndStatus(db: Db, opts: {plugin?: string} = {})
 }
 
 export interface ListJobsOptions {
-  status?: string
+  status?: JobStatus
   plugin?: string
   command?: string
   /** created_at at or after this stored timestamp */
@@ -114,7 +115,7 @@ export interface ChildJob {
   id: string
   plugin: string
   command: string
-  status: string
+  status: JobStatus
   submitted_by: string
   created_at: string
   source_event_id: string | null

@@ -1,6 +1,7 @@
 import {sql} from 'kysely'
 
-import type {Db} from '../schema/db.js'
+import type {Db, Param} from '../schema/db.js'
+import type {JobStatus} from '../schema/definition.js'
 import {durationDaysExpr, durationMsExpr, durationSecExpr, utcHourExpr, withIndex} from '../schema/sqlite.js'
 import type {JobLogRow} from '../schema/types.js'
 
@@ -54,10 +55,10 @@ export function findSlowestJobs(db: Db, completedAfter: string, limit: number, w
   else {
     rows = []
     const pin = (q: ReturnType<typeof base>) => withIndex(q, 'job_log', 'job_log_succeeded_duration_idx')
-    const perHour = db.prepare((p) => pin(base(db.k.selectFrom('job_log')).where(utcHourExpr(), '=', p('hour'))))
+    const perHour = db.prepare((p: Param<{hour: string}>) => pin(base(db.k.selectFrom('job_log')).where(utcHourExpr(), '=', p('hour'))))
     // Only rows that would beat the current limit-th: slower in whole seconds, or tied and slower exactly
     // (whole-second ties are common; fetching every tie cost 4× the time).
-    const perHourBeating = db.prepare((p) =>
+    const perHourBeating = db.prepare((p: Param<{hour: string; sec: number; days: number | null}>) =>
       pin(
         base(db.k.selectFrom('job_log'))
           .where(utcHourExpr(), '=', p('hour'))
@@ -98,7 +99,7 @@ export interface FailedAttempt {
   plugin: string
   command: string
   /** failed or timed_out */
-  status: string
+  status: JobStatus
   attempt: number
   completed_at: string
   last_error: string | null
@@ -135,7 +136,7 @@ export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number; 
 export interface LogSearch {
   plugin?: string
   command?: string
-  status?: string
+  status?: JobStatus
   submittedBy?: string
   jobId?: string
   from?: string

@@ -1,6 +1,6 @@
 import {type Kysely, type SelectQueryBuilder, sql} from 'kysely'
 
-import {type Db, perHandle} from '../schema/db.js'
+import {type Db, type Param, perHandle} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
 import {checkpoint, dataVersion, fileSize, tuneForBatches, withIndex} from '../schema/sqlite.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
@@ -108,7 +108,7 @@ const failureStatements = perHandle((db) => {
     withIndex(failed().select(['plugin', 'command']).orderBy('plugin').orderBy('command').limit(1), 'job_log', 'job_log_failed_plugin_command_idx')
   return {
     firstPair: db.prepare(() => pairs()),
-    nextPair: db.prepare((p) =>
+    nextPair: db.prepare((p: Param<{plugin: string; command: string}>) =>
       withIndex(
         failed()
           .select(['plugin', 'command'])
@@ -120,7 +120,7 @@ const failureStatements = perHandle((db) => {
         'job_log_failed_plugin_command_idx',
       ),
     ),
-    newest: db.prepare((p) =>
+    newest: db.prepare((p: Param<{plugin: string; command: string}>) =>
       failed().select('id').where('plugin', '=', p('plugin')).where('command', '=', p('command')).orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(1),
     ),
   }

@@ -1,6 +1,7 @@
 import {liveLockHolder, readLock} from '../lib/lock.js'
 import {processAlive} from '../lib/proc.js'
 import type {Db} from '../schema/db.js'
+import type {JobStatus} from '../schema/definition.js'
 import {durationMsExpr} from '../schema/sqlite.js'
 import {parseTs} from '../schema/time.js'
 import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
@@ -43,7 +44,7 @@ export interface Overview {
 
 export interface OverviewFilter {
   plugin?: string
-  status?: string
+  status?: JobStatus
   latest?: number
   schedules?: number
 }

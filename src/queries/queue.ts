@@ -2,12 +2,12 @@ import {sql} from 'kysely'
 
 import {usageError} from '../errors.js'
 import {payloadDepthProblem} from '../lib/json.js'
-import {type Db, perHandle} from '../schema/db.js'
-import {TERMINAL_STATUSES} from '../schema/definition.js'
+import {type Db, type Param, perHandle} from '../schema/db.js'
+import {type JobStatus, TERMINAL_STATUSES} from '../schema/definition.js'
 import {jobLogId, uuidv7} from '../schema/ids.js'
 import {withIndex} from '../schema/sqlite.js'
 import {formatTs, parseTs} from '../schema/time.js'
-import type {Job} from '../schema/types.js'
+import type {Job, JobLogRow} from '../schema/types.js'
 
 /**
  * The job state machine (original §2): every status change writes job_transitions in the same transaction,
@@ -18,7 +18,7 @@ import type {Job} from '../schema/types.js'
 export const STDERR_LOG_CAP = 65_536
 
 /** Queued jobs that may start now, oldest first: retries wait for next_retry_at, a dedupe key runs one at a time. */
-function nextQueuedBase(k: Db['k'], p: (name: string) => any) {
+function nextQueuedBase(k: Db['k'], p: Param<{now: string}>) {
   return k
     .selectFrom('job_queue as q')
     .selectAll('q')
@@ -67,11 +67,34 @@ export type EnqueueResult =
   | {status: 'deduplicated'; existingJobId: string; reason: string}
   | {status: 'duplicate_event'; reason: string}
 
+interface TransitionRow {
+  job_id: string
+  from_status: JobStatus | null
+  to_status: JobStatus
+  reason: string | null
+  created_at: string
+}
+
+interface NewJobRow {
+  id: string
+  plugin: string
+  command: string
+  payload: string | null
+  max_attempts: number
+  submitted_by: string
+  dedupe_key: string | null
+  now: string
+  parent_job_id: string | null
+  source_event_id: string | null
+  event_context_id: string | null
+  snapshot: string | null
+}
+
 /** The engine's hot statements, compiled once per handle. */
 export const stmts = perHandle((db: Db) => {
   const k = db.k
   return {
-    insertTransition: db.prepare((p) =>
+    insertTransition: db.prepare((p: Param<TransitionRow>) =>
       k.insertInto('job_transitions').values({
         job_id: p('job_id'),
         from_status: p('from_status'),
@@ -80,13 +103,13 @@ export const stmts = perHandle((db: Db) => {
         created_at: p('created_at'),
       }),
     ),
-    insertAttempt: db.prepare((p) =>
+    insertAttempt: db.prepare((p: Param<{job_id: string; attempt: number; created_at: string; engine_pid: number}>) =>
       k
         .insertInto('job_attempts')
         .values({job_id: p('job_id'), attempt: p('attempt'), created_at: p('created_at'), engine_pid: p('engine_pid'), plugin_pid: null, plugin_started_at: null})
         .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing()),
     ),
-    setAttemptPid: db.prepare((p) =>
+    setAttemptPid: db.prepare((p: Param<{job_id: string; attempt: number; plugin_pid: number; plugin_started_at: string | null}>) =>
       k
         .updateTable('job_attempts')
         .set({plugin_pid: p('plugin_pid'), plugin_started_at: p('plugin_started_at')})
@@ -96,17 +119,17 @@ export const stmts = perHandle((db: Db) => {
     // Pinned to the partial FIFO index: the planner, without statistics, prefers (status, created_at) and
     // then sorts every queued row of the same millisecond by id. The usual claim (no plugin at its cap) asks
     // for one row with a literal LIMIT: bound as a parameter, SQLite took several times as long here.
-    nextQueued: db.prepare((p) => withIndex(nextQueuedBase(k, p).limit(p('limit')), 'job_queue', 'job_queue_queued_fifo_idx')),
-    nextQueuedOne: db.prepare((p) => withIndex(nextQueuedBase(k, p).limit(sql.lit(1)), 'job_queue', 'job_queue_queued_fifo_idx')),
-    markRunning: db.prepare((p) =>
+    nextQueued: db.prepare((p: Param<{now: string; limit: number}>) => withIndex(nextQueuedBase(k, p).limit(p('limit')), 'job_queue', 'job_queue_queued_fifo_idx')),
+    nextQueuedOne: db.prepare((p: Param<{now: string}>) => withIndex(nextQueuedBase(k, p).limit(sql.lit(1)), 'job_queue', 'job_queue_queued_fifo_idx')),
+    markRunning: db.prepare((p: Param<{id: string; now: string; snapshot: string | null}>) =>
       k
         .updateTable('job_queue')
         .set({status: 'running', started_at: p('now'), started_config_snapshot_id: p('snapshot')})
         .where('id', '=', p('id'))
         .where('status', '=', 'queued'),
     ),
-    findJob: db.prepare((p) => k.selectFrom('job_queue').selectAll().where('id', '=', p('id'))),
-    finish: db.prepare((p) =>
+    findJob: db.prepare((p: Param<{id: string}>) => k.selectFrom('job_queue').selectAll().where('id', '=', p('id'))),
+    finish: db.prepare((p: Param<{id: string; attempt: number; status: JobStatus; now: string; last_error: string | null}>) =>
       k
         .updateTable('job_queue')
         .set({status: p('status'), completed_at: p('now'), last_error: p('last_error')})
@@ -114,7 +137,7 @@ export const stmts = perHandle((db: Db) => {
         .where('status', '=', 'running')
         .where('attempt', '=', p('attempt')),
     ),
-    requeue: db.prepare((p) =>
+    requeue: db.prepare((p: Param<{id: string; attempt: number; next_attempt: number; next_retry_at: string | null; last_error: string | null}>) =>
       k
         .updateTable('job_queue')
         .set({status: 'queued', attempt: p('next_attempt'), next_retry_at: p('next_retry_at'), last_error: p('last_error')})
@@ -122,7 +145,7 @@ export const stmts = perHandle((db: Db) => {
         .where('status', '=', 'running')
         .where('attempt', '=', p('attempt')),
     ),
-    insertLog: db.prepare((p) =>
+    insertLog: db.prepare((p: Param<JobLogRow>) =>
       k
         .insertInto('job_log')
         .values({
@@ -147,7 +170,7 @@ export const stmts = perHandle((db: Db) => {
         })
         .onConflict((oc) => oc.column('id').doNothing()),
     ),
-    insertJob: db.prepare((p) =>
+    insertJob: db.prepare((p: Param<NewJobRow>) =>
       k
         .insertInto('job_queue')
         .values({
@@ -173,7 +196,7 @@ export const stmts = perHandle((db: Db) => {
         })
         .onConflict((oc) => oc.doNothing()),
     ),
-    recentSuccess: db.prepare((p) =>
+    recentSuccess: db.prepare((p: Param<{key: string; since: string; plugin: string; command: string}>) =>
       k
         .selectFrom('job_queue')
         .select('id')
@@ -186,7 +209,7 @@ export const stmts = perHandle((db: Db) => {
         .orderBy('completed_at', 'desc')
         .limit(1),
     ),
-    outstanding: db.prepare((p) =>
+    outstanding: db.prepare((p: Param<{key: string; plugin: string; command: string}>) =>
       k
         .selectFrom('job_queue')
         .select('id')
@@ -201,7 +224,7 @@ export const stmts = perHandle((db: Db) => {
 })
 
 
-export function recordTransition(db: Db, jobId: string, from: string | null, to: string, reason: string | null, now: string): void {
+export function recordTransition(db: Db, jobId: string, from: JobStatus | null, to: JobStatus, reason: string | null, now: string): void {
   stmts(db).insertTransition.run({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})
 }
 
@@ -285,7 +308,7 @@ export function recordAttemptProcess(db: Db, jobId: string, attempt: number, pid
 }
 
 export interface AttemptRecord {
-  status: string
+  status: JobStatus
   result: string | null
   lastError: string | null
   stderr: string | null
@@ -320,7 +343,7 @@ export function truncateUtf8(text: string, bytes: number): string {
   const buf = Buffer.from(text, 'utf8')
   if (buf.length <= bytes) return text
   let end = bytes
-  while (end > 0 && (buf[end] & 0xc0) === 0x80) end--
+  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end--
   return buf.subarray(0, end).toString('utf8')
 }
 
@@ -386,7 +409,7 @@ export function findQueueJob(db: Db, id: string): Job | undefined {
 }
 
 /** Operator cancel: a queued job becomes dead with the reason. Running or finished jobs are refused. */
-export function cancelQueuedJob(db: Db, id: string, now: string, reason = 'cancelled by operator'): {ok: true} | {ok: false; status: string | null} {
+export function cancelQueuedJob(db: Db, id: string, now: string, reason = 'cancelled by operator'): {ok: true} | {ok: false; status: JobStatus | null} {
   return db.tx(() => {
     const job = findQueueJob(db, id)
     if (!job) return {ok: false as const, status: null}

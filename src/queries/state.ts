@@ -1,4 +1,4 @@
-import {type Db, perHandle} from '../schema/db.js'
+import {type Db, type Param, perHandle} from '../schema/db.js'
 import {uuidv7} from '../schema/ids.js'
 import {DuctileError, errorMessage} from '../errors.js'
 
@@ -27,8 +27,8 @@ export function normalizeObject(obj: Record<string, unknown>): string {
 const stmts = perHandle((db: Db) => {
   const k = db.k
   return {
-    readState: db.prepare((p) => k.selectFrom('plugin_state').select('state').where('plugin_name', '=', p('plugin'))),
-    writeState: db.prepare((p) =>
+    readState: db.prepare((p: Param<{plugin: string}>) => k.selectFrom('plugin_state').select('state').where('plugin_name', '=', p('plugin'))),
+    writeState: db.prepare((p: Param<{plugin: string; state: string; now: string}>) =>
       k
         .insertInto('plugin_state')
         .values({plugin_name: p('plugin'), state: p('state'), updated_at: p('now')})
@@ -41,7 +41,7 @@ const stmts = perHandle((db: Db) => {
         .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({value: eb('storage_sequences.value', '+', 1)})))
         .returning('value'),
     ),
-    insertFact: db.prepare((p) =>
+    insertFact: db.prepare((p: Param<{id: string; seq: number; plugin: string; fact_type: string; job_id: string; command: string; fact_json: string; now: string}>) =>
       k.insertInto('plugin_facts').values({
         id: p('id'),
         seq: p('seq'),

@@ -36,11 +36,15 @@ export const builder = new Kysely<Database>({
 export type Builder = typeof builder
 type Row<Q> = Q extends Compilable<infer O> ? O : never
 
-/** Placeholder for a named parameter in a query compiled once (see Db.prepare). */
-type Param = (name: string) => any
+/**
+ * The named parameters of a query compiled once (see Db.prepare): `p('id')` stands for `values.id`. Its
+ * type is the statement's parameter type, so a misspelled name does not compile, and `run`/`get`/`all`
+ * take exactly those values.
+ */
+export type Param<P> = <K extends keyof P & string>(name: K) => P[K]
 const SENTINEL = '\u0000ductile-param:'
 
-export interface Prepared<P extends Record<string, unknown>, O> {
+export interface Prepared<P extends object, O> {
   all(values: P): O[]
   get(values: P): O | undefined
   run(values: P): BetterSqlite3.RunResult
@@ -111,8 +115,10 @@ export class Db {
    * .where('id', '=', p('id')))` then `.get({id})`. The builder runs once with sentinel values; each
    * sentinel's position in the compiled parameters maps to its name.
    */
-  prepare<P extends Record<string, unknown>, Q extends Compilable<any>>(build: (p: Param) => Q): Prepared<P, Row<Q>> {
-    const compiled = build(((name: string) => SENTINEL + name) as Param).compile()
+  prepare<P extends object, Q extends Compilable<unknown>>(build: (p: Param<P>) => Q): Prepared<P, Row<Q>> {
+    // The sentinel stands in for every value while the builder runs; it never reaches SQLite.
+    const sentinel = ((name: string) => SENTINEL + name) as unknown as Param<P>
+    const compiled = build(sentinel).compile()
     const names = compiled.parameters.map((v, i) => {
       if (typeof v === 'string' && v.startsWith(SENTINEL)) return v.slice(SENTINEL.length)
       return {constant: compiled.parameters[i]}
@@ -121,7 +127,7 @@ export class Db {
     const bind = (values: P): unknown[] =>
       names.map((n) => {
         if (typeof n !== 'string') return n.constant
-        const v = values[n]
+        const v = (values as Record<string, unknown>)[n]
         if (v === undefined) throw new Error(`prepared query: missing parameter "${n}"`)
         return typeof v === 'boolean' ? (v ? 1 : 0) : v
       })

@@ -29,10 +29,10 @@ export function uuidv7(now: number = Date.now()): string {
     if (counter > 0xfff) {
       // Counter exhausted inside one millisecond: borrow the next millisecond, keeping order.
       ms = lastMs + 1
-      counter = random16()[0]
+      counter = random16().readUInt8(0)
     }
   } else {
-    counter = random16()[0]
+    counter = random16().readUInt8(0)
   }
   lastMs = ms
   const bytes = random16()
@@ -44,7 +44,7 @@ export function uuidv7(now: number = Date.now()): string {
   bytes[5] = ms & 0xff
   bytes[6] = 0x70 | ((counter >>> 8) & 0x0f)
   bytes[7] = counter & 0xff
-  bytes[8] = (bytes[8] & 0x3f) | 0x80
+  bytes[8] = (bytes.readUInt8(8) & 0x3f) | 0x80
   const hex = bytes.toString('hex')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }

@@ -141,7 +141,7 @@ export const MIGRATIONS: Migration[] = [
           const have = db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).get(SLOWEST_INDEX.name) as
             | {sql: string}
             | undefined
-          if (have?.sql.includes(SLOWEST_INDEX.columns[0])) return // created by migration 1 of this version
+          if (SLOWEST_INDEX.columns.some((c, i) => i === 0 && have?.sql.includes(c))) return // created by migration 1 of this version
           db.sqlite.exec(`DROP INDEX IF EXISTS ${SLOWEST_INDEX.name}`)
           db.sqlite.exec(createIndexSql(SLOWEST_INDEX))
         },
@@ -159,7 +159,7 @@ export const MIGRATIONS: Migration[] = [
   },
 ]
 
-export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+export const LATEST_VERSION = Math.max(...MIGRATIONS.map((m) => m.version))
 
 /** empty: no tables; original: the Go Ductile's format; ours: migrated by us; foreign: any other SQLite file. */
 export type SchemaKind = 'empty' | 'original' | 'ours' | 'foreign'

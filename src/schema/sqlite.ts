@@ -156,8 +156,9 @@ export function fileStats(db: Db): FileStats {
 export type CheckpointMode = 'PASSIVE' | 'FULL' | 'RESTART' | 'TRUNCATE'
 
 export function checkpoint(db: Db, mode: CheckpointMode): {busy: number; log: number; checkpointed: number} {
-  const row = db.sqlite.pragma(`wal_checkpoint(${mode})`) as {busy: number; log: number; checkpointed: number}[]
-  return row[0]
+  const [row] = db.sqlite.pragma(`wal_checkpoint(${mode})`) as {busy: number; log: number; checkpointed: number}[]
+  if (!row) throw new Error(`wal_checkpoint(${mode}) returned no row`)
+  return row
 }
 
 export function quickCheck(db: Db): string[] {

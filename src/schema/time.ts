@@ -67,14 +67,14 @@ export function normalizeTs(text: string | null): string | null {
   return date ? formatTs(date) : text
 }
 
-const UNIT_MS: Record<string, number> = {
+const UNIT_MS = {
   ms: 1,
   s: 1000,
   m: 60_000,
   h: 3_600_000,
   d: 86_400_000,
   w: 604_800_000,
-}
+} as const
 
 const WORDS: Record<string, number> = {
   hourly: UNIT_MS.h,
@@ -93,14 +93,15 @@ export function parseDuration(text: string | number): number {
     throw new RangeError(`invalid duration ${text}: expected a non-negative number of seconds`)
   }
   const s = String(text).trim().toLowerCase()
-  if (s in WORDS) return WORDS[s]
+  const word = WORDS[s]
+  if (word !== undefined) return word
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g
   let total = 0
   let consumed = 0
   let match: RegExpExecArray | null
   while ((match = re.exec(s)) !== null) {
     if (match.index !== consumed) break
-    total += Number(match[1]) * UNIT_MS[match[2]]
+    total += Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
     consumed = match.index + match[0].length
   }
   if (s === '' || consumed !== s.length) {

@@ -1,5 +1,7 @@
 import type {ColumnType, Generated, Insertable, Selectable, Updateable} from 'kysely'
 
+import type {JobStatus} from './definition.js'
+
 /**
  * The typed Kysely view of every table (see definition.ts for the DDL). Timestamps are text in the stored
  * layout (time.ts). JSON columns are text: callers parse and serialise.
@@ -14,7 +16,7 @@ export interface JobQueueTable {
   plugin: string
   command: string
   payload: string | null
-  status: string
+  status: JobStatus
   attempt: Defaulted<number>
   max_attempts: Defaulted<number>
   submitted_by: string
@@ -34,8 +36,8 @@ export interface JobQueueTable {
 export interface JobTransitionsTable {
   id: AutoId
   job_id: string
-  from_status: string | null
-  to_status: string
+  from_status: JobStatus | null
+  to_status: JobStatus
   reason: string | null
   created_at: string
 }
@@ -103,7 +105,7 @@ export interface JobLogTable {
   job_id: string | null
   plugin: string
   command: string
-  status: string
+  status: JobStatus
   result: string | null
   attempt: number
   submitted_by: string

@@ -14,15 +14,15 @@ export interface BreakersHistoryResult {
 }
 
 export default class BreakersHistory extends BaseCommand<typeof BreakersHistory> {
-  static summary = "A breaker's transitions, newest first: why it opened, went half-open, closed or was reset"
-  static description = 'The reference query "Show recent breaker transitions".'
-  static examples = [
+  static override summary = "A breaker's transitions, newest first: why it opened, went half-open, closed or was reset"
+  static override description = 'The reference query "Show recent breaker transitions".'
+  static override examples = [
     '<%= config.bin %> breakers history weather',
     '<%= config.bin %> breakers history weather --command poll --limit 50 --json',
   ]
 
-  static args = {plugin: Args.string({description: 'plugin name', required: true})}
-  static flags = {
+  static override args = {plugin: Args.string({description: 'plugin name', required: true})}
+  static override flags = {
     command: Flags.string({description: 'plugin command', default: 'poll'}),
     limit: limitFlag(20),
   }

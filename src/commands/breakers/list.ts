@@ -10,11 +10,11 @@ export interface BreakersListResult {
 }
 
 export default class BreakersList extends BaseCommand<typeof BreakersList> {
-  static summary = 'Circuit breakers that are not closed (every breaker with --all)'
-  static description = 'The reference query "Identify plugins with active circuit breakers".'
-  static examples = ['<%= config.bin %> breakers list', '<%= config.bin %> breakers list --all --json']
+  static override summary = 'Circuit breakers that are not closed (every breaker with --all)'
+  static override description = 'The reference query "Identify plugins with active circuit breakers".'
+  static override examples = ['<%= config.bin %> breakers list', '<%= config.bin %> breakers list --all --json']
 
-  static flags = {all: Flags.boolean({description: 'closed breakers too'})}
+  static override flags = {all: Flags.boolean({description: 'closed breakers too'})}
 
   async run(): Promise<BreakersListResult> {
     const db = this.openRead()

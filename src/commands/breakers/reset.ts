@@ -15,12 +15,12 @@ export interface BreakersResetResult {
 }
 
 export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
-  static summary = 'Close a circuit breaker by hand (a manual_reset transition); works with the engine running or stopped'
-  static description = 'Clears the failure count, opened_at, last_failure_at and last_job_id, so the next reconcile counts the latest completion afresh. The scheduler sees the change on its next tick.'
-  static examples = ['<%= config.bin %> breakers reset weather', '<%= config.bin %> breakers reset weather --command poll --json']
+  static override summary = 'Close a circuit breaker by hand (a manual_reset transition); works with the engine running or stopped'
+  static override description = 'Clears the failure count, opened_at, last_failure_at and last_job_id, so the next reconcile counts the latest completion afresh. The scheduler sees the change on its next tick.'
+  static override examples = ['<%= config.bin %> breakers reset weather', '<%= config.bin %> breakers reset weather --command poll --json']
 
-  static args = {plugin: Args.string({description: 'plugin name', required: true})}
-  static flags = {command: Flags.string({description: 'plugin command', default: 'poll'})}
+  static override args = {plugin: Args.string({description: 'plugin name', required: true})}
+  static override flags = {command: Flags.string({description: 'plugin command', default: 'poll'})}
 
   async run(): Promise<BreakersResetResult> {
     const db = this.openWrite()

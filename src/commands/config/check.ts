@@ -23,10 +23,10 @@ export interface ConfigCheckResult {
 }
 
 export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
-  static usesDbPath = false
-  static summary = 'Validate config.yaml, its includes and every plugin manifest, without starting anything'
-  static description = 'Lists every problem with its file and key. Exit 0 when valid (warnings allowed), 2 on any error.'
-  static examples = ['<%= config.bin %> config check --config /etc/ductile', '<%= config.bin %> config check --config ./config.yaml --json']
+  static override usesDbPath = false
+  static override summary = 'Validate config.yaml, its includes and every plugin manifest, without starting anything'
+  static override description = 'Lists every problem with its file and key. Exit 0 when valid (warnings allowed), 2 on any error.'
+  static override examples = ['<%= config.bin %> config check --config /etc/ductile', '<%= config.bin %> config check --config ./config.yaml --json']
 
   async run(): Promise<ConfigCheckResult> {
     const file = requireConfigFile(this.flags.config)

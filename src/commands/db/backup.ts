@@ -18,11 +18,11 @@ export interface DbBackupResult {
 }
 
 export default class DbBackup extends BaseCommand<typeof DbBackup> {
-  static summary = 'An online, consistent copy of the database, checked with PRAGMA integrity_check'
-  static description = "Uses SQLite's backup API: the engine keeps writing while it copies. The copy is created 0600; an existing file is refused."
-  static examples = ['<%= config.bin %> db backup --to /backups/ductile-$(date +%F).db', '<%= config.bin %> db backup --to ./copy.db --json']
+  static override summary = 'An online, consistent copy of the database, checked with PRAGMA integrity_check'
+  static override description = "Uses SQLite's backup API: the engine keeps writing while it copies. The copy is created 0600; an existing file is refused."
+  static override examples = ['<%= config.bin %> db backup --to /backups/ductile-$(date +%F).db', '<%= config.bin %> db backup --to ./copy.db --json']
 
-  static flags = {
+  static override flags = {
     to: Flags.string({description: 'the new file', required: true}),
     quiet: Flags.boolean({char: 'q', description: 'print nothing on success'}),
   }

@@ -10,9 +10,9 @@ export interface DbCheckResult {
 }
 
 export default class DbCheck extends BaseCommand<typeof DbCheck> {
-  static summary = 'Validate the schema: every table, column, index and the schema version'
-  static description = 'Read-only. Names each missing table, column or index with the exact command that fixes it. Exit 1 when anything is missing.'
-  static examples = ['<%= config.bin %> db check', '<%= config.bin %> db check --db ./ductile.db --json']
+  static override summary = 'Validate the schema: every table, column, index and the schema version'
+  static override description = 'Read-only. Names each missing table, column or index with the exact command that fixes it. Exit 1 when anything is missing.'
+  static override examples = ['<%= config.bin %> db check', '<%= config.bin %> db check --db ./ductile.db --json']
 
   async run(): Promise<DbCheckResult> {
     const db = openDb(this.dbPath(), {mode: 'read'})

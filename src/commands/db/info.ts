@@ -14,9 +14,9 @@ const SYNC_NAMES = ['OFF', 'NORMAL', 'FULL', 'EXTRA']
 const AUTO_VACUUM_NAMES = ['NONE', 'FULL', 'INCREMENTAL']
 
 export default class DbInfo extends BaseCommand<typeof DbInfo> {
-  static summary = 'The database file: path, sizes, pages, freelist, pragmas, schema version, rows per table'
-  static description = 'Read-only; works on a database of any version (it does not require the current schema).'
-  static examples = ['<%= config.bin %> db info', '<%= config.bin %> db info --db ./ductile.db --json']
+  static override summary = 'The database file: path, sizes, pages, freelist, pragmas, schema version, rows per table'
+  static override description = 'Read-only; works on a database of any version (it does not require the current schema).'
+  static override examples = ['<%= config.bin %> db info', '<%= config.bin %> db info --db ./ductile.db --json']
 
   async run(): Promise<DbInfoResult> {
     const db = openDb(this.dbPath(), {mode: 'read'})

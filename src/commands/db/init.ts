@@ -9,10 +9,10 @@ export interface DbInitResult {
 }
 
 export default class DbInit extends BaseCommand<typeof DbInit> {
-  static summary = 'Create the database and its schema (a no-op on a current database)'
-  static description =
+  static override summary = 'Create the database and its schema (a no-op on a current database)'
+  static override description =
     'Creates the file (mode 0600, directory 0700) with incremental auto-vacuum, WAL and every table and index. An existing database of an older or the original format is left alone: run `ductile db migrate`.'
-  static examples = ['<%= config.bin %> db init --db ./ductile.db', 'DUCTILE_DB=/var/lib/ductile/ductile.db <%= config.bin %> db init']
+  static override examples = ['<%= config.bin %> db init --db ./ductile.db', 'DUCTILE_DB=/var/lib/ductile/ductile.db <%= config.bin %> db init']
 
   async run(): Promise<DbInitResult> {
     const path = this.dbPath()

@@ -15,12 +15,12 @@ export interface DbMigrateResult {
 }
 
 export default class DbMigrate extends BaseCommand<typeof DbMigrate> {
-  static summary = "Upgrade an older schema, or a database written by the original Go Ductile, to this version"
-  static description =
+  static override summary = "Upgrade an older schema, or a database written by the original Go Ductile, to this version"
+  static override description =
     'All pending migrations run in one transaction: on failure the file is as it was and the message names the failing step. From the original format it rewrites every RFC 3339 timestamp to ours, adds job_log.started_at (filled from job_attempts), leaves legacy plugin_facts rows with NULL seq alone and seeds storage_sequences to the highest seq. Back up first: `ductile db backup --to FILE`.'
-  static examples = ['<%= config.bin %> db migrate --db ./state.db', '<%= config.bin %> db migrate --dry-run --json']
+  static override examples = ['<%= config.bin %> db migrate --db ./state.db', '<%= config.bin %> db migrate --dry-run --json']
 
-  static flags = {
+  static override flags = {
     'dry-run': Flags.boolean({description: 'say what would run, change nothing'}),
     quiet: Flags.boolean({char: 'q', description: 'print nothing on success'}),
   }

@@ -15,15 +15,15 @@ export interface EngineStartResult {
 }
 
 export default class EngineStart extends BaseCommand<typeof EngineStart> {
-  static usesDbPath = false
-  static summary = 'Run the engine in the foreground: scheduler and worker loop'
-  static description = `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to max_workers of them, leaving the others free: the lowest ones that other engines on the machine do not use (service.cpu_affinity: off to use them all). Its process title is "ductile engine start …". On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
-  static examples = [
+  static override usesDbPath = false
+  static override summary = 'Run the engine in the foreground: scheduler and worker loop'
+  static override description = `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to max_workers of them, leaving the others free: the lowest ones that other engines on the machine do not use (service.cpu_affinity: off to use them all). Its process title is "ductile engine start …". On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
+  static override examples = [
     '<%= config.bin %> engine start --config /etc/ductile/config.yaml',
     '<%= config.bin %> engine start --config ./examples --log-format json',
   ]
 
-  static flags = {
+  static override flags = {
     'log-format': Flags.option({options: ['text', 'json'] as const, description: 'log line format (default: service.log_format, else text)'})(),
     'log-level': Flags.option({options: ['debug', 'info', 'warn', 'error'] as const, description: 'minimum level (default: service.log_level)'})(),
   }

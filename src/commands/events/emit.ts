@@ -16,16 +16,16 @@ export interface EventsEmitResult {
 }
 
 export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
-  static usesDbPath = false
-  static summary = 'Start the pipelines whose `on` matches an event, as if a plugin had emitted it'
-  static description = 'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
-  static examples = [
+  static override usesDbPath = false
+  static override summary = 'Start the pipelines whose `on` matches an event, as if a plugin had emitted it'
+  static override description = 'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
+  static override examples = [
     `<%= config.bin %> events emit weather.changed --payload '{"city": "Hobart", "celsius": 31}'`,
     `<%= config.bin %> events emit weather.changed --payload-file ./event.json --dedupe-key reading-42 --json`,
   ]
 
-  static args = {type: Args.string({description: 'event type', required: true})}
-  static flags = {
+  static override args = {type: Args.string({description: 'event type', required: true})}
+  static override flags = {
     payload: Flags.string({description: 'event payload, a JSON object'}),
     'payload-file': Flags.string({description: 'read the payload from a file (- for stdin)'}),
     'dedupe-key': Flags.string({description: 'skip targets that already have this key queued, running or recently succeeded'}),

@@ -12,11 +12,11 @@ export interface JobsCancelResult {
 }
 
 export default class JobsCancel extends BaseCommand<typeof JobsCancel> {
-  static summary = 'Cancel a queued job: it becomes dead with reason "cancelled by operator"'
-  static description = 'Only queued jobs (including ones waiting for a retry) can be cancelled; a running job is left to finish or time out.'
-  static examples = ['<%= config.bin %> jobs cancel 0193a1b2-0000-7000-8000-000000000000']
+  static override summary = 'Cancel a queued job: it becomes dead with reason "cancelled by operator"'
+  static override description = 'Only queued jobs (including ones waiting for a retry) can be cancelled; a running job is left to finish or time out.'
+  static override examples = ['<%= config.bin %> jobs cancel 0193a1b2-0000-7000-8000-000000000000']
 
-  static args = {id: Args.string({description: 'job id', required: true})}
+  static override args = {id: Args.string({description: 'job id', required: true})}
 
   async run(): Promise<JobsCancelResult> {
     const db = this.openWrite()

@@ -20,17 +20,17 @@ export interface JobsEnqueueResult {
 }
 
 export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
-  static usesDbPath = false
-  static summary = 'Add a job to the queue; prints its id'
-  static description = `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine picks the job up within a second.`
-  static examples = [
+  static override usesDbPath = false
+  static override summary = 'Add a job to the queue; prints its id'
+  static override description = `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine picks the job up within a second.`
+  static override examples = [
     '<%= config.bin %> jobs enqueue weather',
     `<%= config.bin %> jobs enqueue notify --command handle --payload '{"message": "hello"}'`,
     '<%= config.bin %> jobs enqueue notify --command handle --payload-file ./message.json --dedupe-key message-42 --max-attempts 2',
   ]
 
-  static args = {plugin: Args.string({description: 'plugin (or alias) name', required: true})}
-  static flags = {
+  static override args = {plugin: Args.string({description: 'plugin (or alias) name', required: true})}
+  static override flags = {
     command: Flags.string({description: 'plugin command', default: 'poll'}),
     payload: Flags.string({description: 'payload, a JSON object'}),
     'payload-file': Flags.string({description: 'read the payload from a file (- for stdin)'}),

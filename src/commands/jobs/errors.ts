@@ -10,15 +10,15 @@ export interface JobsErrorsResult {
 }
 
 export default class JobsErrors extends BaseCommand<typeof JobsErrors> {
-  static summary = 'The latest failed or timed-out attempts, with their error and the tail of stderr'
-  static description = 'The reference query "Get the latest error for a specific plugin", widened to attempts that timed out. Every failed attempt has its own job_log row, retried ones too.'
-  static examples = [
+  static override summary = 'The latest failed or timed-out attempts, with their error and the tail of stderr'
+  static override description = 'The reference query "Get the latest error for a specific plugin", widened to attempts that timed out. Every failed attempt has its own job_log row, retried ones too.'
+  static override examples = [
     '<%= config.bin %> jobs errors --plugin weather',
     '<%= config.bin %> jobs errors --limit 5',
     '<%= config.bin %> jobs errors --plugin weather --json',
   ]
 
-  static flags = {
+  static override flags = {
     plugin: Flags.string({description: 'only this plugin'}),
     status: Flags.option({options: ERROR_STATUSES, description: 'only failed or only timed-out attempts (default: both; failed alone is the reference query)'})(),
     limit: limitFlag(1),

@@ -26,13 +26,13 @@ export interface JobsInspectResult {
 }
 
 export default class JobsInspect extends BaseCommand<typeof JobsInspect> {
-  static summary = 'Everything about one job: queue row, transitions, attempts, logs, lineage, children'
-  static examples = [
+  static override summary = 'Everything about one job: queue row, transitions, attempts, logs, lineage, children'
+  static override examples = [
     '<%= config.bin %> jobs inspect 0193a1b2-0000-7000-8000-000000000000',
     '<%= config.bin %> jobs inspect 0193a1b2-0000-7000-8000-000000000000 --json',
   ]
 
-  static args = {id: Args.string({description: 'job id', required: true})}
+  static override args = {id: Args.string({description: 'job id', required: true})}
 
   async run(): Promise<JobsInspectResult> {
     const db = this.openRead()

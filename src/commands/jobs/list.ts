@@ -12,14 +12,14 @@ export interface JobsListResult {
 }
 
 export default class JobsList extends BaseCommand<typeof JobsList> {
-  static summary = 'List queue rows, newest first'
-  static examples = [
+  static override summary = 'List queue rows, newest first'
+  static override examples = [
     '<%= config.bin %> jobs list',
     '<%= config.bin %> jobs list --status failed --since 24h',
     '<%= config.bin %> jobs list --plugin weather --command poll --limit 5 --json',
   ]
 
-  static flags = {
+  static override flags = {
     status: statusFlag({description: 'only this status'}),
     plugin: Flags.string({description: 'only this plugin'}),
     command: Flags.string({description: 'only this command'}),

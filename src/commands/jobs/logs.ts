@@ -14,8 +14,8 @@ export interface JobsLogsResult {
 }
 
 export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
-  static summary = 'Search job_log (one row per attempt), newest first'
-  static examples = [
+  static override summary = 'Search job_log (one row per attempt), newest first'
+  static override examples = [
     '<%= config.bin %> jobs logs --plugin weather --status failed',
     '<%= config.bin %> jobs logs --query timeout --from 2026-11-27 --limit 20',
     '<%= config.bin %> jobs logs --job 0193a1b2-0000-7000-8000-000000000000 --include-result --json',
@@ -23,7 +23,7 @@ export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
     '<%= config.bin %> jobs logs --follow --json | jq .status          # NDJSON, one row a line',
   ]
 
-  static flags = {
+  static override flags = {
     plugin: Flags.string({description: 'only this plugin'}),
     command: Flags.string({description: 'only this command'}),
     status: statusFlag({description: 'only this status'}),
@@ -84,7 +84,8 @@ export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
     // seconds back each time and skip the rows already printed.
     const LOOKBACK_MS = 5000
     const seen = new Map<string, number>(initial.map((r) => [r.id, Date.parse(r.completed_at.replace(' ', 'T') + 'Z')]))
-    let newest = initial.length ? Date.parse(initial[initial.length - 1].completed_at.replace(' ', 'T') + 'Z') : Date.now()
+    const last = initial.at(-1)
+    let newest = last ? Date.parse(last.completed_at.replace(' ', 'T') + 'Z') : Date.now()
     let stop = false
     const onSignal = () => (stop = true)
     process.once('SIGINT', onSignal)

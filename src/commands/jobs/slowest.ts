@@ -10,11 +10,11 @@ export interface JobsSlowestResult {
 }
 
 export default class JobsSlowest extends BaseCommand<typeof JobsSlowest> {
-  static summary = 'The slowest successful attempts from job_log'
-  static description = 'The reference query "Find the slowest successful jobs in the last 24 hours": duration = completed_at − started_at.'
-  static examples = ['<%= config.bin %> jobs slowest', '<%= config.bin %> jobs slowest --since 7d --limit 20 --json']
+  static override summary = 'The slowest successful attempts from job_log'
+  static override description = 'The reference query "Find the slowest successful jobs in the last 24 hours": duration = completed_at − started_at.'
+  static override examples = ['<%= config.bin %> jobs slowest', '<%= config.bin %> jobs slowest --since 7d --limit 20 --json']
 
-  static flags = {
+  static override flags = {
     since: durationFlag({description: 'completed within this long', default: 86_400_000}),
     limit: limitFlag(10),
   }

@@ -11,15 +11,15 @@ export interface JobsStatusResult {
 }
 
 export default class JobsStatus extends BaseCommand<typeof JobsStatus> {
-  static summary = 'Count jobs in the queue by status'
-  static description = 'The reference query "Count jobs by status" over job_queue. Terminal rows are pruned after 24 hours by default.'
-  static examples = [
+  static override summary = 'Count jobs in the queue by status'
+  static override description = 'The reference query "Count jobs by status" over job_queue. Terminal rows are pruned after 24 hours by default.'
+  static override examples = [
     '<%= config.bin %> jobs status',
     '<%= config.bin %> jobs status --plugin weather',
     '<%= config.bin %> jobs status --by-plugin --json',
   ]
 
-  static flags = {
+  static override flags = {
     plugin: Flags.string({description: 'only this plugin'}),
     'by-plugin': Flags.boolean({description: 'one row per plugin and status'}),
   }
@@ -42,7 +42,7 @@ export default class JobsStatus extends BaseCommand<typeof JobsStatus> {
         ], result.byPlugin))
       } else {
         this.log(renderTable([
-          {header: 'STATUS', get: (r: StatusCount) => colourStatus(r.status)},
+          {header: 'STATUS', get: (r: {status: string; count: number}) => colourStatus(r.status)},
           {header: 'COUNT', get: (r) => r.count, align: 'right'},
         ], [...result.counts, {status: 'total', count: result.total}]))
       }

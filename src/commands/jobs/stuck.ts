@@ -18,12 +18,12 @@ export interface JobsStuckResult {
 }
 
 export default class JobsStuck extends BaseCommand<typeof JobsStuck> {
-  static summary = 'Running jobs started before a cutoff, with whether their processes are alive'
-  static description =
+  static override summary = 'Running jobs started before a cutoff, with whether their processes are alive'
+  static override description =
     'The reference query "Check for stuck running jobs (orphans)". A job whose engine and plugin process are both gone is an orphan: the engine recovers it at its next start.'
-  static examples = ['<%= config.bin %> jobs stuck', '<%= config.bin %> jobs stuck --older-than 15m --json']
+  static override examples = ['<%= config.bin %> jobs stuck', '<%= config.bin %> jobs stuck --older-than 15m --json']
 
-  static flags = {
+  static override flags = {
     'older-than': durationFlag({description: 'started more than this long ago', default: 3_600_000}),
   }
 

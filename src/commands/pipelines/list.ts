@@ -16,9 +16,9 @@ export interface PipelinesListResult {
 }
 
 export default class PipelinesList extends BaseCommand<typeof PipelinesList> {
-  static usesDbPath = false
-  static summary = 'Pipelines with their triggers and steps'
-  static examples = ['<%= config.bin %> pipelines list --config /etc/ductile', '<%= config.bin %> pipelines list --json']
+  static override usesDbPath = false
+  static override summary = 'Pipelines with their triggers and steps'
+  static override examples = ['<%= config.bin %> pipelines list --config /etc/ductile', '<%= config.bin %> pipelines list --json']
 
   async run(): Promise<PipelinesListResult> {
     const {pipelines} = loadRuntime(this.flags.config)

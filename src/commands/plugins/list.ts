@@ -21,9 +21,9 @@ export interface PluginsListResult {
 }
 
 export default class PluginsList extends BaseCommand<typeof PluginsList> {
-  static usesDbPath = false
-  static summary = 'Plugins discovered from plugin_roots: name, version, commands, schedules, problems'
-  static examples = ['<%= config.bin %> plugins list --config /etc/ductile', '<%= config.bin %> plugins list --json']
+  static override usesDbPath = false
+  static override summary = 'Plugins discovered from plugin_roots: name, version, commands, schedules, problems'
+  static override examples = ['<%= config.bin %> plugins list --config /etc/ductile', '<%= config.bin %> plugins list --json']
 
   async run(): Promise<PluginsListResult> {
     const config = loadConfig(requireConfigFile(this.flags.config), {throwOnError: false})

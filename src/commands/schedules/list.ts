@@ -17,12 +17,12 @@ export interface SchedulesListResult {
 }
 
 export default class SchedulesList extends BaseCommand<typeof SchedulesList> {
-  static summary = 'Upcoming scheduled runs (active schedules by next run; every schedule with --all)'
-  static description =
+  static override summary = 'Upcoming scheduled runs (active schedules by next run; every schedule with --all)'
+  static override description =
     'The reference query "See upcoming scheduled runs". Overdue schedules (next run more than a tick in the past) are highlighted.'
-  static examples = ['<%= config.bin %> schedules list', '<%= config.bin %> schedules list --all --plugin weather --json']
+  static override examples = ['<%= config.bin %> schedules list', '<%= config.bin %> schedules list --all --plugin weather --json']
 
-  static flags = {
+  static override flags = {
     all: Flags.boolean({description: 'paused and exhausted schedules too'}),
     plugin: Flags.string({description: 'only this plugin'}),
   }

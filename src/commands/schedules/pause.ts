@@ -10,19 +10,19 @@ export interface SchedulesPauseResult {
 }
 
 export default class SchedulesPause extends BaseCommand<typeof SchedulesPause> {
-  static summary = "Pause a plugin's schedules (all of them, or one) until resumed; survives engine restarts"
-  static description = 'Sets status paused_manual with your reason. A running engine honours it from its next tick.'
-  static examples = [
+  static override summary = "Pause a plugin's schedules (all of them, or one) until resumed; survives engine restarts"
+  static override description = 'Sets status paused_manual with your reason. A running engine honours it from its next tick.'
+  static override examples = [
     `<%= config.bin %> schedules pause weather --reason "upstream maintenance until 14:00"`,
     '<%= config.bin %> schedules pause weather every-15s --reason "too chatty" --json',
   ]
 
-  static args = {
+  static override args = {
     plugin: Args.string({description: 'plugin name', required: true}),
     schedule: Args.string({description: 'schedule id (default: every schedule of the plugin)'}),
   }
 
-  static flags = {reason: Flags.string({description: 'why (shown in schedules list)', required: true})}
+  static override flags = {reason: Flags.string({description: 'why (shown in schedules list)', required: true})}
 
   async run(): Promise<SchedulesPauseResult> {
     const db = this.openWrite()

@@ -9,10 +9,10 @@ export interface SchedulesResumeResult {
 }
 
 export default class SchedulesResume extends BaseCommand<typeof SchedulesResume> {
-  static summary = 'Resume paused schedules (status active again)'
-  static examples = ['<%= config.bin %> schedules resume weather', '<%= config.bin %> schedules resume weather every-15s --json']
+  static override summary = 'Resume paused schedules (status active again)'
+  static override examples = ['<%= config.bin %> schedules resume weather', '<%= config.bin %> schedules resume weather every-15s --json']
 
-  static args = {
+  static override args = {
     plugin: Args.string({description: 'plugin name', required: true}),
     schedule: Args.string({description: 'schedule id (default: every paused schedule of the plugin)'}),
   }
