@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs every test file under test/ with Node's own test runner (TypeScript through tsx).
-// Usage: node scripts/test.js [substring ...] to run only the files whose path contains a substring.
+// Runs the tests with Node's own test runner (TypeScript through tsx).
+//   node scripts/test.js               every test file under test/
+//   node scripts/test.js --fast        the fast tier: files that run in process (no build needed)
+//   node scripts/test.js SUBSTRING...  only the files whose path contains one of the substrings
+// Files named *.e2e.test.ts start processes or threads (the built CLI, engines, plugins, sqlite3, tmux) or
+// wait on real time; every other *.test.ts runs in process and is part of the fast tier.
 import {spawnSync} from 'node:child_process'
 import {readdirSync, statSync} from 'node:fs'
 import {join, relative} from 'node:path'
@@ -13,9 +17,12 @@ function walk(dir) {
     return statSync(p).isDirectory() ? walk(p) : name.endsWith('.test.ts') ? [p] : []
   })
 }
-const filters = process.argv.slice(2)
+const args = process.argv.slice(2)
+const fast = args.includes('--fast')
+const filters = args.filter((a) => a !== '--fast')
 const files = walk(join(root, 'test'))
   .map((f) => relative(root, f))
+  .filter((f) => !fast || !f.endsWith('.e2e.test.ts'))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort()
 if (files.length === 0) {

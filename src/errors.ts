@@ -6,30 +6,34 @@ export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 
-export type ErrorCode =
-  | 'usage'
-  | 'validation'
-  | 'not_found'
-  | 'db_missing'
-  | 'db_not_sqlite'
-  | 'db_corrupt'
-  | 'db_uninitialised'
-  | 'db_behind'
-  | 'db_original_format'
-  | 'db_foreign'
-  | 'db_newer'
-  | 'db_locked'
-  | 'db_readonly'
-  | 'db_full'
-  | 'db_error'
-  | 'migration_failed'
-  | 'config_invalid'
-  | 'config_missing'
-  | 'engine_running'
-  | 'conflict'
-  | 'state_invalid'
-  | 'route_failed'
-  | 'runtime'
+/** Every error code, in one list (the exit status of each is exitCodeOf's business). */
+export const ERROR_CODES = [
+  'usage',
+  'validation',
+  'not_found',
+  'db_missing',
+  'db_not_sqlite',
+  'db_corrupt',
+  'db_uninitialised',
+  'db_behind',
+  'db_original_format',
+  'db_foreign',
+  'db_newer',
+  'db_locked',
+  'db_readonly',
+  'db_full',
+  'db_error',
+  'migration_failed',
+  'config_invalid',
+  'config_missing',
+  'engine_running',
+  'conflict',
+  'state_invalid',
+  'route_failed',
+  'runtime',
+] as const
+
+export type ErrorCode = (typeof ERROR_CODES)[number]
 
 export class DuctileError extends Error {
   readonly code: ErrorCode

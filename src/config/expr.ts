@@ -27,7 +27,11 @@ function tokenize(src: string): string[] {
     if (/^\s*$/.test(src.slice(pos))) break
     TOKEN.lastIndex = pos
     const m = TOKEN.exec(src)
-    if (!m) throw new Error(`unexpected "${src.slice(pos).trim()[0]}" at position ${pos + 1}`)
+    if (!m) {
+      // The position of the character itself, not of the blanks before it.
+      const rest = src.slice(pos)
+      throw new Error(`unexpected "${rest.trim()[0]}" at position ${pos + rest.length - rest.trimStart().length + 1}`)
+    }
     out.push(m[1] ?? m[2] ?? m[3] ?? m[4] ?? '')
     pos = TOKEN.lastIndex
   }

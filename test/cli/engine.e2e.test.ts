@@ -130,7 +130,7 @@ describe('engine start (the real CLI)', () => {
       assert.match(readFileSync(`/proc/${engine.child.pid}/cmdline`, 'utf8'), /^ductile engine start --config \S+config\.yaml/)
       const [cpu] = allowedCpus(engine.child.pid!)!
       assert.ok(otherEnginesCpus().includes(cpu), 'counted among the CPUs other engines keep to')
-      // So the next engine's plan avoids it (the plan itself: test/engine/affinity.test.ts).
+      // So the next engine's plan avoids it (the plan itself: test/engine/affinity.e2e.test.ts).
       assert.notDeepEqual(affinityPlan('auto', 1, allowed, [cpu]), [cpu])
     } finally {
       engine.child.kill('SIGTERM')

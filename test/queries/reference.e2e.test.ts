@@ -3,8 +3,8 @@ import {execFileSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
 
-import {runCli} from './helpers/cli.js'
-import {freshDb} from './helpers/db.js'
+import {runCli} from '../helpers/cli.js'
+import {freshDb} from '../helpers/db.js'
 import {
   DAY,
   HOUR,
@@ -17,14 +17,14 @@ import {
   insertLog,
   insertSchedule,
   insertState,
-} from './helpers/fixtures.js'
+} from '../helpers/fixtures.js'
 
 /**
  * The reference's own SQL is the contract: each query of the user's database reference, pasted verbatim
  * into the real sqlite3 shell, returns the rows the matching command returns with --json.
  */
 
-const REFERENCE = readFileSync(new URL('./fixtures/database-reference.txt', import.meta.url), 'utf8')
+const REFERENCE = readFileSync(new URL('../fixtures/database-reference.txt', import.meta.url), 'utf8')
 
 /** The reference's queries, keyed by the `-- comment` line above each. */
 function referenceQueries(): Map<string, string> {

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {generate} from '../bench/generate.js'
-import {isFullScan, readWorkloads} from '../bench/read.js'
-import {openDb} from '../src/schema/db.js'
-import {explainPlan} from '../src/schema/sqlite.js'
-import {tempDir} from './helpers/db.js'
+import {generate} from '../../bench/generate.js'
+import {isFullScan, readWorkloads} from '../../bench/read.js'
+import {openDb} from '../../src/schema/db.js'
+import {explainPlan} from '../../src/schema/sqlite.js'
+import {tempDir} from '../helpers/db.js'
 
 /**
  * Query plans are part of the contract (spec decision 16): every operator query searches an index; none
