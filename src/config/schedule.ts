@@ -25,20 +25,31 @@ export interface ScheduleConfig {
   payload: Record<string, unknown>
 }
 
-type Kind = 'every' | 'cron' | 'at' | 'after'
-
-export interface NormalSchedule {
-  kind: Kind
-  intervalMs?: number
-  cron?: Cron
-  atMs?: number
-  afterMs?: number
-  spec: string
-}
+/** A schedule's spec, parsed: one kind, with exactly what that kind needs. */
+export type NormalSchedule =
+  | {kind: 'every'; intervalMs: number; spec: string}
+  | {kind: 'cron'; cron: Cron; spec: string}
+  | {kind: 'at'; atMs: number; spec: string}
+  | {kind: 'after'; afterMs: number; spec: string}
 
 const DAY_NAMES: Record<string, number> = {
-  sun: 0, sunday: 0, mon: 1, monday: 1, tue: 2, tues: 2, tuesday: 2, wed: 3, wednesday: 3,
-  thu: 4, thur: 4, thurs: 4, thursday: 4, fri: 5, friday: 5, sat: 6, saturday: 6,
+  sun: 0,
+  sunday: 0,
+  mon: 1,
+  monday: 1,
+  tue: 2,
+  tues: 2,
+  tuesday: 2,
+  wed: 3,
+  wednesday: 3,
+  thu: 4,
+  thur: 4,
+  thurs: 4,
+  thursday: 4,
+  fri: 5,
+  friday: 5,
+  sat: 6,
+  saturday: 6,
 }
 
 export function parseDays(list: (string | number)[]): Set<number> {
@@ -114,7 +125,8 @@ export function normalizeSchedule(s: ScheduleConfig): NormalSchedule {
     return {kind: 'cron', cron, spec: `cron ${s.cron}${s.timezone ? ` ${s.timezone}` : ''}`}
   }
   if (s.at !== undefined) {
-    if (!/T|\s/.test(s.at) || !/(Z|[+-]\d{2}:?\d{2})$/i.test(s.at)) throw new Error(`at must be RFC 3339 with a zone, e.g. 2026-12-01T09:00:00Z (got "${s.at}")`)
+    if (!/T|\s/.test(s.at) || !/(Z|[+-]\d{2}:?\d{2})$/i.test(s.at))
+      throw new Error(`at must be RFC 3339 with a zone, e.g. 2026-12-01T09:00:00Z (got "${s.at}")`)
     const d = parseTs(s.at)
     if (!d) throw new Error(`at is not a valid RFC 3339 time: "${s.at}"`)
     return {kind: 'at', atMs: d.getTime(), spec: `at ${s.at}`}
@@ -122,4 +134,3 @@ export function normalizeSchedule(s: ScheduleConfig): NormalSchedule {
   if (s.after !== undefined) return {kind: 'after', afterMs: parseDuration(s.after), spec: `after ${s.after}`}
   throw new Error('no every, cron, at or after')
 }
-

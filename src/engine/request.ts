@@ -1,7 +1,11 @@
-import type {PluginInstance} from '../plugins/discover.js'
+import type {ServiceConfig} from '../config/types.js'
+import {type PluginInstance, type PluginRegistry, commandTimeoutMs, entrypointProblem, hasCommand} from '../plugins/discover.js'
 import type {Job} from '../schema/types.js'
+import {errorMessage} from '../errors.js'
 import {isMap, payloadDepthProblem} from '../lib/json.js'
+import type {PipelineDispatch} from './dispatch.js'
 import type {PluginRequest} from './runner.js'
+import type {EngineStore} from './store.js'
 
 /**
  * The protocol v2 request of one attempt, built from the job row, the plugin's config and state, and the
@@ -10,6 +14,51 @@ import type {PluginRequest} from './runner.js'
  */
 
 export type RequestOrFailure = {request: PluginRequest} | {failure: string}
+
+/** What an attempt does once claimed: run its plugin with this request, end skipped, or fail without retry. */
+export type Prepared =
+  | {kind: 'run'; plugin: PluginInstance; request: PluginRequest; timeoutMs: number}
+  | {kind: 'skip'; reason: string}
+  | {kind: 'fail'; error: string}
+
+export interface PrepareDeps {
+  registry: PluginRegistry
+  store: EngineStore
+  dispatch: PipelineDispatch
+  service: ServiceConfig
+}
+
+/**
+ * Everything checked before a plugin starts: it is installed and has the command, the row makes a request,
+ * its state reads, its step's `if:` holds, and its entrypoint is still safe to run (checked at every spawn:
+ * the file may have been swapped since discovery).
+ */
+export function prepareAttempt(job: Job, d: PrepareDeps): Prepared {
+  const fail = (error: string): Prepared => ({kind: 'fail', error})
+  const plugin = d.registry.plugins.get(job.plugin)
+  if (!plugin) return fail(`plugin ${job.plugin} is not installed: no manifest under plugin_roots names it`)
+  if (!hasCommand(plugin, job.command)) {
+    return fail(`plugin ${job.plugin} has no command ${job.command} (manifest commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')})`)
+  }
+  const timeoutMs = commandTimeoutMs(plugin, job.command)
+  const parsed = parsePayload(job)
+  if ('failure' in parsed) return fail(parsed.failure)
+  let state: Record<string, unknown>
+  try {
+    state = d.store.readState(plugin.name)
+  } catch (e) {
+    return fail(errorMessage(e))
+  }
+  const context = d.dispatch.contextOf(job)
+  const prepareEvent = (event: Record<string, unknown>, ctx: Record<string, unknown>) => d.dispatch.prepareEvent(job, event, ctx)
+  const built = buildRequest({job, plugin, timeoutMs, state, context, prepareEvent}, parsed.payload)
+  if ('failure' in built) return fail(built.failure)
+  const skip = d.dispatch.skipReason(job, parsed.payload, built.request.context)
+  if (skip) return {kind: 'skip', reason: skip}
+  const unsafe = entrypointProblem(plugin.manifest.entrypoint, plugin.manifest.realDir, d.service.allow_symlinks)
+  if (unsafe) return fail(`refused to run plugin ${job.plugin}: ${unsafe}; fix the plugin directory (\`ductile plugins list\` checks it)`)
+  return {kind: 'run', plugin, request: built.request, timeoutMs}
+}
 
 export interface RequestParts {
   job: Job

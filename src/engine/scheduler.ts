@@ -1,14 +1,16 @@
-import type {ScheduleConfig} from '../config/schedule.js'
+import type {Cron} from 'croner'
+
+import {type NormalSchedule, type ScheduleConfig, inWindow, localParts, normalizeSchedule, parseDays, parseWindow} from '../config/schedule.js'
 import type {Config} from '../config/types.js'
-import {type NormalSchedule, inWindow, localParts, normalizeSchedule, parseDays, parseWindow} from '../config/schedule.js'
 import {type PluginInstance, type PluginRegistry, hasCommand} from '../plugins/discover.js'
-import {findBreaker, insertBreakerTransition, saveBreaker} from '../queries/breakers.js'
+import {findBreaker} from '../queries/breakers.js'
 import type {EnqueueResult, NewJobInput} from '../queries/queue.js'
 import {cancelOutstandingJobs} from '../queries/queue.js'
-import {countOutstanding, findSchedule, latestCompletedJob, saveSchedule} from '../queries/schedules.js'
+import {countOutstanding, findSchedule, saveSchedule} from '../queries/schedules.js'
 import type {Db} from '../schema/db.js'
 import {type Clock, formatTs, parseTs} from '../schema/time.js'
-import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
+import type {ScheduleEntry} from '../schema/types.js'
+import {CircuitBreakers} from './breakers.js'
 import type {Logger} from './log.js'
 import {errorMessage} from '../errors.js'
 
@@ -62,7 +64,15 @@ function wallClock(ms: number, zone?: string): string {
   const key = zone ?? ''
   let f = wallFormat.get(key)
   if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', {timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23'})
+    f = new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    })
     wallFormat.set(key, f)
   }
   return f.format(new Date(ms))
@@ -72,11 +82,16 @@ function wallClock(ms: number, zone?: string): string {
  * The next cron slot after a firing. When clocks fall back, the same local time comes round again an hour
  * later: that repeat is skipped, so a daily job runs once a day.
  */
-function nextCronRun(norm: NormalSchedule, firedAt: number, zone?: string): number {
-  let next = norm.cron!.nextRun(new Date(firedAt))!.getTime()
+function nextCronRun(cron: Cron, firedAt: number, zone?: string): number {
+  let next = cronAfter(cron, firedAt)
   const firedWall = wallClock(Math.floor(firedAt / 60_000) * 60_000, zone)
-  while (wallClock(next, zone) === firedWall) next = norm.cron!.nextRun(new Date(next))!.getTime()
+  while (Number.isFinite(next) && wallClock(next, zone) === firedWall) next = cronAfter(cron, next)
   return next
+}
+
+/** The cron's next match after `ms`; Infinity when it has none (a year-bound pattern past its last year). */
+function cronAfter(cron: Cron, ms: number): number {
+  return cron.nextRun(new Date(ms))?.getTime() ?? Number.POSITIVE_INFINITY
 }
 const msOf = (t: string | null) => (t ? (parseTs(t)?.getTime() ?? null) : null)
 
@@ -88,7 +103,10 @@ export class Scheduler {
   constructor(deps: SchedulerDeps) {
     this.d = deps
     this.random = deps.random ?? Math.random
+    this.breakers = new CircuitBreakers(deps.db, deps.logger, deps.config.service.name)
   }
+
+  private readonly breakers: CircuitBreakers
 
   private get service() {
     return this.d.config.service
@@ -123,20 +141,22 @@ export class Scheduler {
 
   private load(row: ScheduleEntry | undefined, p: PluginInstance, s: ScheduleConfig, spec: string | null, intervalMs: number | null): ScheduleEntry {
     const now = ts(this.d.clock().getTime())
-    const e: ScheduleEntry = row ? {...row} : {
-      plugin: p.name,
-      schedule_id: s.id,
-      command: s.command,
-      status: 'active',
-      reason: null,
-      last_fired_at: null,
-      last_success_job_id: null,
-      last_success_at: null,
-      next_run_at: null,
-      updated_at: now,
-      spec,
-      interval_ms: intervalMs,
-    }
+    const e: ScheduleEntry = row
+      ? {...row}
+      : {
+          plugin: p.name,
+          schedule_id: s.id,
+          command: s.command,
+          status: 'active',
+          reason: null,
+          last_fired_at: null,
+          last_success_job_id: null,
+          last_success_at: null,
+          next_run_at: null,
+          updated_at: now,
+          spec,
+          interval_ms: intervalMs,
+        }
     if (e.command !== s.command) {
       e.command = s.command
       e.last_success_job_id = null
@@ -170,44 +190,46 @@ export class Scheduler {
 
     const row = findSchedule(this.d.db, p.name, s.id)
     const before = JSON.stringify(row ?? null)
-    const e = this.load(row, p, s, norm?.spec ?? null, norm?.intervalMs ?? null)
+    const e = this.load(row, p, s, norm?.spec ?? null, norm?.kind === 'every' ? norm.intervalMs : null)
     if (e.status === 'paused_manual') return this.skip(before, e, base, 'schedule_paused_manual', e.reason ?? undefined)
     if (e.status === 'exhausted') return this.skip(before, e, base, 'schedule_exhausted')
     if (invalid || !norm) {
+      const why = invalid ?? {reason: 'invalid_schedule_config' as const, detail: 'the schedule did not parse'}
       e.status = 'paused_invalid'
-      e.reason = invalid!.reason
-      return this.skip(before, e, base, invalid!.reason, invalid!.detail)
+      e.reason = why.reason
+      return this.skip(before, e, base, why.reason, why.detail)
     }
     if (e.status === 'paused_invalid') {
       e.status = 'active'
       e.reason = null
     }
 
-    const latest = this.reconcileBreaker(p, s.command)
+    const latest = this.breakers.reconcile(p, s.command, ts(now))
 
     // Due check.
     if (norm.kind === 'every') {
-      if (latest && latest.status === 'succeeded' && latest.id !== e.last_success_job_id) {
+      const succeededAt = latest?.status === 'succeeded' && latest.id !== e.last_success_job_id ? msOf(latest.completed_at) : null
+      if (latest && succeededAt !== null) {
         e.last_success_job_id = latest.id
         e.last_success_at = latest.completed_at
-        e.next_run_at = ts(msOf(latest.completed_at)! + norm.intervalMs! + this.jitter(s))
+        e.next_run_at = ts(succeededAt + norm.intervalMs + this.jitter(s))
       }
       const next = msOf(e.next_run_at)
       if (next !== null && now < next) return this.skip(before, e, base, 'not_due')
     } else if (norm.kind === 'cron') {
       const minute = Math.floor(now / 60_000) * 60_000
       if (e.next_run_at === null) {
-        const nextMatch = norm.cron!.nextRun(new Date(minute - 1))!
-        if (nextMatch.getTime() !== minute) {
-          e.next_run_at = ts(nextMatch.getTime())
+        const nextMatch = cronAfter(norm.cron, minute - 1)
+        if (nextMatch !== minute) {
+          e.next_run_at = Number.isFinite(nextMatch) ? ts(nextMatch) : null
           return this.skip(before, e, base, 'not_due')
         }
-      } else if (minute < Math.floor(msOf(e.next_run_at)! / 60_000) * 60_000) {
+      } else if (minute < Math.floor((msOf(e.next_run_at) ?? 0) / 60_000) * 60_000) {
         return this.skip(before, e, base, 'not_due')
       }
     } else {
-      if (e.next_run_at === null) e.next_run_at = ts(norm.kind === 'at' ? norm.atMs! : now + norm.afterMs!)
-      if (now < msOf(e.next_run_at)!) return this.skip(before, e, base, 'not_due')
+      if (e.next_run_at === null) e.next_run_at = ts(norm.kind === 'at' ? norm.atMs : now + norm.afterMs)
+      if (now < (msOf(e.next_run_at) ?? 0)) return this.skip(before, e, base, 'not_due')
     }
 
     // Day and time-window constraints, in the schedule's zone or UTC.
@@ -224,7 +246,7 @@ export class Scheduler {
     if (breaker?.state === 'open') {
       const opened = msOf(breaker.opened_at)
       if (opened !== null && now < opened + p.config.circuit_breaker.reset_after_ms) return this.skip(before, e, base, 'circuit_open')
-      this.changeBreaker(breaker, 'half_open', 'cooldown_elapsed', breaker.last_job_id)
+      this.breakers.halfOpen(breaker, ts(now))
     } else if (breaker?.state === 'half_open' && outstanding > 0) {
       return this.skip(before, e, base, 'circuit_half_open_probe_running')
     }
@@ -237,17 +259,20 @@ export class Scheduler {
     }
 
     // Fire.
-    const ttl = norm.kind === 'every' ? norm.intervalMs! : this.service.tick_interval_ms
+    const ttl = norm.kind === 'every' ? norm.intervalMs : this.service.tick_interval_ms
     const r = this.enqueueFor(p, s, `${p.name}:${s.command}:${s.id}`, ttl, s.if_running !== 'queue')
     e.last_fired_at = ts(now)
-    if (norm.kind === 'cron') e.next_run_at = ts(nextCronRun(norm, now, s.timezone))
+    if (norm.kind === 'cron') {
+      const next = nextCronRun(norm.cron, now, s.timezone)
+      e.next_run_at = Number.isFinite(next) ? ts(next) : null
+    }
     if (norm.kind === 'at' || norm.kind === 'after') {
       e.status = 'exhausted'
       e.reason = 'one_shot_exhausted'
       e.next_run_at = null
     }
     if (r.status !== 'enqueued') {
-      if (norm.kind === 'every') e.next_run_at = ts(now + norm.intervalMs! + this.jitter(s))
+      if (norm.kind === 'every') e.next_run_at = ts(now + norm.intervalMs + this.jitter(s))
       return this.skip(before, e, base, 'deduplicated', r.reason)
     }
     this.save(before, e)
@@ -281,51 +306,6 @@ export class Scheduler {
    * Breaker reconcile (original §7): the newest completed scheduler job for (plugin, command) decides.
    * Returns that job (the every-schedule due check reads it too).
    */
-  reconcileBreaker(p: PluginInstance, command: string) {
-    const db = this.d.db
-    const latest = latestCompletedJob(db, p.name, command, this.service.name)
-    if (!latest) return latest
-    const b = findBreaker(db, p.name, command)
-    if (b && b.last_job_id === latest.id) return latest
-    const now = ts(this.d.clock().getTime())
-    const prev: CircuitBreaker = b ?? {plugin: p.name, command, state: 'closed', failure_count: 0, opened_at: null, last_failure_at: null, last_job_id: null, updated_at: now}
-    const next: CircuitBreaker = {...prev, last_job_id: latest.id, updated_at: now}
-    let reason: 'success' | 'failure_threshold' | null = null
-    if (latest.status === 'succeeded') {
-      next.state = 'closed'
-      next.failure_count = 0
-      next.opened_at = null
-      next.last_failure_at = null
-      reason = 'success'
-    } else {
-      next.failure_count = prev.failure_count + 1
-      next.last_failure_at = latest.completed_at
-      if (next.failure_count >= p.config.circuit_breaker.threshold) {
-        next.state = 'open'
-        next.opened_at = latest.completed_at
-        reason = 'failure_threshold'
-      } else next.state = 'closed'
-    }
-    db.tx(() => {
-      saveBreaker(db, next)
-      if (next.state !== prev.state && reason) {
-        insertBreakerTransition(db, {plugin: p.name, command, from: b ? prev.state : null, to: next.state, failureCount: next.failure_count, reason, jobId: latest.id, now})
-      }
-    })
-    if (next.state !== prev.state) this.d.logger.info('circuit breaker', {plugin: p.name, command, from: prev.state, to: next.state, failures: next.failure_count})
-    return latest
-  }
-
-  private changeBreaker(b: CircuitBreaker, to: 'half_open', reason: 'cooldown_elapsed', jobId: string | null): void {
-    const db = this.d.db
-    const now = ts(this.d.clock().getTime())
-    db.tx(() => {
-      saveBreaker(db, {...b, state: to, updated_at: now})
-      insertBreakerTransition(db, {plugin: b.plugin, command: b.command, from: b.state, to, failureCount: b.failure_count, reason, jobId, now})
-    })
-    this.d.logger.info('circuit breaker', {plugin: b.plugin, command: b.command, from: b.state, to, reason})
-  }
-
   /**
    * Startup catch-up (original §6) for every-schedules with catch_up run_once or run_all: jobs for the slots
    * missed while no engine ran, at most 100, without breaker, if_running or window checks.
@@ -334,12 +314,14 @@ export class Scheduler {
     if (s.catch_up === 'skip' || s.every === undefined) return []
     let interval: number
     try {
-      interval = normalizeSchedule(s).intervalMs!
+      const norm = normalizeSchedule(s)
+      if (norm.kind !== 'every') return []
+      interval = norm.intervalMs
     } catch {
       return []
     }
     const e = findSchedule(this.d.db, p.name, s.id)
-    if (!e || e.status !== 'active') return []
+    if (e?.status !== 'active') return []
     const ref = msOf(e.last_fired_at) ?? msOf(e.last_success_at)
     if (ref === null) return []
     const now = this.d.clock().getTime()

@@ -2,7 +2,7 @@ import type {EventEmitter} from 'node:events'
 
 import type {ServiceConfig} from '../config/types.js'
 import {DEFAULT_RETRY} from '../config/defaults.js'
-import {type PluginInstance, type PluginRegistry, commandTimeoutMs, entrypointProblem, hasCommand, pluginParallelism} from '../plugins/discover.js'
+import {type PluginInstance, type PluginRegistry, pluginParallelism} from '../plugins/discover.js'
 import {translateSqliteError} from '../schema/db.js'
 import {type Clock, formatTs} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
@@ -11,7 +11,7 @@ import type {PipelineDispatch} from './dispatch.js'
 import type {EndStatus, EngineEventMap} from './events.js'
 import type {Logger} from './log.js'
 import {type Failure, decideAbandoned, decideOutcome} from './outcome.js'
-import {buildRequest, parsePayload} from './request.js'
+import {prepareAttempt} from './request.js'
 import {type RunResult, killGroup, runPlugin} from './runner.js'
 import type {Spawner} from './spawner.js'
 import {type EndAs, type EngineStore, endAs} from './store.js'
@@ -96,7 +96,8 @@ export class WorkerLoop {
     await this.loopDone
     await Promise.all([...this.active.values()].map((a) => a.done))
     if (this.unrecorded.size) this.recordUnrecorded()
-    if (this.unrecorded.size) this.d.logger.error('could not record these failed attempts; the next engine start recovers them', {jobs: [...this.unrecorded.keys()].join(',')})
+    if (this.unrecorded.size)
+      this.d.logger.error('could not record these failed attempts; the next engine start recovers them', {jobs: [...this.unrecorded.keys()].join(',')})
   }
 
   get runningCount(): number {
@@ -183,10 +184,18 @@ export class WorkerLoop {
         const end = this.endAs(decideAbandoned(job, error, this.backoffBase(job)))
         this.d.store.tx(() => this.d.store.endAttempt(job, end, null, this.now()))
         this.unrecorded.delete(id)
-        this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: end.retryAt ? 'retry' : 'failed', error})
+        this.d.logger.info('job end', {
+          plugin: job.plugin,
+          command: job.command,
+          job: job.id,
+          attempt: job.attempt,
+          status: end.retryAt ? 'retry' : 'failed',
+          error,
+        })
       } catch (e) {
         // Once per attempt: the loop tries again every poll until the write goes through.
-        if (!entry.warned) this.d.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: errorMessage(translateSqliteError(e, this.d.dbPath))})
+        if (!entry.warned)
+          this.d.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: errorMessage(translateSqliteError(e, this.d.dbPath))})
         entry.warned = true
         return
       }
@@ -210,7 +219,8 @@ export class WorkerLoop {
    *   transition and the routing writes (about a third of the engine's time between two jobs).
    */
   private finishAttempt(job: Job, write: () => boolean, changesState = false): boolean {
-    const claimNext = (): Job | null => (!this.stopping && this.active.size - 1 < this.d.service.max_workers ? this.d.store.claim(this.now(), this.atCap(job.id)) : null)
+    const claimNext = (): Job | null =>
+      !this.stopping && this.active.size - 1 < this.d.service.max_workers ? this.d.store.claim(this.now(), this.atCap(job.id)) : null
     // One instant for both: the next job never shows as started before this one completed.
     const outer = this.handoverAt
     this.handoverAt = this.now()
@@ -234,30 +244,11 @@ export class WorkerLoop {
   }
 
   private async execute(job: Job, entry: Active): Promise<void> {
-    const plugin = this.d.registry.plugins.get(job.plugin)
     const started = performance.now()
-    if (!plugin) return this.failDirectly(job, `plugin ${job.plugin} is not installed: no manifest under plugin_roots names it`, started)
-    if (!hasCommand(plugin, job.command)) {
-      return this.failDirectly(job, `plugin ${job.plugin} has no command ${job.command} (manifest commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')})`, started)
-    }
-    const timeoutMs = commandTimeoutMs(plugin, job.command)
-    const parsed = parsePayload(job)
-    if ('failure' in parsed) return this.failDirectly(job, parsed.failure, started)
-    let state: Record<string, unknown>
-    try {
-      state = this.d.store.readState(plugin.name)
-    } catch (e) {
-      return this.failDirectly(job, errorMessage(e), started)
-    }
-    const context = this.d.dispatch.contextOf(job)
-    const built = buildRequest({job, plugin, timeoutMs, state, context, prepareEvent: (event, ctx) => this.d.dispatch.prepareEvent(job, event, ctx)}, parsed.payload)
-    if ('failure' in built) return this.failDirectly(job, built.failure, started)
-    const {request} = built
-    const skip = this.d.dispatch.skipReason(job, parsed.payload, request.context)
-    if (skip) return this.skip(job, skip, started)
-    // Checked again at every spawn: the file may have been swapped since discovery.
-    const unsafe = entrypointProblem(plugin.manifest.entrypoint, plugin.manifest.realDir, this.d.service.allow_symlinks)
-    if (unsafe) return this.failDirectly(job, `refused to run plugin ${job.plugin}: ${unsafe}; fix the plugin directory (\`ductile plugins list\` checks it)`, started)
+    const prep = prepareAttempt(job, this.d)
+    if (prep.kind === 'fail') return this.failDirectly(job, prep.error, started)
+    if (prep.kind === 'skip') return this.skip(job, prep.reason, started)
+    const {plugin, request, timeoutMs} = prep
     this.d.logger.info('job start', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt})
     const result = await runPlugin({
       entrypoint: plugin.manifest.entrypoint,
@@ -273,7 +264,9 @@ export class WorkerLoop {
       },
     })
     for (const l of result.response?.logs ?? []) {
-      if (l && typeof l.message === 'string') this.d.logger.log(['debug', 'info', 'warn', 'error'].includes(String(l.level)) ? (l.level as 'info') : 'info', `plugin: ${l.message}`, {plugin: job.plugin, job: job.id})
+      if (typeof l?.message !== 'string') continue
+      const level = l.level === 'debug' || l.level === 'warn' || l.level === 'error' ? l.level : 'info'
+      this.d.logger.log(level, `plugin: ${l.message}`, {plugin: job.plugin, job: job.id})
     }
     this.record(job, plugin, result, started)
   }
@@ -314,12 +307,12 @@ export class WorkerLoop {
       error = end.error
       const wrote = this.finishAttempt(job, () => this.d.store.endAttempt(job, end, output, this.now()))
       if (end.retryAt) {
-        this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: end.status, retry_at: end.retryAt, duration_ms: Math.round(performance.now() - started), error})
+        this.logEnd(job, started, end.status, {retry_at: end.retryAt, error})
         return
       }
       status = wrote ? end.status : 'superseded'
     }
-    this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, duration_ms: Math.round(performance.now() - started), error})
+    this.logEnd(job, started, status, {error})
     if (status !== 'superseded') this.d.events.emit('job:end', {job, status, response: result.response, error})
   }
 
@@ -331,13 +324,29 @@ export class WorkerLoop {
       if (ok && this.d.dispatch.afterSkip(job)) this.wake()
       return ok
     })
-    this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'skipped' : 'superseded', duration_ms: Math.round(performance.now() - started), reason})
+    this.logEnd(job, started, wrote ? 'skipped' : 'superseded', {reason})
   }
 
   /** Failures that bypass retry: unknown plugin or command, a payload that cannot make a request, unreadable state. */
   private failDirectly(job: Job, error: string, started: number): void {
     const wrote = this.finishAttempt(job, () => this.d.store.endAttempt(job, {status: 'failed', error}, null, this.now()))
-    this.d.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status: wrote ? 'failed' : 'superseded', duration_ms: Math.round(performance.now() - started), error})
+    this.logEnd(job, started, wrote ? 'failed' : 'superseded', {error})
+  }
+
+  /** One `job end` line per attempt: who, how it ended, how long it took, and why. */
+  private logEnd(job: Job, started: number, status: string, more: {retry_at?: string; error?: string | null; reason?: string}): void {
+    const {retry_at, ...why} = more
+    const duration_ms = Math.round(performance.now() - started)
+    this.d.logger.info('job end', {
+      plugin: job.plugin,
+      command: job.command,
+      job: job.id,
+      attempt: job.attempt,
+      status,
+      ...(retry_at ? {retry_at} : {}),
+      duration_ms,
+      ...why,
+    })
   }
 }
 

@@ -1,13 +1,11 @@
-import {sql} from 'kysely'
-
 import {usageError} from '../errors.js'
 import {payloadDepthProblem} from '../lib/json.js'
-import {type Db, type Param, perHandle} from '../schema/db.js'
+import type {Db} from '../schema/db.js'
 import {type JobStatus, TERMINAL_STATUSES} from '../schema/definition.js'
 import {jobLogId, uuidv7} from '../schema/ids.js'
-import {withIndex} from '../schema/sqlite.js'
 import {formatTs, parseTs} from '../schema/time.js'
-import type {Job, JobLogRow} from '../schema/types.js'
+import type {Job} from '../schema/types.js'
+import {stmts} from './queue-statements.js'
 
 /**
  * The job state machine (original §2): every status change writes job_transitions in the same transaction,
@@ -16,33 +14,6 @@ import type {Job, JobLogRow} from '../schema/types.js'
  */
 
 export const STDERR_LOG_CAP = 65_536
-
-/** Queued jobs that may start now, oldest first: retries wait for next_retry_at, a dedupe key runs one at a time. */
-function nextQueuedBase(k: Db['k'], p: Param<{now: string}>) {
-  return k
-    .selectFrom('job_queue as q')
-    .selectAll('q')
-    .where('q.status', '=', sql.lit('queued'))
-    .where((eb) => eb.or([eb('q.next_retry_at', 'is', null), eb('q.next_retry_at', '=', ''), eb('q.next_retry_at', '<=', p('now'))]))
-    .where((eb) =>
-      eb.or([
-        eb('q.dedupe_key', 'is', null),
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('job_queue as r')
-              .select('r.id')
-              .where('r.status', '=', sql.lit('running'))
-              .whereRef('r.dedupe_key', '=', 'q.dedupe_key')
-              .whereRef('r.plugin', '=', 'q.plugin')
-              .whereRef('r.command', '=', 'q.command'),
-          ),
-        ),
-      ]),
-    )
-    .orderBy('q.created_at')
-    .orderBy('q.id')
-}
 
 export interface NewJobInput {
   plugin: string
@@ -67,163 +38,6 @@ export type EnqueueResult =
   | {status: 'deduplicated'; existingJobId: string; reason: string}
   | {status: 'duplicate_event'; reason: string}
 
-interface TransitionRow {
-  job_id: string
-  from_status: JobStatus | null
-  to_status: JobStatus
-  reason: string | null
-  created_at: string
-}
-
-interface NewJobRow {
-  id: string
-  plugin: string
-  command: string
-  payload: string | null
-  max_attempts: number
-  submitted_by: string
-  dedupe_key: string | null
-  now: string
-  parent_job_id: string | null
-  source_event_id: string | null
-  event_context_id: string | null
-  snapshot: string | null
-}
-
-/** The engine's hot statements, compiled once per handle. */
-export const stmts = perHandle((db: Db) => {
-  const k = db.k
-  return {
-    insertTransition: db.prepare((p: Param<TransitionRow>) =>
-      k.insertInto('job_transitions').values({
-        job_id: p('job_id'),
-        from_status: p('from_status'),
-        to_status: p('to_status'),
-        reason: p('reason'),
-        created_at: p('created_at'),
-      }),
-    ),
-    insertAttempt: db.prepare((p: Param<{job_id: string; attempt: number; created_at: string; engine_pid: number}>) =>
-      k
-        .insertInto('job_attempts')
-        .values({job_id: p('job_id'), attempt: p('attempt'), created_at: p('created_at'), engine_pid: p('engine_pid'), plugin_pid: null, plugin_started_at: null})
-        .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing()),
-    ),
-    setAttemptPid: db.prepare((p: Param<{job_id: string; attempt: number; plugin_pid: number; plugin_started_at: string | null}>) =>
-      k
-        .updateTable('job_attempts')
-        .set({plugin_pid: p('plugin_pid'), plugin_started_at: p('plugin_started_at')})
-        .where('job_id', '=', p('job_id'))
-        .where('attempt', '=', p('attempt')),
-    ),
-    // Pinned to the partial FIFO index: the planner, without statistics, prefers (status, created_at) and
-    // then sorts every queued row of the same millisecond by id. The usual claim (no plugin at its cap) asks
-    // for one row with a literal LIMIT: bound as a parameter, SQLite took several times as long here.
-    nextQueued: db.prepare((p: Param<{now: string; limit: number}>) => withIndex(nextQueuedBase(k, p).limit(p('limit')), 'job_queue', 'job_queue_queued_fifo_idx')),
-    nextQueuedOne: db.prepare((p: Param<{now: string}>) => withIndex(nextQueuedBase(k, p).limit(sql.lit(1)), 'job_queue', 'job_queue_queued_fifo_idx')),
-    markRunning: db.prepare((p: Param<{id: string; now: string; snapshot: string | null}>) =>
-      k
-        .updateTable('job_queue')
-        .set({status: 'running', started_at: p('now'), started_config_snapshot_id: p('snapshot')})
-        .where('id', '=', p('id'))
-        .where('status', '=', 'queued'),
-    ),
-    findJob: db.prepare((p: Param<{id: string}>) => k.selectFrom('job_queue').selectAll().where('id', '=', p('id'))),
-    finish: db.prepare((p: Param<{id: string; attempt: number; status: JobStatus; now: string; last_error: string | null}>) =>
-      k
-        .updateTable('job_queue')
-        .set({status: p('status'), completed_at: p('now'), last_error: p('last_error')})
-        .where('id', '=', p('id'))
-        .where('status', '=', 'running')
-        .where('attempt', '=', p('attempt')),
-    ),
-    requeue: db.prepare((p: Param<{id: string; attempt: number; next_attempt: number; next_retry_at: string | null; last_error: string | null}>) =>
-      k
-        .updateTable('job_queue')
-        .set({status: 'queued', attempt: p('next_attempt'), next_retry_at: p('next_retry_at'), last_error: p('last_error')})
-        .where('id', '=', p('id'))
-        .where('status', '=', 'running')
-        .where('attempt', '=', p('attempt')),
-    ),
-    insertLog: db.prepare((p: Param<JobLogRow>) =>
-      k
-        .insertInto('job_log')
-        .values({
-          id: p('id'),
-          job_id: p('job_id'),
-          plugin: p('plugin'),
-          command: p('command'),
-          status: p('status'),
-          result: p('result'),
-          attempt: p('attempt'),
-          submitted_by: p('submitted_by'),
-          created_at: p('created_at'),
-          completed_at: p('completed_at'),
-          last_error: p('last_error'),
-          stderr: p('stderr'),
-          parent_job_id: p('parent_job_id'),
-          source_event_id: p('source_event_id'),
-          event_context_id: p('event_context_id'),
-          enqueued_config_snapshot_id: p('enqueued_config_snapshot_id'),
-          started_config_snapshot_id: p('started_config_snapshot_id'),
-          started_at: p('started_at'),
-        })
-        .onConflict((oc) => oc.column('id').doNothing()),
-    ),
-    insertJob: db.prepare((p: Param<NewJobRow>) =>
-      k
-        .insertInto('job_queue')
-        .values({
-          id: p('id'),
-          plugin: p('plugin'),
-          command: p('command'),
-          payload: p('payload'),
-          status: 'queued',
-          attempt: 1,
-          max_attempts: p('max_attempts'),
-          submitted_by: p('submitted_by'),
-          dedupe_key: p('dedupe_key'),
-          created_at: p('now'),
-          started_at: null,
-          completed_at: null,
-          next_retry_at: null,
-          last_error: null,
-          parent_job_id: p('parent_job_id'),
-          source_event_id: p('source_event_id'),
-          event_context_id: p('event_context_id'),
-          enqueued_config_snapshot_id: p('snapshot'),
-          started_config_snapshot_id: null,
-        })
-        .onConflict((oc) => oc.doNothing()),
-    ),
-    recentSuccess: db.prepare((p: Param<{key: string; since: string; plugin: string; command: string}>) =>
-      k
-        .selectFrom('job_queue')
-        .select('id')
-        .where('dedupe_key', '=', p('key'))
-        .where('status', '=', 'succeeded')
-        // Strictly inside the window: a schedule due exactly one interval after a success is not a duplicate.
-        .where('completed_at', '>', p('since'))
-        .where('plugin', '=', p('plugin'))
-        .where('command', '=', p('command'))
-        .orderBy('completed_at', 'desc')
-        .limit(1),
-    ),
-    outstanding: db.prepare((p: Param<{key: string; plugin: string; command: string}>) =>
-      k
-        .selectFrom('job_queue')
-        .select('id')
-        .where('dedupe_key', '=', p('key'))
-        .where('status', 'in', ['queued', 'running'])
-        .where('plugin', '=', p('plugin'))
-        .where('command', '=', p('command'))
-        .orderBy('created_at', 'desc')
-        .limit(1),
-    ),
-  }
-})
-
-
 export function recordTransition(db: Db, jobId: string, from: JobStatus | null, to: JobStatus, reason: string | null, now: string): void {
   stmts(db).insertTransition.run({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})
 }
@@ -239,12 +53,18 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
     if (key) {
       if (input.dedupeOutstanding) {
         const o = s.outstanding.get({key, plugin: input.plugin, command: input.command})
-        if (o) return {status: 'deduplicated', existingJobId: o.id, reason: `job deduplicated for key "${key}" (existing job ${o.id} is still queued or running)`}
+        if (o)
+          return {status: 'deduplicated', existingJobId: o.id, reason: `job deduplicated for key "${key}" (existing job ${o.id} is still queued or running)`}
       }
       if (input.dedupeTtlMs > 0) {
         const since = formatTs(new Date((parseTs(input.now)?.getTime() ?? Date.now()) - input.dedupeTtlMs))
         const r = s.recentSuccess.get({key, since, plugin: input.plugin, command: input.command})
-        if (r) return {status: 'deduplicated', existingJobId: r.id, reason: `job deduplicated for key "${key}" (existing job ${r.id} succeeded within the dedupe window)`}
+        if (r)
+          return {
+            status: 'deduplicated',
+            existingJobId: r.id,
+            reason: `job deduplicated for key "${key}" (existing job ${r.id} succeeded within the dedupe window)`,
+          }
       }
     }
     const id = uuidv7()
@@ -265,7 +85,9 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
     })
     if (res.changes === 0) return {status: 'duplicate_event', reason: 'a job for this source event and target already exists'}
     s.insertTransition.run({job_id: id, from_status: null, to_status: 'queued', reason: null, created_at: input.now})
-    return {status: 'enqueued', job: s.findJob.get({id})!}
+    const job = s.findJob.get({id})
+    if (!job) throw new Error(`job ${id} was inserted but cannot be read back`)
+    return {status: 'enqueued', job}
   })
 }
 
@@ -364,7 +186,13 @@ export function completeAttempt(db: Db, job: Job, rec: AttemptRecord): boolean {
 /** A failed attempt that will be retried: its own job_log row, then back to queued with attempt + 1. */
 export function retryAttempt(db: Db, job: Job, rec: AttemptRecord, nextRetryAt: string): boolean {
   const s = stmts(db)
-  const changed = s.requeue.run({id: job.id, attempt: job.attempt, next_attempt: job.attempt + 1, next_retry_at: nextRetryAt, last_error: rec.lastError}).changes
+  const changed = s.requeue.run({
+    id: job.id,
+    attempt: job.attempt,
+    next_attempt: job.attempt + 1,
+    next_retry_at: nextRetryAt,
+    last_error: rec.lastError,
+  }).changes
   if (changed === 0) return false
   s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: 'queued', reason: rec.lastError, created_at: rec.now})
   logAttempt(db, job, rec)

@@ -1,17 +1,16 @@
 import {DuctileError, errorMessage} from '../errors.js'
 import type {Db} from './db.js'
-import {
-  INDEXES,
-  REQUIRED_TABLES,
-  TABLES,
-  type TableDef,
-  addColumnSql,
-  createIndexSql,
-  createTableSql,
-} from './definition.js'
+import {REQUIRED_TABLES, TABLES, type TableDef, addColumnSql, createTableSql} from './definition.js'
+import {INDEXES, createIndexSql} from './indexes.js'
 import {nowTs} from './time.js'
 
-const SLOWEST_INDEX = INDEXES.find((i) => i.name === 'job_log_succeeded_duration_idx')!
+function indexNamed(name: string): (typeof INDEXES)[number] {
+  const index = INDEXES.find((i) => i.name === name)
+  if (!index) throw new Error(`no index ${name} in the schema definition`)
+  return index
+}
+
+const SLOWEST_INDEX = indexNamed('job_log_succeeded_duration_idx')
 
 /**
  * Numbered migrations (conventions 11), recorded in `schema_migrations`. All pending migrations run in one
@@ -38,9 +37,7 @@ function tableColumns(db: Db, table: string): Set<string> {
 }
 
 function existingTables(db: Db): Set<string> {
-  const rows = db.sqlite
-    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
-    .all() as {name: string}[]
+  const rows = db.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as {name: string}[]
   return new Set(rows.map((r) => r.name))
 }
 
@@ -90,8 +87,7 @@ export const MIGRATIONS: Migration[] = [
             name: `rewrite ${t.name}.${c.name}`,
             run(db: Db) {
               db.sqlite.exec(
-                `UPDATE ${t.name} SET ${c.name} = COALESCE(strftime('%Y-%m-%d %H:%M:%f', ${c.name}), ${c.name}) ` +
-                  `WHERE ${c.name} LIKE '____-__-__T%'`,
+                `UPDATE ${t.name} SET ${c.name} = COALESCE(strftime('%Y-%m-%d %H:%M:%f', ${c.name}), ${c.name}) ` + `WHERE ${c.name} LIKE '____-__-__T%'`,
               )
             },
           })),
@@ -132,15 +128,13 @@ export const MIGRATIONS: Migration[] = [
     steps: () => [
       {
         name: 'create index job_log_failed_plugin_command_idx',
-        run: (db) => db.sqlite.exec(createIndexSql(INDEXES.find((i) => i.name === 'job_log_failed_plugin_command_idx')!)),
+        run: (db) => db.sqlite.exec(createIndexSql(indexNamed('job_log_failed_plugin_command_idx'))),
       },
       {
         // Versions 1–3 keyed it by UTC day, which made every prune batch rewrite the whole day's leaves.
         name: `rebuild ${SLOWEST_INDEX.name} keyed by hour`,
         run(db) {
-          const have = db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).get(SLOWEST_INDEX.name) as
-            | {sql: string}
-            | undefined
+          const have = db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).get(SLOWEST_INDEX.name) as {sql: string} | undefined
           if (SLOWEST_INDEX.columns.some((c, i) => i === 0 && have?.sql.includes(c))) return // created by migration 1 of this version
           db.sqlite.exec(`DROP INDEX IF EXISTS ${SLOWEST_INDEX.name}`)
           db.sqlite.exec(createIndexSql(SLOWEST_INDEX))
@@ -208,18 +202,14 @@ export function assertSchemaCurrent(db: Db): void {
   }
   if (s.kind === 'foreign') throw notDuctile(db)
   if (s.kind === 'original') {
-    throw new DuctileError(
-      'db_original_format',
-      `${db.path} was written by the original Go Ductile (RFC 3339 timestamps, no job_log.started_at)`,
-      {hint: `bring it over with \`${fix}\` (one transaction; back it up first with \`ductile db backup\`)`},
-    )
+    throw new DuctileError('db_original_format', `${db.path} was written by the original Go Ductile (RFC 3339 timestamps, no job_log.started_at)`, {
+      hint: `bring it over with \`${fix}\` (one transaction; back it up first with \`ductile db backup\`)`,
+    })
   }
   if (s.version > s.latest) {
-    throw new DuctileError(
-      'db_newer',
-      `${db.path} has schema version ${s.version}, newer than this ductile understands (${s.latest})`,
-      {hint: 'upgrade ductile to the version that wrote this database; nothing was changed'},
-    )
+    throw new DuctileError('db_newer', `${db.path} has schema version ${s.version}, newer than this ductile understands (${s.latest})`, {
+      hint: 'upgrade ductile to the version that wrote this database; nothing was changed',
+    })
   }
   if (s.version < s.latest) {
     throw new DuctileError('db_behind', `${db.path} has schema version ${s.version}; this ductile needs ${s.latest}`, {
@@ -269,16 +259,13 @@ export function migrate(db: Db, onStep?: (migration: Migration, step: MigrationS
         try {
           step.run(db)
         } catch (err) {
-          throw new DuctileError(
-            'migration_failed',
-            `migration ${m.version} (${m.name}) failed at step "${step.name}": ${errorMessage(err)}`,
-            {hint: 'nothing was changed (the migration runs in one transaction); fix the cause and run `ductile db migrate` again', cause: err},
-          )
+          throw new DuctileError('migration_failed', `migration ${m.version} (${m.name}) failed at step "${step.name}": ${errorMessage(err)}`, {
+            hint: 'nothing was changed (the migration runs in one transaction); fix the cause and run `ductile db migrate` again',
+            cause: err,
+          })
         }
       }
-      db.sqlite
-        .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-        .run(m.version, m.name, nowTs())
+      db.sqlite.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, nowTs())
       applied.push({version: m.version, name: m.name})
     }
   })
@@ -310,7 +297,13 @@ export function checkSchema(db: Db): {state: SchemaState; problems: SchemaProble
     return {state, problems}
   }
   if (state.kind === 'foreign') {
-    problems.push({kind: 'version', name: 'schema', message: 'not a Ductile database (no job_queue, job_log and plugin_state of Ductile\'s shape)', fix: 'check --db; nothing here can fix it', severity: 'error'})
+    problems.push({
+      kind: 'version',
+      name: 'schema',
+      message: "not a Ductile database (no job_queue, job_log and plugin_state of Ductile's shape)",
+      fix: 'check --db; nothing here can fix it',
+      severity: 'error',
+    })
     return {state, problems}
   }
   const tables = existingTables(db)

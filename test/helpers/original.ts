@@ -1,6 +1,7 @@
 import BetterSqlite3 from 'better-sqlite3'
 
-import {INDEXES, TABLES, createIndexSql, createTableSql} from '../../src/schema/definition.js'
+import {TABLES, createTableSql} from '../../src/schema/definition.js'
+import {INDEXES, createIndexSql} from '../../src/schema/indexes.js'
 
 /**
  * A database as the original Go Ductile writes it: its tables, columns and indexes only (no job_log.started_at,

@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {openDb} from '../../src/schema/db.js'
-import {INDEXES, TABLES} from '../../src/schema/definition.js'
+import {TABLES} from '../../src/schema/definition.js'
+import {INDEXES} from '../../src/schema/indexes.js'
 import {LATEST_VERSION, assertSchemaCurrent, checkSchema, migrate, schemaState} from '../../src/schema/migrations.js'
 import {runCli} from '../helpers/cli.js'
 import {insertLog} from '../helpers/fixtures.js'
@@ -126,16 +127,17 @@ describe('db migrate from the original Go Ductile', () => {
     assert.equal(db.sqlite.prepare(`SELECT opened_at FROM circuit_breakers`).pluck().get(), '2026-11-27 09:00:00.000')
     assert.equal(db.sqlite.prepare(`SELECT next_run_at FROM schedule_entries`).pluck().get(), '2026-11-27 11:00:00.000')
     assert.equal(db.sqlite.prepare(`SELECT created_at FROM job_transitions`).pluck().get(), '2026-11-27 10:00:00.000')
-    const leftovers = db.sqlite
-      .prepare(`SELECT COUNT(*) FROM job_queue WHERE created_at LIKE '%T%' OR completed_at LIKE '%Z'`)
-      .pluck()
-      .get()
+    const leftovers = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE created_at LIKE '%T%' OR completed_at LIKE '%Z'`).pluck().get()
     assert.equal(leftovers, 0)
     db.close()
 
     const facts2 = await runCli(['facts', 'file_watch', '--db', path, '--json'])
     assert.equal(facts2.code, 0, facts2.stderr)
-    assert.deepEqual(facts2.json().facts.map((f: {id: string}) => f.id), ['f2', 'f1', 'f0'], 'seq desc, legacy NULL last')
+    assert.deepEqual(
+      facts2.json().facts.map((f: {id: string}) => f.id),
+      ['f2', 'f1', 'f0'],
+      'seq desc, legacy NULL last',
+    )
   })
 
   it('a failing step leaves the file as it was and names the step', async () => {
@@ -182,7 +184,10 @@ describe('schema versions', () => {
     assert.match(r.json().error.hint, /ductile db migrate/)
     const w = openDb(path, {mode: 'write'})
     const res = migrate(w)
-    assert.deepEqual(res.applied.map((a) => a.version), [LATEST_VERSION])
+    assert.deepEqual(
+      res.applied.map((a) => a.version),
+      [LATEST_VERSION],
+    )
     assertSchemaCurrent(w)
     w.close()
   })
@@ -197,7 +202,10 @@ describe('schema versions', () => {
         WHERE status = 'succeeded';
       DELETE FROM schema_migrations WHERE version >= 4; ANALYZE`)
     const res = migrate(db)
-    assert.deepEqual(res.applied.map((a) => a.version), [4])
+    assert.deepEqual(
+      res.applied.map((a) => a.version),
+      [4],
+    )
     const sqlOf = (name: string) => db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck().get(name) as string | undefined
     assert.match(sqlOf('job_log_succeeded_duration_idx') ?? '', /substr\(completed_at, 1, 13\)/)
     assert.match(sqlOf('job_log_failed_plugin_command_idx') ?? '', /\(plugin, command, completed_at\) WHERE status = 'failed'/)

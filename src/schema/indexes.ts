@@ -1,0 +1,112 @@
+import type {IndexDef} from './definition.js'
+
+/**
+ * Every index of the schema: the original's, and ours, each with the query it serves. The plan tests
+ * (test/queries/plans.test.ts) hold each read to the index named here.
+ */
+
+export const INDEXES: IndexDef[] = [
+  // The original's indexes.
+  {name: 'job_queue_status_created_at_idx', table: 'job_queue', columns: ['status', 'created_at']},
+  {name: 'job_queue_plugin_command_status_idx', table: 'job_queue', columns: ['plugin', 'command', 'status']},
+  {name: 'job_queue_dedupe_status_completed_idx', table: 'job_queue', columns: ['dedupe_key', 'status', 'completed_at']},
+  {
+    name: 'job_queue_event_source_idx',
+    table: 'job_queue',
+    columns: ['parent_job_id', 'source_event_id', 'plugin', 'command'],
+    unique: true,
+    where: 'source_event_id IS NOT NULL',
+  },
+  {name: 'job_transitions_job_created_at_idx', table: 'job_transitions', columns: ['job_id', 'created_at']},
+  {name: 'job_transitions_created_at_idx', table: 'job_transitions', columns: ['created_at']},
+  {name: 'job_attempts_job_created_at_idx', table: 'job_attempts', columns: ['job_id', 'created_at']},
+  {name: 'job_attempts_created_at_idx', table: 'job_attempts', columns: ['created_at']},
+  {name: 'plugin_facts_plugin_created_at_idx', table: 'plugin_facts', columns: ['plugin_name', 'created_at']},
+  {
+    name: 'plugin_facts_plugin_type_created_at_idx',
+    table: 'plugin_facts',
+    columns: ['plugin_name', 'fact_type', 'created_at'],
+  },
+  {name: 'plugin_facts_plugin_seq_idx', table: 'plugin_facts', columns: ['plugin_name', 'seq']},
+  {name: 'plugin_facts_plugin_type_seq_idx', table: 'plugin_facts', columns: ['plugin_name', 'fact_type', 'seq']},
+  {name: 'job_log_job_id_attempt_idx', table: 'job_log', columns: ['job_id', 'attempt']},
+  {name: 'job_log_completed_at_idx', table: 'job_log', columns: ['completed_at']},
+  {
+    name: 'circuit_breaker_transitions_plugin_command_created_idx',
+    table: 'circuit_breaker_transitions',
+    columns: ['plugin', 'command', 'created_at'],
+  },
+  {name: 'circuit_breaker_transitions_created_at_idx', table: 'circuit_breaker_transitions', columns: ['created_at']},
+  {name: 'job_stopwatch_job_attempt_idx', table: 'job_stopwatch', columns: ['job_id', 'attempt']},
+  {name: 'job_stopwatch_pipeline_idx', table: 'job_stopwatch', columns: ['pipeline', 'pipeline_instance_id']},
+  {
+    name: 'job_stopwatch_rollup_pipeline_day_idx',
+    table: 'job_stopwatch_rollup_daily',
+    columns: ['pipeline', 'step_id', 'day_utc'],
+  },
+  {name: 'job_stopwatch_rollup_plugin_day_idx', table: 'job_stopwatch_rollup_daily', columns: ['plugin', 'day_utc']},
+  {name: 'vault_audit_created_at_idx', table: 'vault_audit', columns: ['created_at']},
+  {name: 'vault_audit_principal_created_idx', table: 'vault_audit', columns: ['principal', 'created_at']},
+
+  // Ours: every operator query is an index search (spec decision 16).
+  // The engine's claim: queued jobs in FIFO order (created_at, then the time-ordered id), only queued rows.
+  {name: 'job_queue_queued_fifo_idx', table: 'job_queue', columns: ['created_at', 'id'], where: "status = 'queued'", ours: true},
+  // jobs stuck; doctor's stuck check.
+  {name: 'job_queue_status_started_at_idx', table: 'job_queue', columns: ['status', 'started_at'], ours: true},
+  // prune of terminal queue rows; doctor's retention check.
+  {name: 'job_queue_status_completed_at_idx', table: 'job_queue', columns: ['status', 'completed_at'], ours: true},
+  // jobs list, newest first, with and without a plugin filter.
+  {name: 'job_queue_created_at_idx', table: 'job_queue', columns: ['created_at'], ours: true},
+  {name: 'job_queue_plugin_created_at_idx', table: 'job_queue', columns: ['plugin', 'created_at'], ours: true},
+  // jobs inspect: child jobs (retries and hook jobs have no source_event_id, so the UNIQUE index misses them).
+  {name: 'job_queue_parent_job_idx', table: 'job_queue', columns: ['parent_job_id'], ours: true},
+  // jobs errors: the newest failed attempt of a plugin.
+  {
+    name: 'job_log_failed_plugin_completed_idx',
+    table: 'job_log',
+    columns: ['plugin', 'completed_at'],
+    where: "status = 'failed'",
+    ours: true,
+  },
+  // prune keeps the newest failure per (plugin, command): one probe per pair instead of a scan of every failure.
+  {
+    name: 'job_log_failed_plugin_command_idx',
+    table: 'job_log',
+    columns: ['plugin', 'command', 'completed_at'],
+    where: "status = 'failed'",
+    ours: true,
+  },
+  // jobs slowest over a long window: successful attempts by UTC hour, then by the reference's whole-second
+  // duration and the exact duration, so each hour's slowest are read from the top of its range. Time comes
+  // first so prune, which deletes oldest first, rewrites each leaf about once: a duration-first index
+  // scattered every prune batch across the whole index (WAL 500 MB), and a day-first one still rewrote the
+  // whole current day's leaves in every batch (the index cost half of prune's time).
+  {
+    name: 'job_log_succeeded_duration_idx',
+    table: 'job_log',
+    columns: [
+      'substr(completed_at, 1, 13)',
+      "(strftime('%s', completed_at) - strftime('%s', started_at))",
+      '(julianday(completed_at) - julianday(started_at))',
+    ],
+    where: "status = 'succeeded'",
+    ours: true,
+  },
+  // jobs logs --plugin / --status.
+  {name: 'job_log_plugin_completed_idx', table: 'job_log', columns: ['plugin', 'completed_at'], ours: true},
+  {name: 'job_log_status_completed_idx', table: 'job_log', columns: ['status', 'completed_at'], ours: true},
+  // facts: seq DESC with NULLs last, then created_at DESC, straight off the index.
+  {
+    name: 'plugin_facts_plugin_seq_created_idx',
+    table: 'plugin_facts',
+    columns: ['plugin_name', 'seq', 'created_at'],
+    ours: true,
+  },
+  // schedules list (status active, by next_run_at).
+  {name: 'schedule_entries_status_next_run_idx', table: 'schedule_entries', columns: ['status', 'next_run_at'], ours: true},
+  // breakers list (state != closed) stays a scan of a tiny table; lineage walks event_context by primary key.
+]
+
+export function createIndexSql(i: IndexDef): string {
+  return `CREATE ${i.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${i.name} ON ${i.table} (${i.columns.join(', ')})${i.where ? ` WHERE ${i.where}` : ''}`
+}
