@@ -34,12 +34,22 @@ async function run(root: string, beside: Beside, shape: Shape): Promise<{rate: n
         : ({dbPath, ids}) => {
             if (typeof beside === 'object') {
               const spinner = spawn(beside.spin[0], beside.spin.slice(1), {stdio: 'ignore'})
-              return {stop: async () => (spinner.kill('SIGKILL'), {reads: 0, errors: 0})}
+              return {
+                stop: async () => {
+                  spinner.kill('SIGKILL')
+                  return {reads: 0, errors: 0}
+                },
+              }
             }
             let reads = 0
             let errors = 0
             let stop = false
-            const cmds = [['jobs', 'status'], ['facts', 'echo-sh'], ['breakers', 'list'], ['jobs', 'inspect', ids[0]]]
+            const cmds = [
+              ['jobs', 'status'],
+              ['facts', 'echo-sh'],
+              ['breakers', 'list'],
+              ['jobs', 'inspect', ids[0]],
+            ]
             const loop = (async () => {
               while (!stop) {
                 const args = cmds[reads % cmds.length]
@@ -52,7 +62,13 @@ async function run(root: string, beside: Beside, shape: Shape): Promise<{rate: n
                 )
               }
             })()
-            return {stop: async () => ((stop = true), await loop, {reads, errors})}
+            return {
+              stop: async () => {
+                stop = true
+                await loop
+                return {reads, errors}
+              },
+            }
           },
   })
   return {rate: r.rate, reads: r.beside?.reads ?? 0, errors: r.beside?.errors ?? 0}
@@ -69,7 +85,9 @@ async function scenario(root: string, shape: Shape, label: string, references: b
   const base = (quiet.rate + quiet2.rate) / 2
   const drop = (rate: number) => 1 - rate / base
   const pct = (rate: number) => `${(drop(rate) * 100).toFixed(0)}%`
-  console.log(`      ${label}: alone ${quiet.rate.toFixed(0)}/s and ${quiet2.rate.toFixed(0)}/s; with readers ${busy.rate.toFixed(0)}/s, ${busy.reads} CLI reads, ${busy.errors} errors`)
+  console.log(
+    `      ${label}: alone ${quiet.rate.toFixed(0)}/s and ${quiet2.rate.toFixed(0)}/s; with readers ${busy.rate.toFixed(0)}/s, ${busy.reads} CLI reads, ${busy.errors} errors`,
+  )
   line(`drop with readers, ${label}`, pct(busy.rate), '<= 10%', drop(busy.rate) <= 0.1)
   line(`busy/locked errors, ${label}`, String(busy.errors), '0', busy.errors === 0)
   if (references) {

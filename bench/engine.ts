@@ -32,7 +32,7 @@ function spawnOnce(entry: string): Promise<void> {
       JSON.parse(out)
       resolve()
     })
-    child.stdin.end(JSON.stringify({protocol: 2, job_id: 'x', command: 'poll', config: {}, state: {}, context: {}}) + '\n')
+    child.stdin.end(`${JSON.stringify({protocol: 2, job_id: 'x', command: 'poll', config: {}, state: {}, context: {}})}\n`)
   })
 }
 
@@ -97,7 +97,9 @@ function handWritten(n: number): number {
     db.pragma('busy_timeout = 5000')
     const base = Date.now() - n
     const now = formatTs(new Date())
-    const ins = db.prepare(`INSERT INTO job_queue (id, plugin, command, payload, status, attempt, max_attempts, submitted_by, created_at) VALUES (?, 'p', 'poll', ?, 'queued', 1, 1, 'bench', ?)`)
+    const ins = db.prepare(
+      `INSERT INTO job_queue (id, plugin, command, payload, status, attempt, max_attempts, submitted_by, created_at) VALUES (?, 'p', 'poll', ?, 'queued', 1, 1, 'bench', ?)`,
+    )
     const tr = db.prepare(`INSERT INTO job_transitions (job_id, from_status, to_status, reason, created_at) VALUES (?, ?, ?, ?, ?)`)
     for (let i = 0; i < n; i++) {
       const id = uuidv7()
@@ -111,10 +113,16 @@ function handWritten(n: number): number {
     const run = db.prepare(`UPDATE job_queue SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`)
     const att = db.prepare(`INSERT INTO job_attempts (job_id, attempt, created_at, engine_pid) VALUES (?, ?, ?, ?)`)
     const seq = db.prepare(`UPDATE storage_sequences SET value = value + 1 WHERE name = 'plugin_facts' RETURNING value`)
-    const fact = db.prepare(`INSERT INTO plugin_facts (id, seq, plugin_name, fact_type, job_id, command, fact_json, created_at) VALUES (?, ?, 'p', 'p.snapshot', ?, 'poll', ?, ?)`)
-    const state = db.prepare(`INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('p', ?, ?) ON CONFLICT (plugin_name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`)
+    const fact = db.prepare(
+      `INSERT INTO plugin_facts (id, seq, plugin_name, fact_type, job_id, command, fact_json, created_at) VALUES (?, ?, 'p', 'p.snapshot', ?, 'poll', ?, ?)`,
+    )
+    const state = db.prepare(
+      `INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('p', ?, ?) ON CONFLICT (plugin_name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+    )
     const fin = db.prepare(`UPDATE job_queue SET status = 'succeeded', completed_at = ?, last_error = NULL WHERE id = ? AND status = 'running' AND attempt = ?`)
-    const log = db.prepare(`INSERT INTO job_log (id, job_id, plugin, command, status, result, attempt, submitted_by, created_at, completed_at, last_error, stderr, started_at) VALUES (?, ?, 'p', 'poll', 'succeeded', ?, ?, 'bench', ?, ?, NULL, '', ?) ON CONFLICT (id) DO NOTHING`)
+    const log = db.prepare(
+      `INSERT INTO job_log (id, job_id, plugin, command, status, result, attempt, submitted_by, created_at, completed_at, last_error, stderr, started_at) VALUES (?, ?, 'p', 'poll', 'succeeded', ?, ?, 'bench', ?, ?, NULL, '', ?) ON CONFLICT (id) DO NOTHING`,
+    )
     type Claimed = {id: string; attempt: number; created_at: string}
     const claim = (): Claimed | null => {
       const j = pick.get(now) as Claimed | undefined

@@ -91,10 +91,29 @@ export function generate(path: string, opts: GenerateOptions = {}): Generated {
         const result =
           status === 'timed_out'
             ? null
-            : JSON.stringify({status: status === 'succeeded' ? 'ok' : 'error', result: `processed ${Math.floor(r() * 1000)} items`, detail: FILLER.slice(0, 200 + Math.floor(r() * 60))})
-        const lastError = status === 'succeeded' ? null : status === 'failed' ? `upstream returned HTTP ${500 + Math.floor(r() * 4)}` : 'plugin execution timed out after 60s'
+            : JSON.stringify({
+                status: status === 'succeeded' ? 'ok' : 'error',
+                result: `processed ${Math.floor(r() * 1000)} items`,
+                detail: FILLER.slice(0, 200 + Math.floor(r() * 60)),
+              })
+        const lastError =
+          status === 'succeeded' ? null : status === 'failed' ? `upstream returned HTTP ${500 + Math.floor(r() * 4)}` : 'plugin execution timed out after 60s'
         const stderr = status === 'succeeded' ? '' : `Traceback (most recent call last):\n  File "run.py", line ${Math.floor(r() * 300)}\nError: ${lastError}\n`
-        insLog.run(`${jobId}-${attempt}`, jobId, plugin, command, status, result, attempt, 'ductile', formatTs(new Date(created)), formatTs(new Date(completed)), lastError, stderr, formatTs(new Date(started)))
+        insLog.run(
+          `${jobId}-${attempt}`,
+          jobId,
+          plugin,
+          command,
+          status,
+          result,
+          attempt,
+          'ductile',
+          formatTs(new Date(created)),
+          formatTs(new Date(completed)),
+          lastError,
+          stderr,
+          formatTs(new Date(started)),
+        )
       }
     })()
     done += n
@@ -117,8 +136,7 @@ export function generate(path: string, opts: GenerateOptions = {}): Generated {
         const created = now - DAY + Math.floor((k / nQueue) * DAY)
         const fromEnd = nQueue - k
         const x = r()
-        const status =
-          fromEnd <= 200 ? 'queued' : fromEnd <= 220 ? 'running' : x < 0.9 ? 'succeeded' : x < 0.97 ? 'failed' : x < 0.99 ? 'timed_out' : 'dead'
+        const status = fromEnd <= 200 ? 'queued' : fromEnd <= 220 ? 'running' : x < 0.9 ? 'succeeded' : x < 0.97 ? 'failed' : x < 0.99 ? 'timed_out' : 'dead'
         const plugin = plugins[Math.floor(r() * plugins.length)]
         const command = COMMANDS[Math.floor(r() * COMMANDS.length)]
         const id = idAt(created, r)
@@ -128,7 +146,20 @@ export function generate(path: string, opts: GenerateOptions = {}): Generated {
         const startedAt = status === 'queued' ? null : ts(startedMs)
         const completedAt = status === 'queued' || status === 'running' ? null : ts(completedMs)
         const lastError = status === 'failed' || status === 'timed_out' || status === 'dead' ? 'upstream returned HTTP 503' : null
-        insJob.run(id, plugin, command, '{"since":"2026-11-01"}', status, 1, 'ductile', `${plugin}:${command}:default`, ts(created), startedAt, completedAt, lastError)
+        insJob.run(
+          id,
+          plugin,
+          command,
+          '{"since":"2026-11-01"}',
+          status,
+          1,
+          'ductile',
+          `${plugin}:${command}:default`,
+          ts(created),
+          startedAt,
+          completedAt,
+          lastError,
+        )
         insT.run(id, null, 'queued', null, ts(created))
         nT++
         if (startedAt) {
@@ -160,7 +191,16 @@ export function generate(path: string, opts: GenerateOptions = {}): Generated {
         const created = now - span + Math.floor((k / nFacts) * span)
         const plugin = plugins[k % plugins.length]
         const seq = k < legacy ? null : k - legacy + 1
-        insF.run(idAt(created, r), seq, plugin, `${plugin}.snapshot`, idAt(created, r), 'poll', JSON.stringify({cursor: k, items: Math.floor(r() * 100), note: FILLER.slice(0, 150)}), formatTs(new Date(created)))
+        insF.run(
+          idAt(created, r),
+          seq,
+          plugin,
+          `${plugin}.snapshot`,
+          idAt(created, r),
+          'poll',
+          JSON.stringify({cursor: k, items: Math.floor(r() * 100), note: FILLER.slice(0, 150)}),
+          formatTs(new Date(created)),
+        )
       }
     })()
     done += n
@@ -172,17 +212,56 @@ export function generate(path: string, opts: GenerateOptions = {}): Generated {
   sq.transaction(() => {
     const ts = (ms: number) => formatTs(new Date(ms))
     for (const [i, p] of plugins.entries()) {
-      sq.prepare(`INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES (?,?,?)`).run(p, JSON.stringify({cursor: i, items: i * 3}), ts(now - i * 60_000))
+      sq.prepare(`INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES (?,?,?)`).run(
+        p,
+        JSON.stringify({cursor: i, items: i * 3}),
+        ts(now - i * 60_000),
+      )
       const state = i < 2 ? 'open' : i === 2 ? 'half_open' : 'closed'
-      sq.prepare(`INSERT INTO circuit_breakers (plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at) VALUES (?,?,?,?,?,?,?,?)`).run(
-        p, 'poll', state, state === 'closed' ? 0 : 3, state === 'closed' ? null : ts(now - 600_000), state === 'closed' ? null : ts(now - 600_000), uuidv7(now), ts(now - 600_000))
+      sq.prepare(
+        `INSERT INTO circuit_breakers (plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at) VALUES (?,?,?,?,?,?,?,?)`,
+      ).run(
+        p,
+        'poll',
+        state,
+        state === 'closed' ? 0 : 3,
+        state === 'closed' ? null : ts(now - 600_000),
+        state === 'closed' ? null : ts(now - 600_000),
+        uuidv7(now),
+        ts(now - 600_000),
+      )
       for (let t = 0; t < 100; t++) {
         const at = now - 90 * DAY + Math.floor(((t * 20 + i) / 2000) * 90 * DAY)
-        sq.prepare(`INSERT INTO circuit_breaker_transitions (id, plugin, command, from_state, to_state, failure_count, reason, job_id, created_at) VALUES (?,?,?,?,?,?,?,?,?)`).run(
-          uuidv7(at), p, 'poll', t % 2 ? 'open' : 'closed', t % 2 ? 'closed' : 'open', t % 2 ? 0 : 3, t % 2 ? 'success' : 'failure_threshold', uuidv7(at), ts(at))
+        sq.prepare(
+          `INSERT INTO circuit_breaker_transitions (id, plugin, command, from_state, to_state, failure_count, reason, job_id, created_at) VALUES (?,?,?,?,?,?,?,?,?)`,
+        ).run(
+          uuidv7(at),
+          p,
+          'poll',
+          t % 2 ? 'open' : 'closed',
+          t % 2 ? 'closed' : 'open',
+          t % 2 ? 0 : 3,
+          t % 2 ? 'success' : 'failure_threshold',
+          uuidv7(at),
+          ts(at),
+        )
       }
-      sq.prepare(`INSERT INTO schedule_entries (plugin, schedule_id, command, status, reason, last_fired_at, last_success_job_id, last_success_at, next_run_at, updated_at, spec, interval_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`).run(
-        p, 'default', 'poll', i === 5 ? 'paused_manual' : 'active', i === 5 ? 'maintenance' : null, ts(now - 300_000), uuidv7(now), ts(now - 290_000), ts(now + (i - 2) * 60_000), ts(now - 290_000), 'every 15m', 900_000)
+      sq.prepare(
+        `INSERT INTO schedule_entries (plugin, schedule_id, command, status, reason, last_fired_at, last_success_job_id, last_success_at, next_run_at, updated_at, spec, interval_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+      ).run(
+        p,
+        'default',
+        'poll',
+        i === 5 ? 'paused_manual' : 'active',
+        i === 5 ? 'maintenance' : null,
+        ts(now - 300_000),
+        uuidv7(now),
+        ts(now - 290_000),
+        ts(now + (i - 2) * 60_000),
+        ts(now - 290_000),
+        'every 15m',
+        900_000,
+      )
     }
   })()
   counts.circuit_breaker_transitions = plugins.length * 100

@@ -107,7 +107,9 @@ const section: Section = async ({dbPath, root}) => {
       deleted = r.total_deleted
       db.close()
     })
-    console.log(`      single DELETE: ${deletedSingle} rows in ${(single / 1000).toFixed(1)} s; writer max ${base.maxMs.toFixed(0)} ms, p99 ${base.p99Ms.toFixed(1)} ms, WAL peak ${(base.walPeak / 1048576).toFixed(0)} MiB`)
+    console.log(
+      `      single DELETE: ${deletedSingle} rows in ${(single / 1000).toFixed(1)} s; writer max ${base.maxMs.toFixed(0)} ms, p99 ${base.p99Ms.toFixed(1)} ms, WAL peak ${(base.walPeak / 1048576).toFixed(0)} MiB`,
+    )
     console.log(`      prune:         ${deleted} rows in ${(ours / 1000).toFixed(1)} s; writer ${rep.inserts} inserts, ${rep.errors} errors`)
     line('prune time / single DELETE', `×${(ours / single).toFixed(2)}`, '<= 1.5', ours / single <= 1.5)
     line('writer max insert latency', `${rep.maxMs.toFixed(1)} ms`, '<= 100 ms', rep.maxMs <= 100)

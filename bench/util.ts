@@ -44,7 +44,10 @@ export async function drainByEngineProcess<T>(
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   try {
     const configPath = join(dir, 'config.yaml')
-    writeFileSync(configPath, `service:\n${o.workers ? `  max_workers: ${o.workers}\n` : ''}${o.service ?? ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
+    writeFileSync(
+      configPath,
+      `service:\n${o.workers ? `  max_workers: ${o.workers}\n` : ''}${o.service ?? ''}  tick_interval: 1h\nstate:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`,
+    )
     const dbPath = join(dir, 'd.db')
     const db = openDb(dbPath, {mode: 'create'})
     initSchema(db)
@@ -58,7 +61,8 @@ export async function drainByEngineProcess<T>(
     let result: T | undefined
     try {
       while ((left.get() as number) > 0) {
-        if (engine.exitCode !== null || engine.signalCode !== null) throw new Error(`engine bench: the engine exited (${engine.exitCode ?? engine.signalCode}) with jobs left`)
+        if (engine.exitCode !== null || engine.signalCode !== null)
+          throw new Error(`engine bench: the engine exited (${engine.exitCode ?? engine.signalCode}) with jobs left`)
         await new Promise((r) => setTimeout(r, 100))
       }
     } finally {
@@ -70,7 +74,8 @@ export async function drainByEngineProcess<T>(
     const ok = db.sqlite.prepare(`SELECT COUNT(*) FROM job_queue WHERE status = 'succeeded'`).pluck().get()
     db.close()
     if (ok !== n) throw new Error(`engine bench: ${ok} of ${n} succeeded`)
-    return {rate: n / ((parseTs(last)!.getTime() - t0) / 1000), beside: result}
+    const end = parseTs(last)?.getTime() ?? Number.NaN
+    return {rate: n / ((end - t0) / 1000), beside: result}
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

@@ -7,7 +7,11 @@ import type {Section} from './run.js'
 const section: Section = ({dbPath}) => {
   console.log('\n## Overwatch: one refresh (median of 51)')
   const db = openDb(dbPath, {mode: 'read'})
-  for (const [label, filter] of [['watch', {}], ['watch --plugin plugin-07', {plugin: 'plugin-07'}], ['watch --status failed', {status: 'failed'}]] as const) {
+  for (const [label, filter] of [
+    ['watch', {}],
+    ['watch --plugin plugin-07', {plugin: 'plugin-07'}],
+    ['watch --status failed', {status: 'failed'}],
+  ] as const) {
     readOverview(db, filter)
     const times: number[] = []
     for (let i = 0; i < 51; i++) {

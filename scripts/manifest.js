@@ -15,6 +15,6 @@ const count = Object.keys(manifest.commands).length
 if (count === 0) throw new Error('manifest: no commands found in dist/commands (did tsc run?)')
 // Beside it, then renamed over it: a CLI call starting now reads the old manifest or the new one, whole.
 const tmp = join(root, `.oclif.manifest.json.${process.pid}`)
-writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n')
+writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`)
 renameSync(tmp, join(root, 'oclif.manifest.json'))
 console.error(`oclif.manifest.json: ${count} commands`)

@@ -29,9 +29,9 @@ if (files.length === 0) {
   console.error('no test files match')
   process.exit(1)
 }
-const r = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  {cwd: root, stdio: 'inherit', env: {...process.env, NODE_ENV: 'test', OCLIF_SKIP_NEW_VERSION_CHECK: 'true', FORCE_COLOR: '0'}},
-)
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+  env: {...process.env, NODE_ENV: 'test', OCLIF_SKIP_NEW_VERSION_CHECK: 'true', FORCE_COLOR: '0'},
+})
 process.exit(r.status ?? 1)

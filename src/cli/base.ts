@@ -47,10 +47,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    const noColor =
-      process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== ''
-        ? true
-        : this.argv.includes('--no-color') || !process.stdout.isTTY
+    const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '' ? true : this.argv.includes('--no-color') || !process.stdout.isTTY
     if (noColor) chalk.level = 0
     const {args, flags} = await this.parse({
       flags: this.ctor.flags,
@@ -70,7 +67,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
-  private resolvedDb: {path: string} | {error: unknown} = {error: new Error('dbPath() is not for this command (usesDbPath is false), or was called before init()')}
+  private resolvedDb: {path: string} | {error: unknown} = {
+    error: new Error('dbPath() is not for this command (usesDbPath is false), or was called before init()'),
+  }
 
   /** Human output: control characters in it (plugin text) are shown escaped, never sent to the terminal. */
   public override log(message = '', ...args: unknown[]): void {
@@ -119,7 +118,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override logJson(json: unknown): void {
-    process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
   }
 
   protected override toErrorJson(err: unknown): ErrorJson {
@@ -136,7 +135,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     } else {
       process.stderr.write(`${chalk.red('Error')} (${e.code}): ${printable(e.message)}\n`)
       if (e.hint) process.stderr.write(`  ${printable(e.hint)}\n`)
-      if (process.env.DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n')
+      if (process.env.DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`)
     }
     this.exit(e.exitCode)
   }

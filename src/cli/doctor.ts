@@ -60,7 +60,12 @@ export function diskSpaceCheck(dbPath: string, minFreeBytes = 256 * 1048576): Ch
     const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`
     return free >= minFreeBytes
       ? ok('disk_space', free, `${mib(free)} free on the database's volume (minimum ${mib(minFreeBytes)})`)
-      : fail('disk_space', free, `only ${mib(free)} free on the database's volume (minimum ${mib(minFreeBytes)}): the engine cannot record outcomes on a full disk`, 'free space on that volume, then run `ductile prune` and `ductile vacuum`')
+      : fail(
+          'disk_space',
+          free,
+          `only ${mib(free)} free on the database's volume (minimum ${mib(minFreeBytes)}): the engine cannot record outcomes on a full disk`,
+          'free space on that volume, then run `ductile prune` and `ductile vacuum`',
+        )
   })
 }
 
@@ -71,30 +76,67 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
     safe('schema', () => {
       const {problems} = checkSchema(db)
       const errors = problems.filter((p) => p.severity === 'error')
-      return errors.length === 0 ? ok('schema', 0, 'every table, column and index is present') : fail('schema', errors.length, errors.map((p) => p.message).join('; '), `run \`${errors[0]?.fix}\``)
+      return errors.length === 0
+        ? ok('schema', 0, 'every table, column and index is present')
+        : fail('schema', errors.length, errors.map((p) => p.message).join('; '), `run \`${errors[0]?.fix}\``)
     }),
   )
   checks.push(
     safe('quick_check', () => {
       const r = quickCheck(db)
-      return r.length === 1 && r[0] === 'ok' ? ok('quick_check', 'ok', 'PRAGMA quick_check found no damage') : fail('quick_check', r.length, r.slice(0, 3).join('; '), 'the file is damaged: stop the engine and restore from a backup (`ductile db backup` makes them)')
+      return r.length === 1 && r[0] === 'ok'
+        ? ok('quick_check', 'ok', 'PRAGMA quick_check found no damage')
+        : fail(
+            'quick_check',
+            r.length,
+            r.slice(0, 3).join('; '),
+            'the file is damaged: stop the engine and restore from a backup (`ductile db backup` makes them)',
+          )
     }),
   )
   const stats = fileStats(db)
-  checks.push(stats.journalMode === 'wal' ? ok('journal_mode', stats.journalMode, 'WAL: readers never block the engine') : fail('journal_mode', stats.journalMode, `journal_mode is ${stats.journalMode}, not wal`, 'start the engine (it sets WAL) or run `sqlite3 FILE "PRAGMA journal_mode=WAL;"`'))
-  checks.push(stats.synchronous === 1 ? ok('synchronous', stats.synchronous, 'NORMAL (1), as Ductile sets on every connection') : fail('synchronous', stats.synchronous, `synchronous is ${stats.synchronous}, not NORMAL (1)`, 'Ductile sets it per connection; check for another program opening the file'))
+  checks.push(
+    stats.journalMode === 'wal'
+      ? ok('journal_mode', stats.journalMode, 'WAL: readers never block the engine')
+      : fail(
+          'journal_mode',
+          stats.journalMode,
+          `journal_mode is ${stats.journalMode}, not wal`,
+          'start the engine (it sets WAL) or run `sqlite3 FILE "PRAGMA journal_mode=WAL;"`',
+        ),
+  )
+  checks.push(
+    stats.synchronous === 1
+      ? ok('synchronous', stats.synchronous, 'NORMAL (1), as Ductile sets on every connection')
+      : fail(
+          'synchronous',
+          stats.synchronous,
+          `synchronous is ${stats.synchronous}, not NORMAL (1)`,
+          'Ductile sets it per connection; check for another program opening the file',
+        ),
+  )
   const maxWal = o.maxWalBytes ?? JOURNAL_SIZE_LIMIT
   checks.push(
     stats.walBytes <= maxWal
       ? ok('wal_size', stats.walBytes, `WAL ${(stats.walBytes / 1048576).toFixed(1)} MiB, limit ${(maxWal / 1048576).toFixed(0)} MiB`)
-      : fail('wal_size', stats.walBytes, `WAL is ${(stats.walBytes / 1048576).toFixed(1)} MiB, above the ${(maxWal / 1048576).toFixed(0)} MiB limit: checkpoints are not keeping up`, 'look for a long-running reader holding a snapshot; `ductile prune` ends with a TRUNCATE checkpoint'),
+      : fail(
+          'wal_size',
+          stats.walBytes,
+          `WAL is ${(stats.walBytes / 1048576).toFixed(1)} MiB, above the ${(maxWal / 1048576).toFixed(0)} MiB limit: checkpoints are not keeping up`,
+          'look for a long-running reader holding a snapshot; `ductile prune` ends with a TRUNCATE checkpoint',
+        ),
   )
   const ratio = stats.pageCount ? stats.freelistCount / stats.pageCount : 0
   const maxFree = o.maxFreelistRatio ?? 0.25
   checks.push(
     ratio <= maxFree
       ? ok('freelist', Number(ratio.toFixed(3)), `${stats.freelistCount} of ${stats.pageCount} pages free`)
-      : fail('freelist', Number(ratio.toFixed(3)), `${(ratio * 100).toFixed(0)}% of the file is free pages (${stats.freelistCount} of ${stats.pageCount})`, 'run `ductile vacuum` to give the space back'),
+      : fail(
+          'freelist',
+          Number(ratio.toFixed(3)),
+          `${(ratio * 100).toFixed(0)}% of the file is free pages (${stats.freelistCount} of ${stats.pageCount})`,
+          'run `ductile vacuum` to give the space back',
+        ),
   )
   checks.push(
     safe('stuck_jobs', () => {
@@ -103,7 +145,12 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
       const first = rows[0]
       return !first
         ? ok('stuck_jobs', 0, `no job running longer than ${Math.round(o.stuckAfterMs / 1000)} s (the longest plugin timeout)`)
-        : fail('stuck_jobs', rows.length, `${rows.length} job(s) running longer than the longest timeout, e.g. ${first.plugin} ${first.id} since ${first.started_at}`, '`ductile jobs stuck` shows whether their processes are alive; restarting the engine recovers orphans')
+        : fail(
+            'stuck_jobs',
+            rows.length,
+            `${rows.length} job(s) running longer than the longest timeout, e.g. ${first.plugin} ${first.id} since ${first.started_at}`,
+            '`ductile jobs stuck` shows whether their processes are alive; restarting the engine recovers orphans',
+          )
     }),
   )
   checks.push(diskSpaceCheck(db.path, o.minFreeBytes))
@@ -116,7 +163,12 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
       if (!due || waitedMs <= after) return ok('claiming', 0, `no due job has waited longer than ${Math.round(after / 1000)} s`)
       const last = lastClaimAt(db)
       const sinceClaim = last ? now.getTime() - (parseTs(last)?.getTime() ?? 0) : Number.POSITIVE_INFINITY
-      if (sinceClaim <= after) return ok('claiming', Math.round(waitedMs / 1000), `the engine claimed a job ${Math.round(sinceClaim / 1000)} s ago (the oldest due job waits for its plugin's turn)`)
+      if (sinceClaim <= after)
+        return ok(
+          'claiming',
+          Math.round(waitedMs / 1000),
+          `the engine claimed a job ${Math.round(sinceClaim / 1000)} s ago (the oldest due job waits for its plugin's turn)`,
+        )
       return fail(
         'claiming',
         Math.round(waitedMs / 1000),
@@ -130,7 +182,12 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
       const rows = breakersNotClosed(db)
       return rows.length === 0
         ? ok('breakers', 0, 'every circuit breaker is closed')
-        : fail('breakers', rows.length, rows.map((r) => `${r.plugin} ${r.command} ${r.state}`).join(', '), '`ductile breakers history PLUGIN` says why; `ductile breakers reset PLUGIN` closes one by hand')
+        : fail(
+            'breakers',
+            rows.length,
+            rows.map((r) => `${r.plugin} ${r.command} ${r.state}`).join(', '),
+            '`ductile breakers history PLUGIN` says why; `ductile breakers reset PLUGIN` closes one by hand',
+          )
     }),
   )
   checks.push(
@@ -143,7 +200,12 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
       })
       return late.length === 0
         ? ok('schedules', 0, `${rows.length} active schedule(s), none overdue by more than its interval`)
-        : fail('schedules', late.length, `overdue: ${late.map((r) => `${r.plugin}/${r.schedule_id} (due ${r.next_run_at})`).join(', ')}`, 'is the engine running? `ductile schedules list` shows each next run')
+        : fail(
+            'schedules',
+            late.length,
+            `overdue: ${late.map((r) => `${r.plugin}/${r.schedule_id} (due ${r.next_run_at})`).join(', ')}`,
+            'is the engine running? `ductile schedules list` shows each next run',
+          )
     }),
   )
   checks.push(
@@ -151,8 +213,20 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
       const live = liveLockHolder(db.path)
       if (live) return ok('engine', live.pid, `engine PID ${live.pid} on ${live.host} holds the lock`)
       const stale = readLock(db.path)
-      if (stale) return fail('engine', stale.pid, `the lock names PID ${stale.pid}, which is not running (the engine died)`, 'start the engine: it takes over the stale lock and recovers running jobs')
-      return fail('engine', null, 'no engine holds the lock', 'start it with `ductile engine start` (or pass --engine-optional where none should run)', o.engineOptional ? 'warn' : 'fail')
+      if (stale)
+        return fail(
+          'engine',
+          stale.pid,
+          `the lock names PID ${stale.pid}, which is not running (the engine died)`,
+          'start the engine: it takes over the stale lock and recovers running jobs',
+        )
+      return fail(
+        'engine',
+        null,
+        'no engine holds the lock',
+        'start it with `ductile engine start` (or pass --engine-optional where none should run)',
+        o.engineOptional ? 'warn' : 'fail',
+      )
     }),
   )
   checks.push(
@@ -162,7 +236,12 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
       const n = countFinishedBefore(db, cutoff)
       return n === 0
         ? ok('retention', 0, 'no finished queue rows past their retention')
-        : fail('retention', n, `${n} finished job_queue row(s) older than the retention (${Math.round(retention / 3_600_000)} h): pruning is not running`, 'run `ductile prune` from cron, or keep the engine running (it prunes every tick)')
+        : fail(
+            'retention',
+            n,
+            `${n} finished job_queue row(s) older than the retention (${Math.round(retention / 3_600_000)} h): pruning is not running`,
+            'run `ductile prune` from cron, or keep the engine running (it prunes every tick)',
+          )
     }),
   )
   return checks

@@ -31,7 +31,10 @@ export async function readPayload(inline?: string, file?: string): Promise<Recor
   } else if (inline !== undefined) text = inline
   const bytes = Buffer.byteLength(text)
   if (bytes > MAX_PAYLOAD_BYTES) {
-    throw usageError(`${source} is ${file === '-' ? 'more than 1 MiB' : `${(bytes / 1048576).toFixed(1)} MiB`}; the limit is 1 MiB`, 'pass a reference (a path or a URL) in the payload instead of the data')
+    throw usageError(
+      `${source} is ${file === '-' ? 'more than 1 MiB' : `${(bytes / 1048576).toFixed(1)} MiB`}; the limit is 1 MiB`,
+      'pass a reference (a path or a URL) in the payload instead of the data',
+    )
   }
   let value: unknown
   try {
@@ -40,7 +43,10 @@ export async function readPayload(inline?: string, file?: string): Promise<Recor
     throw usageError(`${source} is not valid JSON: ${errorMessage(e)}`, `example: --payload '{"path": "/tmp/in.csv"}'`)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw usageError(`${source} must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`, `example: --payload '{"path": "/tmp/in.csv"}'`)
+    throw usageError(
+      `${source} must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
+      `example: --payload '{"path": "/tmp/in.csv"}'`,
+    )
   }
   return value as Record<string, unknown>
 }

@@ -85,7 +85,7 @@ export function relative(d: Date, now: Date = new Date()): string {
 export function firstLine(text: string | null | undefined, width = 80): string {
   if (!text) return '-'
   const line = text.split('\n', 1)[0] ?? ''
-  return line.length > width ? line.slice(0, width - 1) + '…' : line
+  return line.length > width ? `${line.slice(0, width - 1)}…` : line
 }
 
 /** The last `lines` lines of a text (stderr tails). */

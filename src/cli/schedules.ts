@@ -8,7 +8,14 @@ export function applyScheduleChange(
   db: Db,
   o: {plugin: string; schedule?: string; to: 'paused_manual' | 'active'; reason: string | null; configured: {id: string; command: string}[]},
 ): ScheduleChange[] {
-  const changed = changeScheduleStatus(db, {plugin: o.plugin, scheduleId: o.schedule, to: o.to, reason: o.reason, now: formatTs(new Date()), configured: o.configured})
+  const changed = changeScheduleStatus(db, {
+    plugin: o.plugin,
+    scheduleId: o.schedule,
+    to: o.to,
+    reason: o.reason,
+    now: formatTs(new Date()),
+    configured: o.configured,
+  })
   if (changed.length === 0) {
     const which = o.schedule ? `${o.plugin}/${o.schedule}` : `of plugin ${o.plugin}`
     throw new DuctileError('usage', `no ${o.to === 'active' ? 'paused ' : ''}schedule ${which} is known`, {

@@ -22,16 +22,21 @@ const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + ' '.r
 const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '')
 const padC = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - visible(s).length))
 
-export const HELP_LINES = [
-  'q quit   p pause/resume   f filter by plugin (empty = all)   s cycle status filter   ? this help',
-]
+export const HELP_LINES = ['q quit   p pause/resume   f filter by plugin (empty = all)   s cycle status filter   ? this help']
 
 export function renderFrame(ov: Overview, st: FrameState): string[] {
   const w = Math.max(40, st.width)
   const lines: string[] = []
-  const engine = ov.engine.state === 'running' ? chalk.green(`engine PID ${ov.engine.pid} running`) : ov.engine.state === 'stale lock' ? chalk.red(`engine PID ${ov.engine.pid} gone (stale lock)`) : chalk.yellow('engine stopped')
-  const filters = [st.plugin ? `plugin=${st.plugin}` : '', st.status ? `status=${st.status}` : '', st.paused ? chalk.yellow('PAUSED') : ''].filter(Boolean).join(' ')
-  lines.push(`${chalk.bold('Ductile Overwatch')}  ${st.dbPath}  ${engine}  ${ov.at.slice(0, 19).replace('T', ' ')}Z${filters ? '  ' + filters : ''}`)
+  const engine =
+    ov.engine.state === 'running'
+      ? chalk.green(`engine PID ${ov.engine.pid} running`)
+      : ov.engine.state === 'stale lock'
+        ? chalk.red(`engine PID ${ov.engine.pid} gone (stale lock)`)
+        : chalk.yellow('engine stopped')
+  const filters = [st.plugin ? `plugin=${st.plugin}` : '', st.status ? `status=${st.status}` : '', st.paused ? chalk.yellow('PAUSED') : '']
+    .filter(Boolean)
+    .join(' ')
+  lines.push(`${chalk.bold('Ductile Overwatch')}  ${st.dbPath}  ${engine}  ${ov.at.slice(0, 19).replace('T', ' ')}Z${filters ? `  ${filters}` : ''}`)
   const total = ov.counts.reduce((n, c) => n + c.count, 0)
   lines.push(`Jobs: ${ov.counts.map((c) => `${colourStatus(c.status)} ${c.count}`).join('  ') || 'none'}  (total ${total})`)
   lines.push('')
@@ -39,25 +44,32 @@ export function renderFrame(ov: Overview, st: FrameState): string[] {
   if (ov.running.length === 0) lines.push('  none')
   for (const r of ov.running.slice(0, 8)) {
     const alive = r.alive === null ? '-' : r.alive ? chalk.green('alive') : chalk.red('gone')
-    lines.push(`  ${pad(r.plugin, 18)} ${pad(r.command, 8)} ${pad(formatDuration(r.elapsed_ms), 8)} pid ${pad(String(r.plugin_pid ?? '-'), 8)} ${alive}  ${r.id}`)
+    lines.push(
+      `  ${pad(r.plugin, 18)} ${pad(r.command, 8)} ${pad(formatDuration(r.elapsed_ms), 8)} pid ${pad(String(r.plugin_pid ?? '-'), 8)} ${alive}  ${r.id}`,
+    )
   }
   lines.push('')
   lines.push(chalk.bold('Latest completions'))
   if (ov.latest.length === 0) lines.push('  none')
   for (const c of ov.latest) {
-    lines.push(`  ${c.completed_at.slice(11, 19)} ${padC(colourStatus(c.status), 10)} ${pad(c.plugin, 18)} ${pad(c.command, 8)} ${pad(formatDuration(c.duration_ms), 8)} ${c.last_error ? firstLine(c.last_error, Math.max(10, w - 70)) : ''}`)
+    lines.push(
+      `  ${c.completed_at.slice(11, 19)} ${padC(colourStatus(c.status), 10)} ${pad(c.plugin, 18)} ${pad(c.command, 8)} ${pad(formatDuration(c.duration_ms), 8)} ${c.last_error ? firstLine(c.last_error, Math.max(10, w - 70)) : ''}`,
+    )
   }
   lines.push('')
   lines.push(chalk.bold('Breakers not closed'))
   if (ov.breakers.length === 0) lines.push('  none')
-  for (const b of ov.breakers) lines.push(`  ${pad(b.plugin, 18)} ${pad(b.command, 8)} ${padC(colourStatus(b.state), 10)} failures ${b.failure_count}  since ${(b.opened_at ?? '-').slice(0, 19)}`)
+  for (const b of ov.breakers)
+    lines.push(
+      `  ${pad(b.plugin, 18)} ${pad(b.command, 8)} ${padC(colourStatus(b.state), 10)} failures ${b.failure_count}  since ${(b.opened_at ?? '-').slice(0, 19)}`,
+    )
   lines.push('')
   lines.push(chalk.bold('Next scheduled runs'))
   if (ov.schedules.length === 0) lines.push('  none')
   for (const s of ov.schedules) lines.push(`  ${pad(s.plugin, 18)} ${pad(s.schedule_id, 14)} ${pad(s.command, 8)} ${(s.next_run_at ?? '-').slice(0, 19)}`)
   if (st.help) lines.push('', ...HELP_LINES)
   // Plugin text (errors, names) reaches the terminal only with its control characters escaped.
-  const body = lines.map(printable).map((l) => (visible(l).length > w ? visible(l).slice(0, w - 1) + '…' : l))
+  const body = lines.map(printable).map((l) => (visible(l).length > w ? `${visible(l).slice(0, w - 1)}…` : l))
   const footer = printable(st.prompt !== undefined ? `filter by plugin: ${st.prompt}█` : chalk.dim('q quit  p pause  f filter  s status  ? help'))
   const room = Math.max(3, st.height - 1)
   return [...body.slice(0, room), footer]

@@ -22,7 +22,8 @@ const ICON: Record<Check['status'], (s: string) => string> = {ok: chalk.green, w
 
 export default class Doctor extends BaseCommand<typeof Doctor> {
   static override summary = 'Health in one page: a verdict per check; exit 1 when any check fails (for monitoring)'
-  static override description = `Checks: schema current, PRAGMA quick_check, journal_mode=wal, synchronous=NORMAL, WAL size against the limit, freelist ratio, jobs running longer than the longest plugin timeout, breakers not closed, schedules overdue by more than their interval, engine lock present and its PID alive, finished queue rows past retention (prune not running). Read-only.`
+  static override description =
+    `Checks: schema current, PRAGMA quick_check, journal_mode=wal, synchronous=NORMAL, WAL size against the limit, freelist ratio, jobs running longer than the longest plugin timeout, breakers not closed, schedules overdue by more than their interval, engine lock present and its PID alive, finished queue rows past retention (prune not running). Read-only.`
   static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json', '<%= config.bin %> doctor --engine-optional --max-freelist 0.5']
 
   static override flags = {

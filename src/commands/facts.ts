@@ -37,7 +37,12 @@ export default class Facts extends BaseCommand<typeof Facts> {
       if (facts.length === 0) this.log(`No facts for plugin ${plugin}${this.flags.type ? ` of type ${this.flags.type}` : ''}.`)
       for (const f of rows) {
         this.log(`${chalk.bold(`seq ${f.seq ?? '-'}`)}  ${when(f.created_at)}  ${f.fact_type}  job=${f.job_id}  command=${f.command}`)
-        this.log(prettyJson(f.fact_json).split('\n').map((l) => '  ' + l).join('\n'))
+        this.log(
+          prettyJson(f.fact_json)
+            .split('\n')
+            .map((l) => `  ${l}`)
+            .join('\n'),
+        )
       }
     }
     return {plugin, fact_type: this.flags.type ?? null, facts}

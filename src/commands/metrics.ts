@@ -22,7 +22,8 @@ export const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 
 export default class Metrics extends BaseCommand<typeof Metrics> {
   static override summary = 'Metrics in the Prometheus text format (stdout, or a node_exporter textfile)'
-  static override description = `Jobs by status; job_log completions by plugin and status and a duration histogram per plugin over --window; breaker state per plugin and command; schedule lag of overdue schedules; database and WAL size and free pages. --textfile writes atomically (a temp file, then rename) for node_exporter's textfile collector: the name must end in .prom, and an existing target must be a regular file that is not a database (a symlink, FIFO, device or database is refused, exit 2).`
+  static override description =
+    `Jobs by status; job_log completions by plugin and status and a duration histogram per plugin over --window; breaker state per plugin and command; schedule lag of overdue schedules; database and WAL size and free pages. --textfile writes atomically (a temp file, then rename) for node_exporter's textfile collector: the name must end in .prom, and an existing target must be a regular file that is not a database (a symlink, FIFO, device or database is refused, exit 2).`
   static override examples = [
     '<%= config.bin %> metrics',
     '<%= config.bin %> metrics --window 15m',
@@ -54,22 +55,54 @@ export default class Metrics extends BaseCommand<typeof Metrics> {
     )
     const jobs = new Gauge({name: 'ductile_jobs', help: 'Jobs in job_queue by status', labelNames: ['status'], registers: [reg]})
     for (const c of data.counts) jobs.set({status: c.status}, c.count)
-    const completions = new Gauge({name: 'ductile_job_completions', help: 'job_log rows (attempts) completed within the window, by plugin and status', labelNames: ['plugin', 'status', 'window'], registers: [reg]})
+    const completions = new Gauge({
+      name: 'ductile_job_completions',
+      help: 'job_log rows (attempts) completed within the window, by plugin and status',
+      labelNames: ['plugin', 'status', 'window'],
+      registers: [reg],
+    })
     for (const c of data.completions) completions.set({plugin: c.plugin, status: c.status, window: windowLabel}, c.n)
-    const failures = new Gauge({name: 'ductile_job_failures', help: 'Failed or timed-out attempts within the window, by plugin', labelNames: ['plugin', 'window'], registers: [reg]})
+    const failures = new Gauge({
+      name: 'ductile_job_failures',
+      help: 'Failed or timed-out attempts within the window, by plugin',
+      labelNames: ['plugin', 'window'],
+      registers: [reg],
+    })
     const failed = new Map<string, number>()
     for (const c of data.completions) if (c.status === 'failed' || c.status === 'timed_out') failed.set(c.plugin, (failed.get(c.plugin) ?? 0) + c.n)
     for (const [plugin, n] of failed) failures.set({plugin, window: windowLabel}, n)
-    const hist = new Histogram({name: 'ductile_job_duration_seconds', help: 'Attempt durations within the window (completed_at - started_at), by plugin', labelNames: ['plugin'], buckets: DURATION_BUCKETS, registers: [reg]})
+    const hist = new Histogram({
+      name: 'ductile_job_duration_seconds',
+      help: 'Attempt durations within the window (completed_at - started_at), by plugin',
+      labelNames: ['plugin'],
+      buckets: DURATION_BUCKETS,
+      registers: [reg],
+    })
     for (const d of data.durations) if (d.duration_ms !== null) hist.observe({plugin: d.plugin}, d.duration_ms / 1000)
-    const breaker = new Gauge({name: 'ductile_breaker_state', help: 'Circuit breaker state per plugin and command (1 for the current state)', labelNames: ['plugin', 'command', 'state'], registers: [reg]})
-    const failuresG = new Gauge({name: 'ductile_breaker_failures', help: 'Consecutive failures counted by the breaker', labelNames: ['plugin', 'command'], registers: [reg]})
+    const breaker = new Gauge({
+      name: 'ductile_breaker_state',
+      help: 'Circuit breaker state per plugin and command (1 for the current state)',
+      labelNames: ['plugin', 'command', 'state'],
+      registers: [reg],
+    })
+    const failuresG = new Gauge({
+      name: 'ductile_breaker_failures',
+      help: 'Consecutive failures counted by the breaker',
+      labelNames: ['plugin', 'command'],
+      registers: [reg],
+    })
     for (const b of data.breakers) {
       for (const s of BREAKER_STATES) breaker.set({plugin: b.plugin, command: b.command, state: s}, b.state === s ? 1 : 0)
       failuresG.set({plugin: b.plugin, command: b.command}, b.failure_count)
     }
-    const lag = new Gauge({name: 'ductile_schedule_lag_seconds', help: 'now - next_run_at for active schedules that are overdue', labelNames: ['plugin', 'schedule'], registers: [reg]})
-    for (const s of data.overdue) lag.set({plugin: s.plugin, schedule: s.schedule_id}, Math.max(0, (now.getTime() - (parseTs(s.next_run_at)?.getTime() ?? now.getTime())) / 1000))
+    const lag = new Gauge({
+      name: 'ductile_schedule_lag_seconds',
+      help: 'now - next_run_at for active schedules that are overdue',
+      labelNames: ['plugin', 'schedule'],
+      registers: [reg],
+    })
+    for (const s of data.overdue)
+      lag.set({plugin: s.plugin, schedule: s.schedule_id}, Math.max(0, (now.getTime() - (parseTs(s.next_run_at)?.getTime() ?? now.getTime())) / 1000))
     new Gauge({name: 'ductile_db_size_bytes', help: 'Database file size', registers: [reg]}).set(data.stats.fileBytes)
     new Gauge({name: 'ductile_wal_size_bytes', help: 'WAL file size', registers: [reg]}).set(data.stats.walBytes)
     new Gauge({name: 'ductile_freelist_pages', help: 'Free pages in the database file', registers: [reg]}).set(data.stats.freelistCount)

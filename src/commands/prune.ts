@@ -11,7 +11,8 @@ export type PruneCommandResult = PruneResult
 
 export default class Prune extends BaseCommand<typeof Prune> {
   static override summary = 'Delete old rows in short batches, safe to run from cron while the engine writes'
-  static override description = `Default retention: job_log 30d (by completed_at), terminal job_queue rows 24h (queued and running rows are never touched), job_transitions 30d, job_attempts 30d, circuit_breaker_transitions 90d. plugin_facts, event_context, config_snapshots and current-state tables are never pruned. The newest failed job_log row per (plugin, command) is kept whatever its age, so \`jobs errors\` can always show the last failure. Deletes about 5,000 rows per short transaction, yields between batches and checkpoints the WAL. Silent unless stderr is a terminal; errors go to stderr with exit 1.`
+  static override description =
+    `Default retention: job_log 30d (by completed_at), terminal job_queue rows 24h (queued and running rows are never touched), job_transitions 30d, job_attempts 30d, circuit_breaker_transitions 90d. plugin_facts, event_context, config_snapshots and current-state tables are never pruned. The newest failed job_log row per (plugin, command) is kept whatever its age, so \`jobs errors\` can always show the last failure. Deletes about 5,000 rows per short transaction, yields between batches and checkpoints the WAL. Silent unless stderr is a terminal; errors go to stderr with exit 1.`
   static override examples = [
     '<%= config.bin %> prune',
     '<%= config.bin %> prune --table job_log --older-than 7d',
@@ -51,13 +52,20 @@ export default class Prune extends BaseCommand<typeof Prune> {
     }
     bar.done()
     if (this.human() && !f.quiet) {
-      this.log(renderTable([
-        {header: 'TABLE', get: (r: PruneTableResult) => r.table},
-        {header: f['dry-run'] ? 'WOULD DELETE' : 'DELETED', get: (r) => r.deleted.toLocaleString('en'), align: 'right'},
-        {header: 'KEPT', get: (r) => r.kept.toLocaleString('en'), align: 'right'},
-        {header: 'OLDER THAN', get: (r) => `${formatRetention(r.retention_ms)} (${r.cutoff.slice(0, 19)})`},
-      ], result.tables))
-      this.log(`${f['dry-run'] ? 'Dry run: would delete' : 'Deleted'} ${result.total_deleted.toLocaleString('en')} rows in ${formatDuration(result.duration_ms)}; WAL ${mib(result.wal_bytes_after)}.`)
+      this.log(
+        renderTable(
+          [
+            {header: 'TABLE', get: (r: PruneTableResult) => r.table},
+            {header: f['dry-run'] ? 'WOULD DELETE' : 'DELETED', get: (r) => r.deleted.toLocaleString('en'), align: 'right'},
+            {header: 'KEPT', get: (r) => r.kept.toLocaleString('en'), align: 'right'},
+            {header: 'OLDER THAN', get: (r) => `${formatRetention(r.retention_ms)} (${r.cutoff.slice(0, 19)})`},
+          ],
+          result.tables,
+        ),
+      )
+      this.log(
+        `${f['dry-run'] ? 'Dry run: would delete' : 'Deleted'} ${result.total_deleted.toLocaleString('en')} rows in ${formatDuration(result.duration_ms)}; WAL ${mib(result.wal_bytes_after)}.`,
+      )
     }
     return result
   }

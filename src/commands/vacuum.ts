@@ -20,7 +20,8 @@ export interface VacuumResult {
 
 export default class Vacuum extends BaseCommand<typeof Vacuum> {
   static override summary = 'Reclaim free space; prints the file and WAL sizes before and after'
-  static override description = `By default frees pages with incremental vacuum in small steps: safe while the engine runs (databases made by \`db init\` use incremental auto-vacuum). --full rewrites the whole file with VACUUM, holding the write lock throughout (about 2 s per GB): it is refused while an engine holds the lock unless --force, and it also switches an older file to incremental auto-vacuum. --into FILE writes a compacted copy and leaves the live file alone.`
+  static override description =
+    `By default frees pages with incremental vacuum in small steps: safe while the engine runs (databases made by \`db init\` use incremental auto-vacuum). --full rewrites the whole file with VACUUM, holding the write lock throughout (about 2 s per GB): it is refused while an engine holds the lock unless --force, and it also switches an older file to incremental auto-vacuum. --into FILE writes a compacted copy and leaves the live file alone.`
   static override examples = ['<%= config.bin %> vacuum', '<%= config.bin %> vacuum --full', '<%= config.bin %> vacuum --into /backups/ductile-compact.db']
 
   static override flags = {
@@ -44,22 +45,27 @@ export default class Vacuum extends BaseCommand<typeof Vacuum> {
     let into: string | undefined
     if (f.into) {
       mode = 'into'
-      into = resolve(f.into)
+      const target = resolve(f.into)
+      into = target
       // Private from its first byte: the copy holds every payload, result and fact.
-      createPrivateFile(into)
+      createPrivateFile(target)
       try {
-        this.guard(db, () => vacuumInto(db, into!))
+        this.guard(db, () => vacuumInto(db, target))
       } catch (err) {
-        rmSync(into, {force: true})
+        rmSync(target, {force: true})
         throw err
       }
     } else if (f.full) {
       mode = 'full'
       const holder = liveLockHolder(db.path)
       if (holder && !f.force) {
-        throw new DuctileError('engine_running', `an engine (PID ${holder.pid}) is running on ${db.path}: a full VACUUM would hold the write lock throughout and stall it`, {
-          hint: 'run `ductile vacuum` (incremental, safe while it runs), stop the engine first, or pass --force',
-        })
+        throw new DuctileError(
+          'engine_running',
+          `an engine (PID ${holder.pid}) is running on ${db.path}: a full VACUUM would hold the write lock throughout and stall it`,
+          {
+            hint: 'run `ductile vacuum` (incremental, safe while it runs), stop the engine first, or pass --force',
+          },
+        )
       }
       this.guard(db, () => fullVacuum(db))
       freedPages = before.freelistPages
@@ -75,10 +81,13 @@ export default class Vacuum extends BaseCommand<typeof Vacuum> {
       checkpoint(db, 'TRUNCATE')
     }
     const after = snap()
-    if (mode === 'into') after.fileBytes = fileSize(into!)
+    if (into) after.fileBytes = fileSize(into)
     if (this.human() && !f.quiet) {
       if (mode === 'into') this.log(`Wrote ${into}: ${mib(after.fileBytes)} (live file ${mib(before.fileBytes)}, WAL ${mib(before.walBytes)}, unchanged).`)
-      else this.log(`${db.path}: ${mib(before.fileBytes)} → ${mib(after.fileBytes)} (WAL ${mib(before.walBytes)} → ${mib(after.walBytes)}), ${freedPages} pages freed.`)
+      else
+        this.log(
+          `${db.path}: ${mib(before.fileBytes)} → ${mib(after.fileBytes)} (WAL ${mib(before.walBytes)} → ${mib(after.walBytes)}), ${freedPages} pages freed.`,
+        )
     }
     return {mode, path: db.path, into, before, after, freedPages}
   }

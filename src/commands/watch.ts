@@ -15,7 +15,8 @@ const LEAVE_ALT = '\x1b[?25h\x1b[?1049l'
 
 export default class Watch extends BaseCommand<typeof Watch> {
   static override summary = 'Overwatch: a live view of jobs, running plugins, completions, breakers and schedules'
-  static override description = `Full screen, refreshed every --interval. Keys: q quit, p pause/resume, f filter by plugin, s cycle the status filter, ? help. Read-only; never blocks the engine. When stdout is not a terminal it prints one plain frame per interval; --once prints one frame and exits (--json gives that frame's data).`
+  static override description =
+    `Full screen, refreshed every --interval. Keys: q quit, p pause/resume, f filter by plugin, s cycle the status filter, ? help. Read-only; never blocks the engine. When stdout is not a terminal it prints one plain frame per interval; --once prints one frame and exits (--json gives that frame's data).`
   static override examples = ['<%= config.bin %> watch', '<%= config.bin %> watch --interval 5s --plugin weather', '<%= config.bin %> watch --once']
 
   static override flags = {
@@ -27,7 +28,11 @@ export default class Watch extends BaseCommand<typeof Watch> {
 
   async run(): Promise<WatchResult> {
     // 0s would redraw in a busy loop.
-    if (this.flags.interval < MIN_INTERVAL_MS) throw usageError(`--interval ${this.flags.interval}ms is too short: at least ${MIN_INTERVAL_MS}ms`, 'the default is 1s; 250ms refreshes four times a second')
+    if (this.flags.interval < MIN_INTERVAL_MS)
+      throw usageError(
+        `--interval ${this.flags.interval}ms is too short: at least ${MIN_INTERVAL_MS}ms`,
+        'the default is 1s; 250ms refreshes four times a second',
+      )
     const db = this.openRead()
     const state = {plugin: this.flags.plugin, status: this.flags.status, paused: false, help: false, prompt: undefined as string | undefined}
     const read = () => this.guard(db, () => readOverview(db, {plugin: state.plugin, status: state.status, latest: 10}))
@@ -41,8 +46,8 @@ export default class Watch extends BaseCommand<typeof Watch> {
     if (!process.stdout.isTTY || !process.stdin.isTTY) {
       // Piped or under cron: one plain frame per interval until a signal.
       await new Promise<void>((resolve) => {
-        const timer = setInterval(() => this.log(frame(read()).slice(0, -1).join('\n') + '\n'), interval)
-        this.log(frame(read()).slice(0, -1).join('\n') + '\n')
+        const timer = setInterval(() => this.log(`${frame(read()).slice(0, -1).join('\n')}\n`), interval)
+        this.log(`${frame(read()).slice(0, -1).join('\n')}\n`)
         const stop = () => {
           clearInterval(timer)
           resolve()
@@ -56,7 +61,13 @@ export default class Watch extends BaseCommand<typeof Watch> {
     let last = read()
     const draw = () => {
       if (!state.paused) last = read()
-      out.write('\x1b[H' + frame(last).map((l) => l + '\x1b[K').join('\n') + '\x1b[J')
+      out.write(
+        '\x1b[H' +
+          frame(last)
+            .map((l) => `${l}\x1b[K`)
+            .join('\n') +
+          '\x1b[J',
+      )
     }
     out.write(ENTER_ALT)
     process.stdin.setRawMode(true)

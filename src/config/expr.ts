@@ -5,12 +5,7 @@
  * is a config error with its position.
  */
 
-type Node =
-  | {k: 'lit'; v: unknown}
-  | {k: 'path'; p: string[]}
-  | {k: 'not'; e: Node}
-  | {k: 'bin'; op: string; l: Node; r: Node}
-  | {k: 'exists'; p: string[]}
+type Node = {k: 'lit'; v: unknown} | {k: 'path'; p: string[]} | {k: 'not'; e: Node} | {k: 'bin'; op: string; l: Node; r: Node} | {k: 'exists'; p: string[]}
 
 export interface Expr {
   source: string
@@ -45,7 +40,8 @@ export function parseExpr(source: string): Expr {
   /** The next token; the end of the expression is an error wherever a token is needed. */
   const take = (t?: string): string => {
     const v = toks[i++]
-    if (v === undefined || (t !== undefined && v !== t)) throw new Error(t === undefined ? 'unexpected end of expression' : `expected "${t}" but found ${v === undefined ? 'the end' : `"${v}"`}`)
+    if (v === undefined || (t !== undefined && v !== t))
+      throw new Error(t === undefined ? 'unexpected end of expression' : `expected "${t}" but found ${v === undefined ? 'the end' : `"${v}"`}`)
     return v
   }
   const path = (t: string) => {

@@ -10,7 +10,6 @@ import {MIN_SECRET, isSecretKey, maskSecrets, redactDeep, secretValues} from './
 import {CPU_AFFINITY_MODES, type Config, type ConfigIssue, type PluginConfig, SPAWN_HELPER_MODES, type ServiceConfig} from './types.js'
 import {durationAt, intAt, oneOf, parseSchedules, positiveDurationAt} from './validate.js'
 
-
 /**
  * config.yaml in the original's format: read the files (read.ts), check every value (validate.ts), collect
  * the secrets (secrets.ts). Every problem is collected with its file and key path; unknown keys are warnings.
@@ -69,7 +68,8 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     const cb = isMap(p.circuit_breaker) ? p.circuit_breaker : {}
     const d = defaultPluginConfig(name, file)
     const timeouts: Record<string, number> = d.timeouts_ms
-    if (isMap(p.timeouts)) for (const [cmd, v] of Object.entries(p.timeouts)) timeouts[cmd] = positiveDurationAt(st, file, `plugins.${name}.timeouts.${cmd}`, v, 60_000)
+    if (isMap(p.timeouts))
+      for (const [cmd, v] of Object.entries(p.timeouts)) timeouts[cmd] = positiveDurationAt(st, file, `plugins.${name}.timeouts.${cmd}`, v, 60_000)
     const config = p.config === undefined || p.config === null ? {} : p.config
     if (!isMap(config)) err(st, file, `plugins.${name}.config`, 'config must be a mapping')
     let parallelism: number | undefined

@@ -49,9 +49,13 @@ export async function statePathFromConfig(file: string): Promise<string | null> 
   const errors = config.issues.filter((i) => i.severity === 'error' && i.scope !== 'schedule')
   // A config too broken to say where its database is must not send a command to the default path.
   if (config.statePath === null && errors.length) {
-    throw new DuctileError('config_invalid', `cannot tell the database from ${file}:\n  ${errors.map((i) => `${i.file}: ${i.path}: ${i.message}`).join('\n  ')}`, {
-      hint: 'fix the config (`ductile config check` lists every problem), or pass --db PATH to skip it',
-    })
+    throw new DuctileError(
+      'config_invalid',
+      `cannot tell the database from ${file}:\n  ${errors.map((i) => `${i.file}: ${i.path}: ${i.message}`).join('\n  ')}`,
+      {
+        hint: 'fix the config (`ductile config check` lists every problem), or pass --db PATH to skip it',
+      },
+    )
   }
   if (config.statePath?.includes('${')) {
     throw new DuctileError('config_invalid', `${file}: state.path is ${config.statePath}, with a variable that is not set`, {

@@ -43,7 +43,6 @@ export interface Pipeline {
 export const DEFAULT_MAX_DEPTH = 16
 const HOOK_SIGNALS = ['job.completed', 'job.failed', 'job.timed_out']
 
-
 export function compilePipelines(config: Config, registry: PluginRegistry): {pipelines: Pipeline[]; issues: ConfigIssue[]} {
   const issues: ConfigIssue[] = []
   const pipelines: Pipeline[] = []
@@ -95,7 +94,8 @@ export function compilePipelines(config: Config, registry: PluginRegistry): {pip
             for (const [dest, src] of Object.entries(st.baggage)) {
               const from = isMap(src) ? src.from : src
               const namespace = isMap(src) ? src.namespace : undefined
-              if (typeof from !== 'string' || !/^(payload|context)(\.[^.]+)+$/.test(from)) bad(`${p}.baggage.${dest}`, `source must be payload.<path> or context.<path> (got ${JSON.stringify(from)})`)
+              if (typeof from !== 'string' || !/^(payload|context)(\.[^.]+)+$/.test(from))
+                bad(`${p}.baggage.${dest}`, `source must be payload.<path> or context.<path> (got ${JSON.stringify(from)})`)
               else baggage.push({path: dest, from, namespace: namespace === undefined ? undefined : String(namespace)})
             }
         }
@@ -103,7 +103,16 @@ export function compilePipelines(config: Config, registry: PluginRegistry): {pip
         steps.push({id, uses, command, if: expr(`${p}.if`, st.if), baggage, with: isMap(st.with) ? st.with : {}})
       })
     }
-    pipelines.push({name, on, onHook, fromPlugin, if: expr('.if', raw.if), steps, maxDepth: Number.isInteger(maxDepth) && maxDepth >= 0 ? maxDepth : DEFAULT_MAX_DEPTH, file})
+    pipelines.push({
+      name,
+      on,
+      onHook,
+      fromPlugin,
+      if: expr('.if', raw.if),
+      steps,
+      maxDepth: Number.isInteger(maxDepth) && maxDepth >= 0 ? maxDepth : DEFAULT_MAX_DEPTH,
+      file,
+    })
   })
   return {pipelines, issues}
 }

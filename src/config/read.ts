@@ -16,25 +16,77 @@ import type {ConfigIssue, PipelineConfigRaw} from './types.js'
  */
 
 const TOP_KEYS = new Set([
-  'service', 'state', 'database', 'plugin_roots', 'plugins', 'pipelines', 'include', 'environment_vars',
-  'routes', 'webhooks', 'api', 'instances', 'remote_ingress', 'accounts', 'secrets', 'tcc_paths',
+  'service',
+  'state',
+  'database',
+  'plugin_roots',
+  'plugins',
+  'pipelines',
+  'include',
+  'environment_vars',
+  'routes',
+  'webhooks',
+  'api',
+  'instances',
+  'remote_ingress',
+  'accounts',
+  'secrets',
+  'tcc_paths',
 ])
 const SERVICE_KEYS = new Set([
-  'name', 'tick_interval', 'log_level', 'log_format', 'dedupe_ttl', 'job_log_retention', 'job_queue_retention',
-  'job_transitions_retention', 'job_attempts_retention', 'breaker_transitions_retention', 'max_workers',
-  'plugin_env_passthrough', 'spawn_helper', 'cpu_affinity', 'allow_symlinks', 'hook_max_depth', 'strict_mode', 'admission', 'unconfined',
+  'name',
+  'tick_interval',
+  'log_level',
+  'log_format',
+  'dedupe_ttl',
+  'job_log_retention',
+  'job_queue_retention',
+  'job_transitions_retention',
+  'job_attempts_retention',
+  'breaker_transitions_retention',
+  'max_workers',
+  'plugin_env_passthrough',
+  'spawn_helper',
+  'cpu_affinity',
+  'allow_symlinks',
+  'hook_max_depth',
+  'strict_mode',
+  'admission',
+  'unconfined',
 ])
 const PLUGIN_KEYS = new Set([
-  'enabled', 'uses', 'run_as', 'requires_vault', 'schedules', 'config', 'retry', 'timeouts', 'circuit_breaker',
-  'max_outstanding_polls', 'parallelism', 'notify_on_complete',
+  'enabled',
+  'uses',
+  'run_as',
+  'requires_vault',
+  'schedules',
+  'config',
+  'retry',
+  'timeouts',
+  'circuit_breaker',
+  'max_outstanding_polls',
+  'parallelism',
+  'notify_on_complete',
 ])
 const RETRY_KEYS = new Set(['max_attempts', 'backoff_base'])
 const BREAKER_KEYS = new Set(['threshold', 'reset_after'])
 const PATH_KEYS = new Set(['path'])
 const ENV_VARS_KEYS = new Set(['include'])
 const SCHEDULE_KEYS = new Set([
-  'id', 'every', 'cron', 'at', 'after', 'jitter', 'catch_up', 'if_running', 'only_between', 'timezone', 'not_on',
-  'command', 'payload', 'preferred_window',
+  'id',
+  'every',
+  'cron',
+  'at',
+  'after',
+  'jitter',
+  'catch_up',
+  'if_running',
+  'only_between',
+  'timezone',
+  'not_on',
+  'command',
+  'payload',
+  'preferred_window',
 ])
 
 /** Later files override maps and scalars; lists are appended (original §5.1). */
@@ -115,14 +167,25 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
       continue
     }
     const r = interpolateEnv(line, st.env)
-    for (const u of r.unresolved) err(st, file, `line ${i + 1}`, `\${${u.name}} is not set (set it in the environment or an environment_vars.include file, or give a default: \${${u.name}:-value})`)
+    for (const u of r.unresolved)
+      err(
+        st,
+        file,
+        `line ${i + 1}`,
+        `\${${u.name}} is not set (set it in the environment or an environment_vars.include file, or give a default: \${${u.name}:-value})`,
+      )
     interpolatedLines.push(r.text)
   }
   const doc = YAML.parseDocument(interpolatedLines.join('\n'), {prettyErrors: true, uniqueKeys: true})
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const pos = e.linePos?.[0]
-      err(st, file, pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', `invalid YAML: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`)
+      err(
+        st,
+        file,
+        pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)',
+        `invalid YAML: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
+      )
     }
     st.unparsed.add(file)
     return {}
@@ -151,7 +214,7 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
         warnUnknown(st, file, `plugins.${name}.circuit_breaker`, p.circuit_breaker, BREAKER_KEYS)
       }
       if (isMap(p) && Array.isArray(p.schedules)) {
-        p.schedules.forEach((s, i) => warnUnknown(st, file, `plugins.${name}.schedules[${i}]`, s, SCHEDULE_KEYS))
+        for (const [i, s] of p.schedules.entries()) warnUnknown(st, file, `plugins.${name}.schedules[${i}]`, s, SCHEDULE_KEYS)
       }
       if (isMap(p) && 'schedule' in p) err(st, file, `plugins.${name}.schedule`, 'the singular "schedule:" is not supported: use a "schedules:" list')
     }
@@ -177,7 +240,10 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
           continue
         }
         const targets = statSync(p).isDirectory()
-          ? readdirSync(p).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort().map((f) => join(p, f))
+          ? readdirSync(p)
+              .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+              .sort()
+              .map((f) => join(p, f))
           : [p]
         for (const t of targets) merged = merge(merged, parseFile(st, t, [...stack, file]))
       }

@@ -5,7 +5,8 @@
  */
 
 /** Key names whose values are secrets: passwords, tokens, `*_key` names (aws_access_key_id, signing_key), auth. */
-const SECRET_KEY = /(^|[_-])pass($|[_-])|passw(or)?d|passphrase|secret|token|credential|auth|bearer|signing|private|(^|[_-])(api)?key($|[_-])|apikey|(^|[_-])dsn$/i
+const SECRET_KEY =
+  /(^|[_-])pass($|[_-])|passw(or)?d|passphrase|secret|token|credential|auth|bearer|signing|private|(^|[_-])(api)?key($|[_-])|apikey|(^|[_-])dsn$/i
 /** The password of a URL or DSN: `scheme://user:PASSWORD@host`. */
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)([^\s@/]+)@/gi
 /** Secrets shorter than this are not searched for in text (they would mask ordinary words). */
@@ -49,6 +50,8 @@ function safeDecode(s: string): string {
 }
 
 /** Replace every occurrence of a secret with *** (JSON-escaped forms too); longest first. */
+export function redact(text: string, secrets: string[]): string
+export function redact(text: string | null, secrets: string[]): string | null
 export function redact(text: string | null, secrets: string[]): string | null {
   if (text === null || secrets.length === 0) return text
   let out = text
@@ -61,6 +64,7 @@ export function redact(text: string | null, secrets: string[]): string | null {
 /** `redact` over every string of a value. */
 export function redactDeep(value: unknown, secrets: string[]): unknown {
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets))
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactDeep(v, secrets)]))
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactDeep(v, secrets)]))
   return typeof value === 'string' ? redact(value, secrets) : value
 }

@@ -60,7 +60,10 @@ export function allowedCpus(pid: number | 'self' = 'self'): number[] | null {
 export function affinityPlan(mode: CpuAffinityMode, maxWorkers: number, allowed: number[] | null, taken: number[] = []): number[] | null {
   if (mode === 'off' || !allowed || allowed.length <= maxWorkers) return null
   const load = (cpu: number) => taken.filter((c) => c === cpu).length
-  return [...allowed].sort((a, b) => load(a) - load(b) || a - b).slice(0, maxWorkers).sort((a, b) => a - b)
+  return [...allowed]
+    .sort((a, b) => load(a) - load(b) || a - b)
+    .slice(0, maxWorkers)
+    .sort((a, b) => a - b)
 }
 
 /** `engine start` names its process so that ps shows it and other engines find it (its comm starts with this). */
@@ -109,7 +112,12 @@ export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python
       execFileSync(python, ['-I', '-c', script, String(pid), cpus.join(',')], {stdio: ['ignore', 'ignore', 'pipe']})
       return 'python3'
     } catch (e) {
-      reasons.push(`python3: ${String((e as {stderr?: Buffer}).stderr ?? errorMessage(e)).trim().split('\n').pop()}`)
+      reasons.push(
+        `python3: ${String((e as {stderr?: Buffer}).stderr ?? errorMessage(e))
+          .trim()
+          .split('\n')
+          .pop()}`,
+      )
     }
   } else reasons.push('python3 is not on the PATH')
   throw new Error(reasons.join('; '))

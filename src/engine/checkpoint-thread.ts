@@ -37,7 +37,8 @@ try {
   process.exit(1)
 }
 
-const checkpoint = (mode: 'PASSIVE' | 'RESTART'): CheckpointRow => (db.pragma(`wal_checkpoint(${mode})`) as CheckpointRow[])[0] ?? {busy: 0, log: 0, checkpointed: 0}
+const checkpoint = (mode: 'PASSIVE' | 'RESTART'): CheckpointRow =>
+  (db.pragma(`wal_checkpoint(${mode})`) as CheckpointRow[])[0] ?? {busy: 0, log: 0, checkpointed: 0}
 
 let restartAfter = 0
 let backoffMs = 1000

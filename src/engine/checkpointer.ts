@@ -29,7 +29,10 @@ function startThread(workerData: ThreadData): Worker {
   if (!thread.source) return new Worker(thread.path, {workerData})
   // Loader hooks do not reach worker threads on Node 20: the thread loads the TypeScript through tsx's API.
   const url = pathToFileURL(thread.path).href
-  return new Worker(`import('tsx/esm/api').then(({tsImport}) => tsImport(${JSON.stringify(url)}, ${JSON.stringify(import.meta.url)}))`, {eval: true, workerData})
+  return new Worker(`import('tsx/esm/api').then(({tsImport}) => tsImport(${JSON.stringify(url)}, ${JSON.stringify(import.meta.url)}))`, {
+    eval: true,
+    workerData,
+  })
 }
 
 /** 4,096 frames: 16 MiB of WAL at the default 4 KiB page, four times SQLite's own automatic checkpoint. */
@@ -56,8 +59,8 @@ export class Checkpointer {
     const data: ThreadData = {
       dbPath,
       intervalMs: opts.intervalMs ?? 100,
-        busyTimeoutMs: opts.busyTimeoutMs ?? 5000,
-        restartAfterFrames: opts.restartAfterFrames ?? RESTART_AFTER_FRAMES,
+      busyTimeoutMs: opts.busyTimeoutMs ?? 5000,
+      restartAfterFrames: opts.restartAfterFrames ?? RESTART_AFTER_FRAMES,
       restartWaitMs: opts.restartWaitMs ?? 100,
     }
     this.worker = startThread(data)

@@ -33,7 +33,15 @@ export class PipelineDispatch {
   private readonly hookPipelines: Pipeline[]
 
   constructor(private readonly d: DispatchDeps) {
-    this.router = new Router({db: d.db, pipelines: d.pipelines, registry: d.registry, service: d.service, now: d.clock, snapshotId: d.snapshotId, secrets: d.secrets})
+    this.router = new Router({
+      db: d.db,
+      pipelines: d.pipelines,
+      registry: d.registry,
+      service: d.service,
+      now: d.clock,
+      snapshotId: d.snapshotId,
+      secrets: d.secrets,
+    })
     this.hookPipelines = d.pipelines.filter((p) => p.onHook !== undefined)
   }
 
@@ -74,9 +82,15 @@ export class PipelineDispatch {
     const now = this.d.clock()
     let n = 0
     if (events.length === 0 && job.event_context_id) {
-      n += this.router.route(normalizeEvent({type: STEP_SUCCEEDED, payload: {result: response.result}}, job.plugin, now), {job, plugin: job.plugin, submittedBy: 'route', intraOnly: true}).enqueued.length
+      n += this.router.route(normalizeEvent({type: STEP_SUCCEEDED, payload: {result: response.result}}, job.plugin, now), {
+        job,
+        plugin: job.plugin,
+        submittedBy: 'route',
+        intraOnly: true,
+      }).enqueued.length
     }
-    for (const e of events) n += this.router.route(normalizeEvent(e, job.plugin, now, response.result), {job, plugin: job.plugin, submittedBy: 'route'}).enqueued.length
+    for (const e of events)
+      n += this.router.route(normalizeEvent(e, job.plugin, now, response.result), {job, plugin: job.plugin, submittedBy: 'route'}).enqueued.length
     return n
   }
 
@@ -84,7 +98,8 @@ export class PipelineDispatch {
   hook(end: JobEnd, plugin: PluginInstance | undefined): number {
     const {job, status, error} = end
     if (!plugin?.config.notify_on_complete || job.event_context_id || this.hookPipelines.length === 0) return 0
-    const signal = status === 'succeeded' ? 'job.completed' : status === 'timed_out' ? 'job.timed_out' : status === 'failed' || status === 'dead' ? 'job.failed' : null
+    const signal =
+      status === 'succeeded' ? 'job.completed' : status === 'timed_out' ? 'job.timed_out' : status === 'failed' || status === 'dead' ? 'job.failed' : null
     if (!signal) return 0
     // Depth guard: a hook job's hooks may not chain past service.hook_max_depth (fail closed).
     let depth = 0
@@ -104,7 +119,9 @@ export class PipelineDispatch {
         : {job_id: job.id, plugin: job.plugin, command: job.command, status, reason: error, ...(error ? {error} : {})}
     try {
       const roots = this.hookPipelines.filter((p) => p.onHook === signal)
-      const r = this.d.db.tx(() => this.router.route(normalizeEvent({type: signal, payload}, job.plugin, this.d.clock()), {job, plugin: job.plugin, submittedBy: 'hook', roots}))
+      const r = this.d.db.tx(() =>
+        this.router.route(normalizeEvent({type: signal, payload}, job.plugin, this.d.clock()), {job, plugin: job.plugin, submittedBy: 'hook', roots}),
+      )
       if (r.enqueued.length) this.d.logger.info('hook', {signal, job: job.id, enqueued: r.enqueued.length})
       return r.enqueued.length
     } catch (err) {

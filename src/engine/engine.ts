@@ -149,7 +149,14 @@ export class Engine {
       throw translateSqliteError(err, path)
     }
     if (this.opts.checkpointThread !== false) parts.maintenance.startCheckpointer()
-    this.logger.info('engine started', {db: path, pid: process.pid, plugins: this.registry.plugins.size, max_workers: this.config.service.max_workers, spawn: parts.spawner ? `${parts.spawner.kind}-helper` : 'engine', snapshot: store.snapshotId})
+    this.logger.info('engine started', {
+      db: path,
+      pid: process.pid,
+      plugins: this.registry.plugins.size,
+      max_workers: this.config.service.max_workers,
+      spawn: parts.spawner ? `${parts.spawner.kind}-helper` : 'engine',
+      snapshot: store.snapshotId,
+    })
     parts.worker.start()
     await parts.maintenance.start()
   }
@@ -169,7 +176,20 @@ export class Engine {
     const dispatch = new PipelineDispatch({db: store.db, pipelines, registry, service, clock, snapshotId: store.snapshotId, secrets: config.secrets, logger})
     // The allowlisted environment plugins get, built once (reading process.env is not free), with the marker.
     const env = {...pluginEnv({...config.env, ...process.env}, service.plugin_env_passthrough), [RUN_MARKER]: runKey}
-    const worker = new WorkerLoop({store, dispatch, registry, service, logger, clock, events: this.events, pluginEnv: env, spawner, dbPath: path, pollIntervalMs: this.opts.pollIntervalMs ?? 250, killGraceMs: this.opts.killGraceMs})
+    const worker = new WorkerLoop({
+      store,
+      dispatch,
+      registry,
+      service,
+      logger,
+      clock,
+      events: this.events,
+      pluginEnv: env,
+      spawner,
+      dbPath: path,
+      pollIntervalMs: this.opts.pollIntervalMs ?? 250,
+      killGraceMs: this.opts.killGraceMs,
+    })
     const scheduler = new Scheduler({
       db: store.db,
       config,
@@ -224,7 +244,13 @@ export class Engine {
       const orphans = new Set(
         store
           .running()
-          .filter((r) => !worker.isActive(r.id) && r.engine_pid !== process.pid && !processAlive(r.engine_pid) && !(r.plugin_pid && processAlive(r.plugin_pid, r.plugin_started_at)))
+          .filter(
+            (r) =>
+              !worker.isActive(r.id) &&
+              r.engine_pid !== process.pid &&
+              !processAlive(r.engine_pid) &&
+              !(r.plugin_pid && processAlive(r.plugin_pid, r.plugin_started_at)),
+          )
           .map((r) => r.id),
       )
       if (orphans.size) this.recover((job) => orphans.has(job.id), 'recovered orphaned running jobs')

@@ -18,21 +18,21 @@ export class Logger {
   constructor(
     private readonly format: LogFormat = 'text',
     private readonly level: Level = 'info',
-    private readonly write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+    private readonly write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
   ) {}
 
   log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
     if (ORDER[level] < ORDER[this.level]) return
     const time = formatTs(new Date())
     if (this.format === 'json') {
-      this.write(redact(JSON.stringify({time, level, msg, ...fields}), this.secrets)!)
+      this.write(redact(JSON.stringify({time, level, msg, ...fields}), this.secrets))
       return
     }
     const kv = Object.entries(fields)
       .filter(([, v]) => v !== undefined && v !== null && v !== '')
       .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : typeof v === 'object' ? JSON.stringify(v) : v}`)
       .join(' ')
-    this.write(redact(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}`, this.secrets)!)
+    this.write(redact(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ` ${kv}` : ''}`, this.secrets))
   }
 
   debug(msg: string, f?: Record<string, unknown>) {

@@ -28,11 +28,17 @@ export interface AttemptOf {
  * The attempt's outcome from the plugin's result: a failure runs again while attempts remain and the failure
  * is retryable (a plugin that says `retry: false` or exits 78 is not); a timeout keeps its own status.
  */
-export function decideOutcome(job: AttemptOf, result: Pick<RunResult, 'kind' | 'retryable' | 'error' | 'response'>, backoffBaseMs: number, random: () => number = Math.random): Outcome {
+export function decideOutcome(
+  job: AttemptOf,
+  result: Pick<RunResult, 'kind' | 'retryable' | 'error' | 'response'>,
+  backoffBaseMs: number,
+  random: () => number = Math.random,
+): Outcome {
   if (result.kind === 'ok' && result.response) return {kind: 'succeed', response: result.response}
   const error = result.error ?? 'plugin failed'
   const status = result.kind === 'timeout' ? 'timed_out' : 'failed'
-  if (result.retryable && job.attempt < job.max_attempts) return {kind: 'retry', attemptStatus: status, error, delayMs: retryDelay(backoffBaseMs, job.attempt, random)}
+  if (result.retryable && job.attempt < job.max_attempts)
+    return {kind: 'retry', attemptStatus: status, error, delayMs: retryDelay(backoffBaseMs, job.attempt, random)}
   return {kind: 'end', status, error}
 }
 
@@ -49,4 +55,3 @@ export function decideAbandoned(job: AttemptOf, error: string, backoffBaseMs: nu
 export function retryDelay(baseMs: number, attempt: number, random: () => number = Math.random): number {
   return baseMs * 2 ** (attempt - 1) + Math.floor(random() * (baseMs / 4 + 1))
 }
-

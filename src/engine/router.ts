@@ -76,13 +76,17 @@ interface Dispatch {
   root: boolean
 }
 
-
 export function control(acc: Record<string, unknown>): {pipeline_instance_id?: string; route_depth?: number; route_max_depth?: number} {
   return (isMap(acc.ductile) ? acc.ductile : {}) as {pipeline_instance_id?: string; route_depth?: number}
 }
 
 /** Fill event_id, timestamp and source; copy the response's result into payload.result when absent. */
-export function normalizeEvent(ev: {type: string; payload?: unknown; dedupe_key?: string; event_id?: string; timestamp?: string; source?: string}, plugin: string, now: Date, result?: unknown): Envelope {
+export function normalizeEvent(
+  ev: {type: string; payload?: unknown; dedupe_key?: string; event_id?: string; timestamp?: string; source?: string},
+  plugin: string,
+  now: Date,
+  result?: unknown,
+): Envelope {
   let payload = ev.payload ?? {}
   if (isMap(payload) && result !== undefined && result !== null && result !== '' && payload.result === undefined) payload = {...payload, result}
   return {
@@ -195,7 +199,9 @@ export class Router {
       const max = d.pipeline.maxDepth
       const stepDepth = d.root ? d.depth + 1 : d.depth
       if (max > 0 && stepDepth > max) {
-        throw routeError(`route depth limit ${max} reached: event ${ev.type} from ${src.plugin} would start step ${d.step.id} of pipeline ${d.pipeline.name} at depth ${stepDepth} (is there a cycle?)`)
+        throw routeError(
+          `route depth limit ${max} reached: event ${ev.type} from ${src.plugin} would start step ${d.step.id} of pipeline ${d.pipeline.name} at depth ${stepDepth} (is there a cycle?)`,
+        )
       }
       const payload = isMap(ev.payload) ? {...ev.payload} : ev.payload
       if (isMap(payload)) {
@@ -206,18 +212,34 @@ export class Router {
       const envelope: Envelope = {...ev, payload}
       const now = this.ts()
       // Redelivery or dedupe is a no-op, not an error: its context rows are undone with the savepoint.
-      const r = db.undoUnless(() => {
+      const r = db.undoUnless(
+        () => {
           let parent = d.parent
           if (d.root) {
             const rootAcc = {ductile: {pipeline_instance_id: d.instance, route_depth: d.depth, ...(max > 0 ? {route_max_depth: max} : {})}}
-            parent = insertContext(db, {parent_id: null, pipeline_name: d.pipeline.name, step_id: '', accumulated_json: JSON.stringify(rootAcc), created_at: now})
+            parent = insertContext(db, {
+              parent_id: null,
+              pipeline_name: d.pipeline.name,
+              step_id: '',
+              accumulated_json: JSON.stringify(rootAcc),
+              created_at: now,
+            })
           }
           const parentAcc = accumulated(parent)
           const updates = claims(d.step, d.pipeline, {payload, context: parentAcc})
-          const merged = accrete(accrete(parentAcc, updates), {ductile: {pipeline_instance_id: d.instance, route_depth: stepDepth, ...(max > 0 ? {route_max_depth: max} : {})}})
+          const merged = accrete(accrete(parentAcc, updates), {
+            ductile: {pipeline_instance_id: d.instance, route_depth: stepDepth, ...(max > 0 ? {route_max_depth: max} : {})},
+          })
           const json = JSON.stringify(merged)
-          if (Buffer.byteLength(json) > MAX_CONTEXT_BYTES) throw routeError(`accumulated context exceeds max size (${MAX_CONTEXT_BYTES} bytes) at step ${d.step.id} of pipeline ${d.pipeline.name}`)
-          const ctx = insertContext(db, {parent_id: parent?.id ?? null, pipeline_name: d.pipeline.name, step_id: d.step.id, accumulated_json: json, created_at: now})
+          if (Buffer.byteLength(json) > MAX_CONTEXT_BYTES)
+            throw routeError(`accumulated context exceeds max size (${MAX_CONTEXT_BYTES} bytes) at step ${d.step.id} of pipeline ${d.pipeline.name}`)
+          const ctx = insertContext(db, {
+            parent_id: parent?.id ?? null,
+            pipeline_name: d.pipeline.name,
+            step_id: d.step.id,
+            accumulated_json: json,
+            created_at: now,
+          })
           return enqueueJob(db, {
             plugin: d.step.uses,
             command: d.step.command,
@@ -233,7 +255,9 @@ export class Router {
             configSnapshotId: this.d.snapshotId,
             now,
           })
-      }, (x) => x.status === 'enqueued')
+        },
+        (x) => x.status === 'enqueued',
+      )
       if (r.status === 'enqueued') res.enqueued.push({jobId: r.job.id, pipeline: d.pipeline.name, step: d.step.id})
       else res.skipped.push({pipeline: d.pipeline.name, step: d.step.id, reason: r.reason})
     }
@@ -261,9 +285,10 @@ export class Router {
   stepOf(job: Job): {pipeline: Pipeline; step: PipelineStep; context: EventContextRow} | null {
     if (!job.event_context_id) return null
     const row = findContext(this.d.db, job.event_context_id)
-    const pipeline = row?.pipeline_name ? this.d.pipelines.find((p) => p.name === row.pipeline_name) : undefined
-    const step = pipeline?.steps.find((s) => s.id === row!.step_id)
-    return pipeline && step && row ? {pipeline, step, context: row} : null
+    if (!row?.pipeline_name) return null
+    const pipeline = this.d.pipelines.find((p) => p.name === row.pipeline_name)
+    const step = pipeline?.steps.find((s) => s.id === row.step_id)
+    return pipeline && step ? {pipeline, step, context: row} : null
   }
 }
 

@@ -20,8 +20,25 @@ export const EXIT_NO_RETRY = 78
 
 /** Environment names copied from the engine to plugins (original §3.1), plus service.plugin_env_passthrough. */
 export const ENV_ALLOWLIST = [
-  'PATH', 'HOME', 'TZ', 'LANG', 'LANGUAGE', 'TMPDIR', 'LC_ALL', 'LC_CTYPE', 'LC_NUMERIC', 'LC_TIME', 'LC_COLLATE',
-  'LC_MONETARY', 'LC_MESSAGES', 'LC_PAPER', 'LC_NAME', 'LC_ADDRESS', 'LC_TELEPHONE', 'LC_MEASUREMENT', 'LC_IDENTIFICATION',
+  'PATH',
+  'HOME',
+  'TZ',
+  'LANG',
+  'LANGUAGE',
+  'TMPDIR',
+  'LC_ALL',
+  'LC_CTYPE',
+  'LC_NUMERIC',
+  'LC_TIME',
+  'LC_COLLATE',
+  'LC_MONETARY',
+  'LC_MESSAGES',
+  'LC_PAPER',
+  'LC_NAME',
+  'LC_ADDRESS',
+  'LC_TELEPHONE',
+  'LC_MEASUREMENT',
+  'LC_IDENTIFICATION',
 ]
 
 export function pluginEnv(source: Record<string, string | undefined>, passthrough: string[]): Record<string, string> {
@@ -141,7 +158,7 @@ export function runPlugin(opts: RunOptions): Promise<RunResult> {
   // Encoded before any process or timer exists: a request that cannot be encoded starts nothing.
   let input: string
   try {
-    input = JSON.stringify(opts.request) + '\n'
+    input = `${JSON.stringify(opts.request)}\n`
   } catch (e) {
     return Promise.resolve({...spawnFailure(e as Error, performance.now()), error: `could not encode the plugin request: ${errorMessage(e)}`, retryable: false})
   }
@@ -241,7 +258,19 @@ function runHere(opts: RunOptions, input: string): Promise<RunResult> {
     kill()
     if ('error' in r) return spawnFailure(r.error, started)
     const stdout = r.stdout.length ? r.stdout.toString('utf8') : null
-    return classify({stdout, stderr: r.stderr.toString('utf8'), stderrTruncated: r.stderrTruncated, exitCode: r.code, signal: r.signal, pid, overflow: r.overflow, timedOut: timeout.timedOut(), durationMs: performance.now() - started, timeoutMs: opts.timeoutMs, stdoutCap})
+    return classify({
+      stdout,
+      stderr: r.stderr.toString('utf8'),
+      stderrTruncated: r.stderrTruncated,
+      exitCode: r.code,
+      signal: r.signal,
+      pid,
+      overflow: r.overflow,
+      timedOut: timeout.timedOut(),
+      durationMs: performance.now() - started,
+      timeoutMs: opts.timeoutMs,
+      stdoutCap,
+    })
   })
 }
 
@@ -275,7 +304,15 @@ function fmtMs(ms: number): string {
 
 /** Outcome classification (original §3.4, decision 6). */
 export function classify(r: Raw): RunResult {
-  const base = {stdout: r.stdout, stderr: r.stderr, stderrTruncated: r.stderrTruncated, exitCode: r.exitCode, signal: r.signal, pid: r.pid, durationMs: r.durationMs}
+  const base = {
+    stdout: r.stdout,
+    stderr: r.stderr,
+    stderrTruncated: r.stderrTruncated,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    pid: r.pid,
+    durationMs: r.durationMs,
+  }
   const exit78 = r.exitCode === EXIT_NO_RETRY
   if (r.timedOut) {
     return {...base, stdout: null, kind: 'timeout', error: `plugin execution timed out after ${fmtMs(r.timeoutMs)}`, retryable: true, reason: 'timeout'}

@@ -93,7 +93,7 @@ export class Spawner {
   }
 
   private ensure(): ChildProcess {
-    if (this.child && this.child.connected) return this.child
+    if (this.child?.connected) return this.child
     const child = this.start()
     this.ready = false
     child.on('message', (m: HelperMessage) => {
@@ -109,7 +109,15 @@ export class Spawner {
         p.resolve({kind: 'error', message: m.message || 'spawn failed'})
       } else {
         this.pending.delete(m.id)
-        p.resolve({kind: 'exit', code: m.code, signal: m.signal, stdout: text(m.stdout64), stderr: text(m.stderr64), overflow: m.overflow, stderrTruncated: m.stderrTruncated})
+        p.resolve({
+          kind: 'exit',
+          code: m.code,
+          signal: m.signal,
+          stdout: text(m.stdout64),
+          stderr: text(m.stderr64),
+          overflow: m.overflow,
+          stderrTruncated: m.stderrTruncated,
+        })
       }
     })
     let gone = false

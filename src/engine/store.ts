@@ -47,7 +47,12 @@ export class EngineStore {
   private readonly pendingPids = new Map<string, {attempt: number; pid: number; startedAt: string | null}>()
   private pidTimer: NodeJS.Timeout | null = null
 
-  private constructor(db: Db, snapshotId: string, secrets: string[], private readonly logger: Logger) {
+  private constructor(
+    db: Db,
+    snapshotId: string,
+    secrets: string[],
+    private readonly logger: Logger,
+  ) {
     this.db = db
     this.snapshotId = snapshotId
     this.secrets = secrets
@@ -176,7 +181,9 @@ export interface EndAs {
 
 /** The write for a decided outcome other than success. */
 export function endAs(outcome: Failure, retryAt: (delayMs: number) => string): EndAs {
-  return outcome.kind === 'retry' ? {status: outcome.attemptStatus, error: outcome.error, retryAt: retryAt(outcome.delayMs)} : {status: outcome.status, error: outcome.error}
+  return outcome.kind === 'retry'
+    ? {status: outcome.attemptStatus, error: outcome.error, retryAt: retryAt(outcome.delayMs)}
+    : {status: outcome.status, error: outcome.error}
 }
 
 function writeSnapshot(db: Db, o: {config: Config; registry: PluginRegistry; version: string; now: string}): string {

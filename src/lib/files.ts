@@ -47,9 +47,20 @@ export function assertTextfileTarget(path: string): void {
   } catch {
     return // a new file
   }
-  const what = st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isDirectory() ? 'a directory' : st.isFile() ? null : 'not a regular file'
+  const what = st.isSymbolicLink()
+    ? 'a symlink'
+    : st.isFIFO()
+      ? 'a FIFO'
+      : st.isCharacterDevice() || st.isBlockDevice()
+        ? 'a device'
+        : st.isDirectory()
+          ? 'a directory'
+          : st.isFile()
+            ? null
+            : 'not a regular file'
   if (what) throw usageError(`--textfile ${path} is ${what}; only a regular file is replaced`, 'point --textfile at a plain file in the collector directory')
-  if (startsWithSqliteHeader(path)) throw usageError(`--textfile ${path} is a SQLite database; it is never written over`, 'point --textfile at a .prom file in the collector directory')
+  if (startsWithSqliteHeader(path))
+    throw usageError(`--textfile ${path} is a SQLite database; it is never written over`, 'point --textfile at a .prom file in the collector directory')
 }
 
 /** Replace `path` whole (a temp file beside it, then rename), so a reader never sees half of it. */

@@ -8,8 +8,8 @@ export const MAX_PAYLOAD_DEPTH = 64
 export function jsonDepth(value: unknown, limit = Number.POSITIVE_INFINITY): number {
   let deepest = 0
   const stack: [unknown, number][] = [[value, 0]]
-  while (stack.length) {
-    const [v, d] = stack.pop()!
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, d] = top
     if (v === null || typeof v !== 'object') continue
     const depth = d + 1
     if (depth > deepest) deepest = depth

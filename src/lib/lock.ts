@@ -72,7 +72,7 @@ export class EngineLock {
       try {
         const fd = openSync(path, 'wx', 0o600)
         try {
-          writeSync(fd, JSON.stringify(info) + '\n')
+          writeSync(fd, `${JSON.stringify(info)}\n`)
         } catch (e) {
           // A lock we could not write (ENOSPC) is no lock: leave no empty file behind.
           closeSync(fd)
@@ -107,7 +107,9 @@ export class EngineLock {
       }
     }
     const holder = readLock(dbPath)
-    throw new DuctileError('engine_running', `another engine${holder ? ` (PID ${holder.pid})` : ''} took the lock ${path} first`, {hint: 'only one engine may run per database'})
+    throw new DuctileError('engine_running', `another engine${holder ? ` (PID ${holder.pid})` : ''} took the lock ${path} first`, {
+      hint: 'only one engine may run per database',
+    })
   }
 
   release(): void {

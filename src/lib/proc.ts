@@ -31,7 +31,11 @@ function readStat(pid: number): {state: string; ppid: number; startedAt: string 
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const ticks = Number(fields[19])
     const boot = bootTime()
-    return {state: fields[0] ?? '?', ppid: Number(fields[1]), startedAt: boot === null || !Number.isFinite(ticks) ? null : formatTs(new Date(boot + (ticks * 1000) / CLOCK_TICKS_PER_SECOND))}
+    return {
+      state: fields[0] ?? '?',
+      ppid: Number(fields[1]),
+      startedAt: boot === null || !Number.isFinite(ticks) ? null : formatTs(new Date(boot + (ticks * 1000) / CLOCK_TICKS_PER_SECOND)),
+    }
   } catch {
     return null
   }

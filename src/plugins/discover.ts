@@ -120,7 +120,8 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
   let entrypoint = ''
   let realDir = ''
   if (typeof m.entrypoint !== 'string' || m.entrypoint === '') bad('entrypoint', 'is required: the executable, relative to the plugin directory')
-  else if (isAbsolute(m.entrypoint) || m.entrypoint.split(/[\\/]/).includes('..')) bad('entrypoint', `must be a path inside the plugin directory without "..": ${m.entrypoint}`)
+  else if (isAbsolute(m.entrypoint) || m.entrypoint.split(/[\\/]/).includes('..'))
+    bad('entrypoint', `must be a path inside the plugin directory without "..": ${m.entrypoint}`)
   else {
     entrypoint = resolve(dir, m.entrypoint)
     if (!existsSync(entrypoint)) bad('entrypoint', `${entrypoint} does not exist`)
@@ -128,7 +129,8 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
       try {
         realDir = realpathSync(dir)
         // A plugin directory reached through a symlink may live elsewhere only when symlinks are allowed.
-        if (!opts.allowSymlinks && !realDir.startsWith(realpathSync(root) + sep)) bad('entrypoint', `${dir} resolves outside the plugin root ${root} (${realDir})`)
+        if (!opts.allowSymlinks && !realDir.startsWith(realpathSync(root) + sep))
+          bad('entrypoint', `${dir} resolves outside the plugin root ${root} (${realDir})`)
       } catch (e) {
         bad('entrypoint', `cannot resolve ${dir}: ${errorMessage(e)}`)
       }
@@ -149,7 +151,8 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
     const seen = new Set<string>()
     m.commands.forEach((c, i) => {
       const cmd = (c ?? {}) as Record<string, unknown>
-      if (typeof cmd.name !== 'string' || !COMMAND_NAME.test(cmd.name)) bad(`commands[${i}].name`, `is required: a letter then letters, digits, _ or - (got ${JSON.stringify(cmd.name)})`)
+      if (typeof cmd.name !== 'string' || !COMMAND_NAME.test(cmd.name))
+        bad(`commands[${i}].name`, `is required: a letter then letters, digits, _ or - (got ${JSON.stringify(cmd.name)})`)
       else if (seen.has(cmd.name)) bad(`commands[${i}].name`, `duplicate command ${cmd.name}`)
       if (cmd.type !== 'read' && cmd.type !== 'write') bad(`commands[${i}].type`, `is required: read or write (got ${JSON.stringify(cmd.type)})`)
       if (typeof cmd.name === 'string') {
@@ -167,10 +170,12 @@ export function readManifest(file: string, root: string, opts: {allowSymlinks?: 
         const r = (f ?? {}) as Record<string, unknown>
         const when = (r.when ?? {}) as Record<string, unknown>
         const path = `fact_outputs[${i}]`
-        if (typeof when.command !== 'string' || !commands.some((c) => c.name === when.command)) bad(`${path}.when.command`, `must name a declared command (got ${JSON.stringify(when.command)})`)
+        if (typeof when.command !== 'string' || !commands.some((c) => c.name === when.command))
+          bad(`${path}.when.command`, `must name a declared command (got ${JSON.stringify(when.command)})`)
         if (r.from !== 'state_updates') bad(`${path}.from`, `must be state_updates (got ${JSON.stringify(r.from)})`)
         if (typeof r.fact_type !== 'string' || r.fact_type === '') bad(`${path}.fact_type`, 'is required')
-        if (r.compatibility_view !== undefined && r.compatibility_view !== '' && r.compatibility_view !== 'mirror_object') bad(`${path}.compatibility_view`, `must be mirror_object or empty (got ${JSON.stringify(r.compatibility_view)})`)
+        if (r.compatibility_view !== undefined && r.compatibility_view !== '' && r.compatibility_view !== 'mirror_object')
+          bad(`${path}.compatibility_view`, `must be mirror_object or empty (got ${JSON.stringify(r.compatibility_view)})`)
         factOutputs.push({command: String(when.command), from: 'state_updates', fact_type: String(r.fact_type), compatibility_view: 'mirror_object'})
       })
   }
@@ -237,7 +242,12 @@ export function discoverPlugins(config: Config): PluginRegistry {
     const links = {allow: config.service.allow_symlinks, skipped: [] as string[]}
     findManifests(root, files, links)
     for (const p of links.skipped) {
-      issues.push({severity: 'warning', file: config.file, path: 'plugin_roots', message: `${p} is a symlink to a directory: skipped (set service.allow_symlinks: true to load plugins through links)`})
+      issues.push({
+        severity: 'warning',
+        file: config.file,
+        path: 'plugin_roots',
+        message: `${p} is a symlink to a directory: skipped (set service.allow_symlinks: true to load plugins through links)`,
+      })
     }
     for (const file of files) {
       const r = readManifest(file, root, {allowSymlinks: config.service.allow_symlinks})
@@ -271,13 +281,23 @@ export function discoverPlugins(config: Config): PluginRegistry {
     }
     const missing = manifest.config_keys.required.filter((k) => pc.config[k] === undefined || pc.config[k] === null || pc.config[k] === '')
     if (missing.length) {
-      issues.push({severity: 'error', file: pc.file, path: `plugins.${name}.config`, message: `plugin ${base} requires config key(s) ${missing.join(', ')} (manifest config_keys.required)`})
+      issues.push({
+        severity: 'error',
+        file: pc.file,
+        path: `plugins.${name}.config`,
+        message: `plugin ${base} requires config key(s) ${missing.join(', ')} (manifest config_keys.required)`,
+      })
       plugins.delete(name)
       continue
     }
     for (const s of pc.schedules) {
       if (s.command !== 'handle' && !manifest.commands.some((c) => c.name === s.command)) {
-        issues.push({severity: 'warning', file: pc.file, path: `plugins.${name}.schedules.${s.id}.command`, message: `plugin ${base} has no command ${s.command}: the schedule will stay paused_invalid`})
+        issues.push({
+          severity: 'warning',
+          file: pc.file,
+          path: `plugins.${name}.schedules.${s.id}.command`,
+          message: `plugin ${base} has no command ${s.command}: the schedule will stay paused_invalid`,
+        })
       }
     }
     if (!pc.enabled) {
@@ -302,7 +322,12 @@ function warnMissingManifests(root: string, issues: ConfigIssue[]): void {
       if (!statSync(d).isDirectory() || existsSync(join(d, 'manifest.yaml'))) continue
       const files = readdirSync(d)
       if (files.some((f) => HINT_FILES.includes(f)) && !files.some((f) => statSync(join(d, f)).isDirectory())) {
-        issues.push({severity: 'warning', file: d, path: '(directory)', message: `looks like a plugin (${files.filter((f) => HINT_FILES.includes(f)).join(', ')}) but has no manifest.yaml`})
+        issues.push({
+          severity: 'warning',
+          file: d,
+          path: '(directory)',
+          message: `looks like a plugin (${files.filter((f) => HINT_FILES.includes(f)).join(', ')}) but has no manifest.yaml`,
+        })
       }
     } catch {
       // unreadable: skip

@@ -7,7 +7,15 @@ import {TERMINAL_STATUSES} from '../schema/definition.js'
 
 /** Up to `limit` jobs running since before `cutoff`, oldest first. */
 export function runningSince(db: Db, cutoff: string, limit = 5) {
-  return db.all(db.k.selectFrom('job_queue').select(['id', 'plugin', 'started_at']).where('status', '=', 'running').where('started_at', '<', cutoff).orderBy('started_at').limit(limit))
+  return db.all(
+    db.k
+      .selectFrom('job_queue')
+      .select(['id', 'plugin', 'started_at'])
+      .where('status', '=', 'running')
+      .where('started_at', '<', cutoff)
+      .orderBy('started_at')
+      .limit(limit),
+  )
 }
 
 /** The oldest queued job that is due now (no retry delay left). */
@@ -35,7 +43,13 @@ export function breakersNotClosed(db: Db) {
 
 /** Active schedules that have a next run. */
 export function activeSchedules(db: Db) {
-  return db.all(db.k.selectFrom('schedule_entries').select(['plugin', 'schedule_id', 'next_run_at', 'interval_ms']).where('status', '=', sql.lit('active')).where('next_run_at', 'is not', null))
+  return db.all(
+    db.k
+      .selectFrom('schedule_entries')
+      .select(['plugin', 'schedule_id', 'next_run_at', 'interval_ms'])
+      .where('status', '=', sql.lit('active'))
+      .where('next_run_at', 'is not', null),
+  )
 }
 
 /** Finished job_queue rows completed before `cutoff` (prune should have removed them). */

@@ -81,17 +81,7 @@ function runningJobs(db: Db, startedBefore?: string): RunningJob[] {
   let q = db.k
     .selectFrom('job_queue as q')
     .leftJoin('job_attempts as a', (j) => j.onRef('a.job_id', '=', 'q.id').onRef('a.attempt', '=', 'q.attempt'))
-    .select([
-      'q.id',
-      'q.plugin',
-      'q.command',
-      'q.started_at',
-      'q.attempt',
-      'q.max_attempts',
-      'a.engine_pid',
-      'a.plugin_pid',
-      'a.plugin_started_at',
-    ])
+    .select(['q.id', 'q.plugin', 'q.command', 'q.started_at', 'q.attempt', 'q.max_attempts', 'a.engine_pid', 'a.plugin_pid', 'a.plugin_started_at'])
     .where('q.status', '=', 'running')
   if (startedBefore) q = q.where('q.started_at', '<', startedBefore)
   return db.all(q.orderBy('q.started_at'))
@@ -102,9 +92,7 @@ export function findJob(db: Db, id: string): Job | undefined {
 }
 
 export function listTransitions(db: Db, jobId: string): JobTransition[] {
-  return db.all(
-    db.k.selectFrom('job_transitions').selectAll().where('job_id', '=', jobId).orderBy('created_at').orderBy('id'),
-  )
+  return db.all(db.k.selectFrom('job_transitions').selectAll().where('job_id', '=', jobId).orderBy('created_at').orderBy('id'))
 }
 
 export function listAttempts(db: Db, jobId: string): JobAttempt[] {

@@ -41,7 +41,18 @@ export function findSlowestJobs(db: Db, completedAfter: string, limit: number, w
   const days = durationDaysExpr()
   const base = (q: ReturnType<typeof db.k.selectFrom<'job_log'>>) =>
     q
-      .select(['id', 'job_id', 'plugin', 'command', 'attempt', 'started_at', 'completed_at', sec.as('duration_sec'), durationMsExpr().as('duration_ms'), days.as('duration_days')])
+      .select([
+        'id',
+        'job_id',
+        'plugin',
+        'command',
+        'attempt',
+        'started_at',
+        'completed_at',
+        sec.as('duration_sec'),
+        durationMsExpr().as('duration_ms'),
+        days.as('duration_days'),
+      ])
       // A literal, not a parameter: SQLite uses a partial index only when the query's WHERE implies the index's.
       .where('status', '=', sql.lit('succeeded'))
       .where('completed_at', '>', completedAfter)
@@ -68,9 +79,7 @@ export function findSlowestJobs(db: Db, completedAfter: string, limit: number, w
     )
     for (const hour of utcHoursBetween(completedAfter.slice(0, 13), now)) {
       const floor = rows.length >= limit ? rows[limit - 1] : undefined
-      rows.push(
-        ...(floor?.duration_sec == null ? perHour.all({hour}) : perHourBeating.all({hour, sec: floor.duration_sec, days: floor.duration_days})),
-      )
+      rows.push(...(floor?.duration_sec == null ? perHour.all({hour}) : perHourBeating.all({hour, sec: floor.duration_sec, days: floor.duration_days})))
       rows.sort(bySlowest)
       rows.length = Math.min(rows.length, limit)
     }
@@ -149,7 +158,7 @@ export interface LogSearch {
 }
 
 function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (m) => '\\' + m)
+  return text.replace(/[\\%_]/g, (m) => `\\${m}`)
 }
 
 /**
@@ -167,19 +176,25 @@ export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncat
   if (s.to) q = q.where('completed_at', '<=', s.to)
   if (s.query) {
     const pattern = `%${escapeLike(s.query.toLowerCase())}%`
-    q = q.where((eb) =>
-      eb.or((['last_error', 'stderr', 'result'] as const).map((col) => sql<boolean>`lower(${sql.ref(col)}) LIKE ${pattern} ESCAPE '\\'`)),
-    )
+    q = q.where((eb) => eb.or((['last_error', 'stderr', 'result'] as const).map((col) => sql<boolean>`lower(${sql.ref(col)}) LIKE ${pattern} ESCAPE '\\'`)))
   }
   if (s.after) {
     const {completedAt, id} = s.after
-    q = q.where((eb) =>
-      eb.or([eb('completed_at', '>', completedAt), eb.and([eb('completed_at', '=', completedAt), eb('id', '>', id)])]),
+    q = q.where((eb) => eb.or([eb('completed_at', '>', completedAt), eb.and([eb('completed_at', '=', completedAt), eb('id', '>', id)])]))
+    const rows = db.all(
+      q
+        .orderBy('completed_at', 'asc')
+        .orderBy('id', 'asc')
+        .limit(s.limit + 1),
     )
-    const rows = db.all(q.orderBy('completed_at', 'asc').orderBy('id', 'asc').limit(s.limit + 1))
     return {rows: rows.slice(0, s.limit), truncated: rows.length > s.limit}
   }
-  const rows = db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(s.limit + 1))
+  const rows = db.all(
+    q
+      .orderBy('completed_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(s.limit + 1),
+  )
   return {rows: rows.slice(0, s.limit), truncated: rows.length > s.limit}
 }
 

@@ -121,12 +121,19 @@ const failureStatements = perHandle((db) => {
       ),
     ),
     newest: db.prepare((p: Param<{plugin: string; command: string}>) =>
-      failed().select('id').where('plugin', '=', p('plugin')).where('command', '=', p('command')).orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(1),
+      failed()
+        .select('id')
+        .where('plugin', '=', p('plugin'))
+        .where('command', '=', p('command'))
+        .orderBy('completed_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(1),
     ),
   }
 })
 
 // The five tables differ in columns: a candidate condition is applied to a select or a delete of its table.
+// biome-ignore lint/suspicious/noExplicitAny: a builder of any of the five tables; Kysely has no type for "some table's where"
 type Conditions = <Q extends {where: (...args: any[]) => any}>(q: Q) => Q
 
 /**
@@ -146,7 +153,11 @@ function candidates(db: Db, table: PruneTable, cutoff: string, keep: string[]): 
       }
     case 'job_queue':
       return {
-        where: (q) => q.where('status', 'in', [...TERMINAL_STATUSES]).where('completed_at', 'is not', null).where('completed_at', '<', cutoff),
+        where: (q) =>
+          q
+            .where('status', 'in', [...TERMINAL_STATUSES])
+            .where('completed_at', 'is not', null)
+            .where('completed_at', '<', cutoff),
       }
     case 'job_transitions':
     case 'job_attempts':
@@ -159,12 +170,17 @@ function candidates(db: Db, table: PruneTable, cutoff: string, keep: string[]): 
 
 function countOld(db: Db, table: PruneTable, cutoff: string): number {
   const k = db.k
+  // biome-ignore lint/suspicious/noExplicitAny: one count over five tables whose columns differ
   const base: SelectQueryBuilder<any, any, object> =
     table === 'job_log'
       ? k.selectFrom('job_log').where('completed_at', '<', cutoff)
       : table === 'job_queue'
-        ? k.selectFrom('job_queue').where('status', 'in', [...TERMINAL_STATUSES]).where('completed_at', '<', cutoff)
-        : (k.selectFrom(table) as SelectQueryBuilder<any, any, object>).where('created_at', '<', cutoff)
+        ? k
+            .selectFrom('job_queue')
+            .where('status', 'in', [...TERMINAL_STATUSES])
+            .where('completed_at', '<', cutoff)
+        : // biome-ignore lint/suspicious/noExplicitAny: as above
+          (k.selectFrom(table) as SelectQueryBuilder<any, any, object>).where('created_at', '<', cutoff)
   return Number(db.get(base.select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0)
 }
 
@@ -191,6 +207,7 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
       // Counting every old row is a long read (the WAL cannot restart under it): only for a progress display.
       const total = opts.onProgress || opts.dryRun ? countOld(db, table, cutoff) : 0
       const {where, order} = candidates(db, table, cutoff, keep)
+      // biome-ignore lint/suspicious/noExplicitAny: deletes over a table chosen at run time
       const k = db.k as Kysely<any>
       if (opts.dryRun) {
         const n = Number(db.get(where(k.selectFrom(table)).select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0)
@@ -248,6 +265,6 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
     tables: results,
     total_deleted: results.reduce((n, r) => n + r.deleted, 0),
     duration_ms: Date.now() - started,
-    wal_bytes_after: fileSize(db.path + '-wal'),
+    wal_bytes_after: fileSize(`${db.path}-wal`),
   }
 }

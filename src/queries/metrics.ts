@@ -14,7 +14,13 @@ export function completionsSince(db: Db, since: string): {plugin: string; status
 }
 
 export function durationsSince(db: Db, since: string): {plugin: string; duration_ms: number | null}[] {
-  return db.all(db.k.selectFrom('job_log').select(['plugin', durationMsExpr().as('duration_ms')]).where('completed_at', '>', since).where('started_at', 'is not', null))
+  return db.all(
+    db.k
+      .selectFrom('job_log')
+      .select(['plugin', durationMsExpr().as('duration_ms')])
+      .where('completed_at', '>', since)
+      .where('started_at', 'is not', null),
+  )
 }
 
 export function overdueSchedules(db: Db, now: string): {plugin: string; schedule_id: string; next_run_at: string | null}[] {

@@ -55,7 +55,12 @@ export function latestCompletions(db: Db, f: OverviewFilter): Completion[] {
     .select(['id', 'job_id', 'plugin', 'command', 'status', 'attempt', 'completed_at', durationMsExpr().as('duration_ms'), 'last_error'])
   if (f.plugin) q = q.where('plugin', '=', f.plugin)
   if (f.status) q = q.where('status', '=', f.status)
-  return db.all(q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(f.latest ?? 10))
+  return db.all(
+    q
+      .orderBy('completed_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(f.latest ?? 10),
+  )
 }
 
 export function readOverview(db: Db, f: OverviewFilter = {}, now = new Date()): Overview {

@@ -43,13 +43,8 @@ export function saveSchedule(db: Db, e: ScheduleEntry): void {
 /** Operator pause/resume: only the status and its reason change (short write, safe while the engine runs). */
 export function setScheduleStatus(db: Db, plugin: string, scheduleId: string, status: string, reason: string | null, now: string): number {
   return Number(
-    db.run(
-      db.k
-        .updateTable('schedule_entries')
-        .set({status, reason, updated_at: now})
-        .where('plugin', '=', plugin)
-        .where('schedule_id', '=', scheduleId),
-    ).changes,
+    db.run(db.k.updateTable('schedule_entries').set({status, reason, updated_at: now}).where('plugin', '=', plugin).where('schedule_id', '=', scheduleId))
+      .changes,
   )
 }
 
@@ -105,7 +100,20 @@ export function changeScheduleStatus(
       rows = (o.configured ?? [])
         .filter((s) => !o.scheduleId || s.id === o.scheduleId)
         .map((s) => {
-          const row: ScheduleEntry = {plugin: o.plugin, schedule_id: s.id, command: s.command, status: 'active', reason: null, last_fired_at: null, last_success_job_id: null, last_success_at: null, next_run_at: null, updated_at: o.now, spec: null, interval_ms: null}
+          const row: ScheduleEntry = {
+            plugin: o.plugin,
+            schedule_id: s.id,
+            command: s.command,
+            status: 'active',
+            reason: null,
+            last_fired_at: null,
+            last_success_job_id: null,
+            last_success_at: null,
+            next_run_at: null,
+            updated_at: o.now,
+            spec: null,
+            interval_ms: null,
+          }
           saveSchedule(db, row)
           return row
         })

@@ -41,21 +41,21 @@ const stmts = perHandle((db: Db) => {
         .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({value: eb('storage_sequences.value', '+', 1)})))
         .returning('value'),
     ),
-    insertFact: db.prepare((p: Param<{id: string; seq: number; plugin: string; fact_type: string; job_id: string; command: string; fact_json: string; now: string}>) =>
-      k.insertInto('plugin_facts').values({
-        id: p('id'),
-        seq: p('seq'),
-        plugin_name: p('plugin'),
-        fact_type: p('fact_type'),
-        job_id: p('job_id'),
-        command: p('command'),
-        fact_json: p('fact_json'),
-        created_at: p('now'),
-      }),
+    insertFact: db.prepare(
+      (p: Param<{id: string; seq: number; plugin: string; fact_type: string; job_id: string; command: string; fact_json: string; now: string}>) =>
+        k.insertInto('plugin_facts').values({
+          id: p('id'),
+          seq: p('seq'),
+          plugin_name: p('plugin'),
+          fact_type: p('fact_type'),
+          job_id: p('job_id'),
+          command: p('command'),
+          fact_json: p('fact_json'),
+          created_at: p('now'),
+        }),
     ),
   }
 })
-
 
 export function readPluginState(db: Db, plugin: string): Record<string, unknown> {
   const row = stmts(db).readState.get({plugin})
@@ -109,5 +109,7 @@ export function applyStateUpdates(db: Db, w: StateWrite): number[] {
 
 /** Allocate the next plugin_facts seq from storage_sequences (first value 1). */
 export function nextFactSeq(db: Db): number {
-  return Number(stmts(db).nextSeq.get({})!.value)
+  const row = stmts(db).nextSeq.get({})
+  if (!row) throw new Error('storage_sequences returned no plugin_facts value')
+  return Number(row.value)
 }

@@ -1,12 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3'
-import {
-  type Compilable,
-  DummyDriver,
-  Kysely,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely'
+import {type Compilable, DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler} from 'kysely'
 import {chmodSync, existsSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 
@@ -90,17 +83,17 @@ export class Db {
     return stmt
   }
 
-  all<Q extends Compilable<any>>(query: Q): Row<Q>[] {
+  all<Q extends Compilable<unknown>>(query: Q): Row<Q>[] {
     const c = query.compile()
     return this.statement(c.sql, c.parameters).all(...(c.parameters as unknown[])) as Row<Q>[]
   }
 
-  get<Q extends Compilable<any>>(query: Q): Row<Q> | undefined {
+  get<Q extends Compilable<unknown>>(query: Q): Row<Q> | undefined {
     const c = query.compile()
     return this.statement(c.sql, c.parameters).get(...(c.parameters as unknown[])) as Row<Q> | undefined
   }
 
-  run(query: Compilable<any>): BetterSqlite3.RunResult {
+  run(query: Compilable<unknown>): BetterSqlite3.RunResult {
     const c = query.compile()
     const stmt = this.statement(c.sql, c.parameters)
     if (stmt.reader) {

@@ -51,7 +51,7 @@ export function uuidv7(now: number = Date.now()): string {
 
 /** Config snapshot ids: `cfg_` + a v7 hex without dashes. */
 export function configSnapshotId(): string {
-  return 'cfg_' + uuidv7().replaceAll('-', '')
+  return `cfg_${uuidv7().replaceAll('-', '')}`
 }
 
 /** job_log ids stay `<job_id>-<attempt>` (decision 13). */

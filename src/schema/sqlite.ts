@@ -75,7 +75,6 @@ export function autoVacuumMode(db: Db): number {
   return Number(db.sqlite.pragma('auto_vacuum', {simple: true}))
 }
 
-
 /**
  * Whole-second duration exactly as the reference computes it: strftime('%s', end) - strftime('%s', start).
  * The same expression is the first key of job_log_succeeded_duration_idx.
@@ -142,8 +141,8 @@ export function fileStats(db: Db): FileStats {
   return {
     path: db.path,
     fileBytes: fileSize(db.path),
-    walBytes: fileSize(db.path + '-wal'),
-    shmBytes: fileSize(db.path + '-shm'),
+    walBytes: fileSize(`${db.path}-wal`),
+    shmBytes: fileSize(`${db.path}-shm`),
     pageSize: Number(p('page_size')),
     pageCount: Number(p('page_count')),
     freelistCount: Number(p('freelist_count')),
@@ -176,7 +175,10 @@ export function explainPlan(db: Db, sqlText: string, params: readonly unknown[])
 }
 
 /** Free pages in steps (spec decision 14): each step is a short write, so writers are barely delayed. */
-export async function incrementalVacuum(db: Db, opts: {stepPages?: number; yieldMs?: number; onProgress?: (freed: number, left: number) => void} = {}): Promise<number> {
+export async function incrementalVacuum(
+  db: Db,
+  opts: {stepPages?: number; yieldMs?: number; onProgress?: (freed: number, left: number) => void} = {},
+): Promise<number> {
   const step = opts.stepPages ?? 2048
   let freed = 0
   for (;;) {

@@ -31,8 +31,7 @@ export function tsAgo(ms: number, clock: Clock = systemClock): string {
 }
 
 // Accepts our layout, SQLite's layout without fraction, and RFC 3339 with 0–9 fraction digits and Z or an offset.
-const TS_RE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}:?\d{2})?$/
+const TS_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}:?\d{2})?$/
 
 /** Parse any timestamp layout we may meet in a Ductile database. Returns null when it is not one. */
 export function parseTs(text: string | null | undefined): Date | null {
@@ -40,7 +39,7 @@ export function parseTs(text: string | null | undefined): Date | null {
   const m = TS_RE.exec(text.trim())
   if (!m) return null
   const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone] = m
-  const ms = Number((frac + '000').slice(0, 3))
+  const ms = Number(`${frac}000`.slice(0, 3))
   let t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms)
   if (zone && zone.toUpperCase() !== 'Z') {
     const sign = zone.startsWith('-') ? -1 : 1
@@ -98,16 +97,13 @@ export function parseDuration(text: string | number): number {
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g
   let total = 0
   let consumed = 0
-  let match: RegExpExecArray | null
-  while ((match = re.exec(s)) !== null) {
+  for (let match = re.exec(s); match !== null; match = re.exec(s)) {
     if (match.index !== consumed) break
     total += Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
     consumed = match.index + match[0].length
   }
   if (s === '' || consumed !== s.length) {
-    throw new RangeError(
-      `invalid duration "${text}": use a number with a unit (ms, s, m, h, d, w), combined like 1h30m, or hourly/daily/weekly/monthly`,
-    )
+    throw new RangeError(`invalid duration "${text}": use a number with a unit (ms, s, m, h, d, w), combined like 1h30m, or hourly/daily/weekly/monthly`)
   }
   return Math.round(total)
 }

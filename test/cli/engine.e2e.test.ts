@@ -28,7 +28,7 @@ describe('engine start (the real CLI)', () => {
     const engine = spawnEngine(env.configPath)
     try {
       await started(engine)
-      assert.ok(existsSync(env.dbPath + '.pid'), 'holds the lock')
+      assert.ok(existsSync(`${env.dbPath}.pid`), 'holds the lock')
       const r = await runCli(['jobs', 'enqueue', 'facts-py', '--config', env.configPath, '--json'])
       assert.equal(r.code, 0, r.stderr)
       const id = r.json().job_id
@@ -47,12 +47,12 @@ describe('engine start (the real CLI)', () => {
     assert.equal(await engine.exited, 0)
     assert.match(engine.err(), /engine stopped/)
     assert.doesNotMatch(engine.err(), /checkpoint thread failed/, 'the built engine finds its checkpoint thread file')
-    assert.equal(existsSync(env.dbPath + '.pid'), false, 'the lock is released')
+    assert.equal(existsSync(`${env.dbPath}.pid`), false, 'the lock is released')
   })
 
   it('a second engine on the same database is refused, naming the PID; a stale lock is taken over', async () => {
     const env = testEnv(PLUGINS)
-    writeFileSync(env.dbPath + '.pid', JSON.stringify({pid: 999_999, started_at: null, host: (await import('node:os')).hostname(), db: env.dbPath}))
+    writeFileSync(`${env.dbPath}.pid`, JSON.stringify({pid: 999_999, started_at: null, host: (await import('node:os')).hostname(), db: env.dbPath}))
     const first = spawnEngine(env.configPath)
     try {
       await started(first)
@@ -149,7 +149,11 @@ describe('engine start (the real CLI)', () => {
       engine.child.kill('SIGTERM')
       assert.equal(await engine.exited, 0)
     }
-    const lines = engine.err().trim().split('\n').map((l) => JSON.parse(l))
+    const lines = engine
+      .err()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     const end = lines.find((l) => l.msg === 'job end')
     assert.deepEqual([end.level, end.plugin, end.command, end.job, end.status], ['info', 'echo-sh', 'poll', id, 'succeeded'])
     assert.equal(typeof end.duration_ms, 'number')
@@ -192,7 +196,10 @@ describe('operator writes: jobs enqueue, retry, cancel', () => {
     assert.equal(ok.code, 0, ok.stderr)
     const id = ok.stdout.trim()
     const job = jobRow(env.db, id)
-    assert.deepEqual([job.plugin, job.command, job.status, job.max_attempts, job.submitted_by, job.payload], ['behave', 'poll', 'queued', 2, 'cli', '{"mode":"ok"}'])
+    assert.deepEqual(
+      [job.plugin, job.command, job.status, job.max_attempts, job.submitted_by, job.payload],
+      ['behave', 'poll', 'queued', 2, 'cli', '{"mode":"ok"}'],
+    )
     assert.deepEqual(rows(env.db, 'SELECT from_status, to_status FROM job_transitions WHERE job_id = ?', id), [{from_status: null, to_status: 'queued'}])
 
     const h = await runCli(['jobs', 'enqueue', 'notifier', '--command', 'handle', '--payload', '{"message":"hi"}', ...cfg, '--json'])
@@ -235,7 +242,11 @@ describe('operator writes: jobs enqueue, retry, cancel', () => {
     assert.equal(c.code, 0, c.stderr)
     const cj = jobRow(env.db, queued)
     assert.deepEqual([cj.status, cj.last_error], ['dead', 'cancelled by operator'])
-    assert.deepEqual(rows(env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', queued).pop(), {from_status: 'queued', to_status: 'dead', reason: 'cancelled by operator'})
+    assert.deepEqual(rows(env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', queued).pop(), {
+      from_status: 'queued',
+      to_status: 'dead',
+      reason: 'cancelled by operator',
+    })
     const again = await runCli(['jobs', 'cancel', queued, ...db, '--json'])
     assert.equal(again.code, 2)
     assert.equal(again.json().error.code, 'conflict')
@@ -261,7 +272,11 @@ describe('config check and plugins list', () => {
     assert.equal(r.json().config.plugins['facts-py'].config.api_token, '***', 'secrets are masked')
     assert.doesNotMatch(r.stdout, /hunter2/)
     const allowed = allowedCpus() ?? []
-    assert.deepEqual(r.json().engine, {spawn: 'python-helper', python: findOnPath('python3'), cpus: allowed.length > 2 ? formatCpuList(allowed.slice(0, 2)) : null}, 'what engine start would do here')
+    assert.deepEqual(
+      r.json().engine,
+      {spawn: 'python-helper', python: findOnPath('python3'), cpus: allowed.length > 2 ? formatCpuList(allowed.slice(0, 2)) : null},
+      'what engine start would do here',
+    )
     const human = await runCli(['config', 'check', '--config', env.configPath])
     assert.match(human.stdout, /engine start here: plugins started by the python helper \(.*python3\); (all CPUs|confined to CPU \S+ \(max_workers 2\))\./)
     const p = await runCli(['plugins', 'list', '--config', env.configPath])
@@ -274,7 +289,13 @@ describe('config check and plugins list', () => {
     const noPython = {PATH: tempDir('ductile-nopython-')}
     const r = await runCli(['config', 'check', '--config', env.configPath, '--json'], {env: noPython})
     assert.equal(r.code, 2, r.stdout + r.stderr)
-    assert.match(r.json().errors.map((e: {path: string; message: string}) => `${e.path}: ${e.message}`).join('\n'), /service\.spawn_helper: .*python3 is not on the PATH.*set service\.spawn_helper to auto or node/)
+    assert.match(
+      r
+        .json()
+        .errors.map((e: {path: string; message: string}) => `${e.path}: ${e.message}`)
+        .join('\n'),
+      /service\.spawn_helper: .*python3 is not on the PATH.*set service\.spawn_helper to auto or node/,
+    )
     writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8').replace('spawn_helper: python', 'spawn_helper: auto'))
     const auto = await runCli(['config', 'check', '--config', env.configPath, '--json'], {env: noPython})
     assert.equal(auto.code, 0, auto.stdout + auto.stderr)

@@ -53,7 +53,7 @@ describe('jobs status', () => {
     assert.match(r.stderr, /ductile db init/)
     const {existsSync} = await import('node:fs')
     assert.equal(existsSync(path), false)
-    assert.equal(existsSync(path + '-wal'), false)
+    assert.equal(existsSync(`${path}-wal`), false)
   })
 
   it('a file that is not SQLite is exit 1 naming the file', async () => {
@@ -124,10 +124,16 @@ describe('jobs list', () => {
     const young = insertJob(db, {created_at: ago(MIN), status: 'queued', plugin: 'other'})
     db.close()
     const all = await runCli(['jobs', 'list', '--db', path, '--json'])
-    assert.deepEqual(all.json().jobs.map((j: {id: string}) => j.id), [young.id, mid.id, old.id])
+    assert.deepEqual(
+      all.json().jobs.map((j: {id: string}) => j.id),
+      [young.id, mid.id, old.id],
+    )
     assert.deepEqual(all.json().jobs[2], old, 'every column as stored')
     const since = await runCli(['jobs', 'list', '--db', path, '--since', '1d', '--plugin', 'my-plugin', '--json'])
-    assert.deepEqual(since.json().jobs.map((j: {id: string}) => j.id), [mid.id])
+    assert.deepEqual(
+      since.json().jobs.map((j: {id: string}) => j.id),
+      [mid.id],
+    )
     const failed = await runCli(['jobs', 'list', '--db', path, '--status', 'error'])
     assert.equal(failed.code, 0)
     assert.ok(failed.stdout.includes(old.id))
@@ -173,7 +179,10 @@ describe('jobs slowest', () => {
     db.close()
     const j = await runCli(['jobs', 'slowest', '--db', path, '--json'])
     const jobs = j.json().jobs
-    assert.deepEqual(jobs.map((x: {id: string}) => x.id), [a.id, b.id])
+    assert.deepEqual(
+      jobs.map((x: {id: string}) => x.id),
+      [a.id, b.id],
+    )
     assert.equal(jobs[0].duration_ms, 90_000)
     assert.equal(jobs[0].duration_sec, 90)
     const h = await runCli(['jobs', 'slowest', '--db', path, '--limit', '1'])
@@ -190,7 +199,10 @@ describe('jobs slowest over a long window (hour by hour from the index)', () => 
     const now = Date.now()
     // 600 attempts over 5 days, durations drawn from a few whole seconds so most of them tie.
     let seed = 7
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
     db.tx(() => {
       for (let i = 0; i < 600; i++) {
         const end = now - Math.floor(rand() * 5 * DAY)
@@ -224,7 +236,10 @@ describe('jobs errors', () => {
     insertLog(db, {status: 'failed', plugin: 'other', completed_at: ago(MIN), last_error: 'other error'})
     db.close()
     const j = await runCli(['jobs', 'errors', '--db', path, '--plugin', 'my-plugin', '--json'])
-    assert.deepEqual(j.json().errors.map((e: {id: string}) => e.id), [latest.id])
+    assert.deepEqual(
+      j.json().errors.map((e: {id: string}) => e.id),
+      [latest.id],
+    )
     assert.equal(j.json().errors[0].stderr, latest.stderr)
     const h = await runCli(['jobs', 'errors', '--db', path, '--plugin', 'my-plugin'])
     assert.match(h.stdout, /error: disk quota exceeded/)
@@ -244,9 +259,15 @@ describe('jobs errors', () => {
     insertLog(db, {status: 'timed_out', plugin: 'other', completed_at: ago(MIN)})
     db.close()
     const j = await runCli(['jobs', 'errors', '--db', path, '--plugin', 'my-plugin', '--limit', '5', '--json'])
-    assert.deepEqual(j.json().errors.map((e: {id: string; status: string}) => [e.id, e.status]), [[timedOut.id, 'timed_out'], [failed.id, 'failed']])
+    assert.deepEqual(
+      j.json().errors.map((e: {id: string; status: string}) => [e.id, e.status]),
+      [
+        [timedOut.id, 'timed_out'],
+        [failed.id, 'failed'],
+      ],
+    )
     const h = await runCli(['jobs', 'errors', '--db', path, '--plugin', 'my-plugin'])
-    assert.match(h.stdout, /^timed_out  my-plugin poll/)
+    assert.match(h.stdout, /^timed_out {2}my-plugin poll/)
     const all = await runCli(['jobs', 'errors', '--db', path, '--json'])
     assert.equal(all.json().errors[0].plugin, 'other')
   })
@@ -260,16 +281,28 @@ describe('jobs logs', () => {
     const r3 = insertLog(db, {status: 'timed_out', completed_at: ago(HOUR), last_error: 'plugin execution timed out after 60s', plugin: 'slow'})
     db.close()
     const all = await runCli(['jobs', 'logs', '--db', path, '--json'])
-    assert.deepEqual(all.json().logs.map((l: {id: string}) => l.id), [r3.id, r2.id, r1.id])
+    assert.deepEqual(
+      all.json().logs.map((l: {id: string}) => l.id),
+      [r3.id, r2.id, r1.id],
+    )
     assert.equal(all.json().truncated, false)
     const q = await runCli(['jobs', 'logs', '--db', path, '--query', 'refused', '--json'])
-    assert.deepEqual(q.json().logs.map((l: {id: string}) => l.id), [r2.id])
+    assert.deepEqual(
+      q.json().logs.map((l: {id: string}) => l.id),
+      [r2.id],
+    )
     const res = await runCli(['jobs', 'logs', '--db', path, '--query', '10 items', '--json'])
-    assert.deepEqual(res.json().logs.map((l: {id: string}) => l.id), [r1.id])
+    assert.deepEqual(
+      res.json().logs.map((l: {id: string}) => l.id),
+      [r1.id],
+    )
     const pct = await runCli(['jobs', 'logs', '--db', path, '--query', '%', '--json'])
     assert.deepEqual(pct.json().logs, [], 'LIKE wildcards in the text are literal')
     const st = await runCli(['jobs', 'logs', '--db', path, '--status', 'timed_out', '--plugin', 'slow', '--json'])
-    assert.deepEqual(st.json().logs.map((l: {id: string}) => l.id), [r3.id])
+    assert.deepEqual(
+      st.json().logs.map((l: {id: string}) => l.id),
+      [r3.id],
+    )
     const lim = await runCli(['jobs', 'logs', '--db', path, '--limit', '1'])
     assert.match(lim.stdout, /more rows match/)
     assert.match(lim.stdout, /timed_out\s+slow:poll/)
@@ -306,14 +339,29 @@ describe('jobs inspect', () => {
     assert.equal(j.code, 0, j.stderr)
     const r = j.json()
     assert.deepEqual(r.job, job)
-    assert.deepEqual(r.transitions.map((t: {to_status: string}) => t.to_status), ['queued', 'running', 'queued', 'running', 'succeeded'])
-    assert.deepEqual(r.attempts.map((a: {attempt: number}) => a.attempt), [1, 2])
-    assert.deepEqual(r.logs.map((l: {status: string}) => l.status), ['failed', 'succeeded'])
-    assert.deepEqual(r.lineage.map((c: {id: string}) => c.id), [root.id, leaf.id])
+    assert.deepEqual(
+      r.transitions.map((t: {to_status: string}) => t.to_status),
+      ['queued', 'running', 'queued', 'running', 'succeeded'],
+    )
+    assert.deepEqual(
+      r.attempts.map((a: {attempt: number}) => a.attempt),
+      [1, 2],
+    )
+    assert.deepEqual(
+      r.logs.map((l: {status: string}) => l.status),
+      ['failed', 'succeeded'],
+    )
+    assert.deepEqual(
+      r.lineage.map((c: {id: string}) => c.id),
+      [root.id, leaf.id],
+    )
     assert.equal(r.pipeline, 'weather-alert')
     assert.equal(r.step, 'notify')
     assert.deepEqual(r.baggage.weather, {city: 'Hobart'})
-    assert.deepEqual(r.children.map((c: {id: string; status: string}) => [c.id, c.status]), [[child.id, 'queued']])
+    assert.deepEqual(
+      r.children.map((c: {id: string; status: string}) => [c.id, c.status]),
+      [[child.id, 'queued']],
+    )
     assert.deepEqual(r.consistent, {status: true, attempt: true})
 
     const h = await runCli(['jobs', 'inspect', job.id, '--db', path])

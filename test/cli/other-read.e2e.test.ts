@@ -40,7 +40,10 @@ describe('breakers history', () => {
     insertBreakerTransition(db, {plugin: 'flaky', command: 'sync', created_at: ago(MIN)})
     db.close()
     const j = await runCli(['breakers', 'history', 'flaky', '--db', path, '--json'])
-    assert.deepEqual(j.json().transitions.map((t: {id: string}) => t.id), [t3.id, t2.id, t1.id])
+    assert.deepEqual(
+      j.json().transitions.map((t: {id: string}) => t.id),
+      [t3.id, t2.id, t1.id],
+    )
     assert.equal(j.json().breaker.state, 'open')
     const lim = await runCli(['breakers', 'history', 'flaky', '--db', path, '--command', 'sync', '--limit', '1', '--json'])
     assert.equal(lim.json().transitions.length, 1)
@@ -64,10 +67,16 @@ describe('facts', () => {
     insertFact(db, {seq: 3, plugin_name: 'other'})
     db.close()
     const j = await runCli(['facts', 'file_watch', '--db', path, '--json'])
-    assert.deepEqual(j.json().facts.map((f: {id: string}) => f.id), [s2.id, s1.id, legacyNew.id, legacyOld.id])
+    assert.deepEqual(
+      j.json().facts.map((f: {id: string}) => f.id),
+      [s2.id, s1.id, legacyNew.id, legacyOld.id],
+    )
     assert.deepEqual(j.json().facts[0].fact, {files: 2})
     const t = await runCli(['facts', 'file_watch', '--db', path, '--type', 'file_watch.other', '--json'])
-    assert.deepEqual(t.json().facts.map((f: {id: string}) => f.id), [s2.id])
+    assert.deepEqual(
+      t.json().facts.map((f: {id: string}) => f.id),
+      [s2.id],
+    )
     const l = await runCli(['facts', 'file_watch', '--db', path, '--limit', '3', '--json'])
     assert.equal(l.json().facts.length, 3)
     const h = await runCli(['facts', 'file_watch', '--db', path, '--limit', '1'])
@@ -106,7 +115,10 @@ describe('schedules list', () => {
     db.close()
     const j = await runCli(['schedules', 'list', '--db', path, '--json'])
     const s = j.json().schedules
-    assert.deepEqual(s.map((x: {plugin: string}) => x.plugin), [overdue.plugin, later.plugin])
+    assert.deepEqual(
+      s.map((x: {plugin: string}) => x.plugin),
+      [overdue.plugin, later.plugin],
+    )
     assert.ok(s[0].overdue_ms >= 2 * HOUR - 1000)
     assert.equal(s[1].overdue_ms, 0)
     const h = await runCli(['schedules', 'list', '--db', path])

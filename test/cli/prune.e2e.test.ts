@@ -31,7 +31,13 @@ describe('prune: retention boundaries (injected clock)', () => {
     const bOut = insertBreakerTransition(db, {created_at: at(90 * DAY + S)})
     const fact = insertFact(db, {created_at: at(400 * DAY)})
     const r = await prune(db, {clock: () => new Date(now)})
-    assert.deepEqual(Object.fromEntries(r.tables.map((t) => [t.table, t.deleted])), {job_log: 1, job_queue: 1, job_transitions: 1, job_attempts: 1, circuit_breaker_transitions: 1})
+    assert.deepEqual(Object.fromEntries(r.tables.map((t) => [t.table, t.deleted])), {
+      job_log: 1,
+      job_queue: 1,
+      job_transitions: 1,
+      job_attempts: 1,
+      circuit_breaker_transitions: 1,
+    })
     const ids = (table: string) => rows(db, `SELECT id FROM ${table}`).map((x) => x.id)
     assert.deepEqual(ids('job_log'), [keep[0]])
     assert.deepEqual(ids('job_queue'), [keep[1]])
@@ -64,7 +70,10 @@ describe('prune: retention boundaries (injected clock)', () => {
     const r = await prune(db, {tables: ['job_log']})
     assert.equal(r.tables[0].deleted, 2)
     assert.equal(r.tables[0].kept, 2)
-    assert.deepEqual(rows(db, 'SELECT id FROM job_log ORDER BY completed_at').map((x) => x.id), [newestASync.id, newestA.id])
+    assert.deepEqual(
+      rows(db, 'SELECT id FROM job_log ORDER BY completed_at').map((x) => x.id),
+      [newestASync.id, newestA.id],
+    )
     const r2 = await prune(db, {tables: ['job_log'], keepLastFailure: false})
     assert.equal(r2.tables[0].deleted, 2)
     assert.equal(rows(db, 'SELECT COUNT(*) AS n FROM job_log')[0].n, 0)
@@ -84,9 +93,20 @@ describe('prune: retention boundaries (injected clock)', () => {
     }
     // A pair whose newest failure is recent keeps nothing old.
     const recent = insertLog(db, {status: 'failed', plugin: 'c', command: 'poll', completed_at: ago(DAY)})
-    want.splice(want.indexOf(rows(db, `SELECT id FROM job_log WHERE plugin = 'c' AND command = 'poll' AND completed_at < ? ORDER BY completed_at DESC LIMIT 1`, ago(30 * DAY))[0].id), 1, recent.id)
+    want.splice(
+      want.indexOf(
+        rows(db, `SELECT id FROM job_log WHERE plugin = 'c' AND command = 'poll' AND completed_at < ? ORDER BY completed_at DESC LIMIT 1`, ago(30 * DAY))[0].id,
+      ),
+      1,
+      recent.id,
+    )
     await prune(db, {tables: ['job_log']})
-    assert.deepEqual(rows(db, 'SELECT id FROM job_log').map((x) => x.id).sort(), want.sort())
+    assert.deepEqual(
+      rows(db, 'SELECT id FROM job_log')
+        .map((x) => x.id)
+        .sort(),
+      want.sort(),
+    )
   })
 
   it('leaves the connection as it found it (the engine prunes on its own handle)', async () => {
@@ -96,7 +116,10 @@ describe('prune: retention boundaries (injected clock)', () => {
     })
     const before = ['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => db.sqlite.pragma(p, {simple: true}))
     await prune(db, {tables: ['job_log'], batchSize: 500, batchTargetMs: 1000})
-    assert.deepEqual(['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => db.sqlite.pragma(p, {simple: true})), before)
+    assert.deepEqual(
+      ['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => db.sqlite.pragma(p, {simple: true})),
+      before,
+    )
     assert.equal(db.sqlite.inTransaction, false)
   })
 
@@ -141,7 +164,7 @@ describe('ductile prune (CLI)', () => {
     const bad = await runCli(['prune', '--db', path, '--table', 'plugin_facts'])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /Expected --table=plugin_facts to be one of: job_log, job_queue, job_transitions, job_attempts, circuit_breaker_transitions/)
-    const missing = await runCli(['prune', '--db', path + '.nope', '--quiet'])
+    const missing = await runCli(['prune', '--db', `${path}.nope`, '--quiet'])
     assert.equal(missing.code, 1)
     assert.equal(missing.stdout, '')
     assert.match(missing.stderr, /does not exist/)
@@ -155,7 +178,7 @@ describe('ductile prune (CLI)', () => {
     db.close()
     // The writer runs until the test says stop (a file appears), so it overlaps the whole prune however slow
     // the machine is.
-    const stop = path + '.stop'
+    const stop = `${path}.stop`
     const writerCode = `
       const D = require('better-sqlite3'); const fs = require('fs'); const db = new D(process.argv[1]); db.pragma('busy_timeout = 5000'); db.pragma('journal_mode = WAL')
       const ins = db.prepare("INSERT INTO job_transitions (job_id, from_status, to_status, created_at) VALUES ('w', NULL, 'queued', '2099-01-01 00:00:00.000')")

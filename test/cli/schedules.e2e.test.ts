@@ -6,9 +6,11 @@ import {describe, it} from 'node:test'
 import {ROOT, runCli} from '../helpers/cli.js'
 import {rows, spawnEngine, testEnv, waitFor} from '../helpers/engine.js'
 
-
 const history = (db: ReturnType<typeof testEnv>['db']) =>
-  rows(db, `SELECT from_state, to_state, reason, failure_count, job_id FROM circuit_breaker_transitions WHERE plugin = 'behave' AND command = 'poll' ORDER BY created_at, id`)
+  rows(
+    db,
+    `SELECT from_state, to_state, reason, failure_count, job_id FROM circuit_breaker_transitions WHERE plugin = 'behave' AND command = 'poll' ORDER BY created_at, id`,
+  )
 
 describe('scheduler and breakers in the real engine', () => {
   it('a 1-second schedule on a plugin that fails until a file exists: the whole breaker history', async () => {
@@ -31,14 +33,27 @@ describe('scheduler and breakers in the real engine', () => {
       const h = history(env.db)
       assert.deepEqual(
         h.map((t) => `${t.from_state}→${t.to_state} ${t.reason} ${t.failure_count}`),
-        ['closed→open failure_threshold 3', 'open→half_open cooldown_elapsed 3', 'half_open→open failure_threshold 4', 'open→half_open cooldown_elapsed 4', 'half_open→closed success 0'],
+        [
+          'closed→open failure_threshold 3',
+          'open→half_open cooldown_elapsed 3',
+          'half_open→open failure_threshold 4',
+          'open→half_open cooldown_elapsed 4',
+          'half_open→closed success 0',
+        ],
       )
       const jobs = rows(env.db, `SELECT id, status, submitted_by, dedupe_key FROM job_queue WHERE plugin = 'behave' ORDER BY created_at`)
-      assert.deepEqual(jobs.slice(0, 5).map((j) => j.status), ['failed', 'failed', 'failed', 'failed', 'succeeded'])
+      assert.deepEqual(
+        jobs.slice(0, 5).map((j) => j.status),
+        ['failed', 'failed', 'failed', 'failed', 'succeeded'],
+      )
       assert.ok(jobs.every((j) => j.submitted_by === 'e2e' && j.dedupe_key === 'behave:poll:default'))
       for (const [i, t] of h.entries()) if (t.reason !== 'cooldown_elapsed') assert.equal(t.job_id, jobs[[2, -1, 3, -1, 4][i]].id)
       const entry = rows(env.db, `SELECT * FROM schedule_entries WHERE plugin = 'behave'`)[0]
-      await waitFor('the schedule to record the success', () => rows(env.db, `SELECT last_success_job_id FROM schedule_entries`)[0].last_success_job_id === jobs[4].id, 5000)
+      await waitFor(
+        'the schedule to record the success',
+        () => rows(env.db, `SELECT last_success_job_id FROM schedule_entries`)[0].last_success_job_id === jobs[4].id,
+        5000,
+      )
       assert.equal(entry.status, 'active')
 
       const list = await runCli(['breakers', 'history', 'behave', '--db', env.dbPath, '--json'])
@@ -83,7 +98,10 @@ describe('scheduler and breakers in the real engine', () => {
       const reset = await runCli(['breakers', 'reset', 'echo-sh', ...cfg, '--json'])
       assert.equal(reset.code, 0, reset.stderr)
       assert.equal(reset.json().to, 'closed')
-      assert.equal(rows(env.db, `SELECT reason FROM circuit_breaker_transitions WHERE plugin = 'echo-sh' ORDER BY created_at DESC LIMIT 1`)[0].reason, 'manual_reset')
+      assert.equal(
+        rows(env.db, `SELECT reason FROM circuit_breaker_transitions WHERE plugin = 'echo-sh' ORDER BY created_at DESC LIMIT 1`)[0].reason,
+        'manual_reset',
+      )
 
       const unknown = await runCli(['schedules', 'resume', 'nope', ...cfg])
       assert.equal(unknown.code, 2)

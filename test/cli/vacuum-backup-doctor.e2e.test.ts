@@ -27,7 +27,7 @@ function bloated() {
 }
 
 function writeLock(path: string, pid: number, started: string | null) {
-  const fd = openSync(path + '.pid', 'w')
+  const fd = openSync(`${path}.pid`, 'w')
   writeSync(fd, JSON.stringify({pid, started_at: started, host: hostname(), db: path}))
   closeSync(fd)
 }
@@ -97,7 +97,11 @@ describe('ductile db backup', () => {
     // the README's backup section).
     const writer = spawn(
       process.execPath,
-      ['-e', `const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.pragma('busy_timeout = 5000'); const s = db.prepare("INSERT INTO job_transitions (job_id, to_status, created_at) VALUES ('w', 'queued', '2026-01-01 00:00:00.000')"); let n = 0; s.run(); n++; const end = Date.now() + 2000; while (Date.now() < end) { s.run(); n++ } console.log(n)`, path],
+      [
+        '-e',
+        `const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.pragma('busy_timeout = 5000'); const s = db.prepare("INSERT INTO job_transitions (job_id, to_status, created_at) VALUES ('w', 'queued', '2026-01-01 00:00:00.000')"); let n = 0; s.run(); n++; const end = Date.now() + 2000; while (Date.now() < end) { s.run(); n++ } console.log(n)`,
+        path,
+      ],
       {cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit']},
     )
     let out = ''
@@ -145,7 +149,19 @@ describe('ductile doctor', () => {
       const r = await runCli(['doctor', '--db', path])
       assert.equal(r.code, 0, r.stdout)
       assert.match(r.stdout, /HEALTHY/)
-      for (const name of ['schema', 'quick_check', 'journal_mode', 'synchronous', 'wal_size', 'freelist', 'stuck_jobs', 'breakers', 'schedules', 'engine', 'retention']) {
+      for (const name of [
+        'schema',
+        'quick_check',
+        'journal_mode',
+        'synchronous',
+        'wal_size',
+        'freelist',
+        'stuck_jobs',
+        'breakers',
+        'schedules',
+        'engine',
+        'retention',
+      ]) {
         assert.match(r.stdout, new RegExp(`OK\\s+${name}`))
       }
       const j = await doctor(path)
@@ -287,4 +303,3 @@ describe('ductile doctor', () => {
     assert.equal(existsSync(path), false)
   })
 })
-

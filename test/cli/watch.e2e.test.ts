@@ -58,7 +58,11 @@ describe('ductile watch (Overwatch)', () => {
   it('piped without --once: one frame per interval until SIGTERM', async () => {
     const {db, path} = seeded()
     db.close()
-    const child = spawn(process.execPath, [BIN, 'watch', '--db', path, '--interval', '200ms'], {cwd: ROOT, env: {...process.env, NODE_ENV: ''}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, 'watch', '--db', path, '--interval', '200ms'], {
+      cwd: ROOT,
+      env: {...process.env, NODE_ENV: ''},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     await waitFor('three frames', () => out.split('Ductile Overwatch').length > 3, 5000)
@@ -73,11 +77,21 @@ describe('ductile watch (Overwatch)', () => {
     const session = `ductile-watch-${process.pid}`
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '45', 'sh')
     try {
-      tmux('send-keys', '-t', session, `clear; echo BEFORE-WATCH; ${process.execPath} ${BIN} watch --db ${path} --interval 200ms; echo WATCH-EXITED $?`, 'Enter')
-      const first = await waitFor('the first frame', () => {
-        const c = capture(session)
-        return c.includes('Ductile Overwatch') && c.includes('Next scheduled runs') ? c : null
-      }, 10_000)
+      tmux(
+        'send-keys',
+        '-t',
+        session,
+        `clear; echo BEFORE-WATCH; ${process.execPath} ${BIN} watch --db ${path} --interval 200ms; echo WATCH-EXITED $?`,
+        'Enter',
+      )
+      const first = await waitFor(
+        'the first frame',
+        () => {
+          const c = capture(session)
+          return c.includes('Ductile Overwatch') && c.includes('Next scheduled runs') ? c : null
+        },
+        10_000,
+      )
       assert.match(first, /Jobs: failed 1 {2}queued 1 {2}running 1/)
       assert.match(first, /crawler\s+poll\s+\S+\s+pid \d+\s+alive/)
       assert.match(first, /mailer\s+poll\s+open/)
@@ -119,7 +133,13 @@ describe('ductile watch (Overwatch)', () => {
       assert.doesNotMatch(afterC, /Ductile Overwatch/)
 
       // And so does SIGTERM from outside.
-      tmux('send-keys', '-t', session, `clear; ${process.execPath} ${BIN} watch --db ${path} --interval 200ms --plugin sigterm-case; echo TERM-EXITED $?`, 'Enter')
+      tmux(
+        'send-keys',
+        '-t',
+        session,
+        `clear; ${process.execPath} ${BIN} watch --db ${path} --interval 200ms --plugin sigterm-case; echo TERM-EXITED $?`,
+        'Enter',
+      )
       await waitFor('the frame', () => capture(session).includes('plugin=sigterm-case'), 10_000)
       execFileSync('pkill', ['-TERM', '-f', 'watch --db .* --plugin sigterm-case'])
       const afterT = await waitFor('the shell after SIGTERM', () => {
@@ -137,7 +157,11 @@ describe('ductile jobs logs --follow', () => {
   it('rows written by another process appear, as NDJSON; SIGINT stops it cleanly', async () => {
     const {db, path} = freshDb()
     insertLog(db, {plugin: 'old', completed_at: ago(HOUR)})
-    const child = spawn(process.execPath, [BIN, 'jobs', 'logs', '--follow', '--json', '--limit', '1', '--plugin', 'fresh', '--db', path], {cwd: ROOT, env: {...process.env, NODE_ENV: ''}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, 'jobs', 'logs', '--follow', '--json', '--limit', '1', '--plugin', 'fresh', '--db', path], {
+      cwd: ROOT,
+      env: {...process.env, NODE_ENV: ''},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
     await new Promise((r) => setTimeout(r, 700))
@@ -192,7 +216,8 @@ describe('ductile metrics', () => {
     assert.equal(types.get('ductile_jobs'), 'gauge')
     assert.equal(types.get('ductile_job_duration_seconds'), 'histogram')
     const check = freshDbRead(path)
-    for (const c of rows(check, 'SELECT status, COUNT(*) AS n FROM job_queue GROUP BY status')) assert.equal(get('ductile_jobs', {status: c.status})[0].value, c.n)
+    for (const c of rows(check, 'SELECT status, COUNT(*) AS n FROM job_queue GROUP BY status'))
+      assert.equal(get('ductile_jobs', {status: c.status})[0].value, c.n)
     // Window 5m: crawler's two recent successes and mailer's failure; not the 20-minute-old timeout.
     assert.equal(get('ductile_job_completions', {plugin: 'crawler', status: 'succeeded'})[0].value, 2)
     assert.equal(get('ductile_job_completions', {plugin: 'mailer', status: 'failed'})[0].value, 1)
@@ -219,10 +244,18 @@ describe('ductile metrics', () => {
     const {db, path, dir} = seeded()
     db.close()
     const target = join(dir, 'ductile.prom')
-    const reader = spawn(process.execPath, ['-e', `
+    const reader = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const fs = require('fs'); let reads = 0, bad = 0; const end = Date.now() + 2500
       while (Date.now() < end) { try { const t = fs.readFileSync(process.argv[1], 'utf8'); reads++; if (!t.endsWith('\\n') || !t.includes('ductile_freelist_pages')) bad++ } catch {} }
-      console.log(JSON.stringify({reads, bad}))`, target], {stdio: ['ignore', 'pipe', 'inherit']})
+      console.log(JSON.stringify({reads, bad}))`,
+        target,
+      ],
+      {stdio: ['ignore', 'pipe', 'inherit']},
+    )
     let out = ''
     reader.stdout.on('data', (d) => (out += d))
     for (let i = 0; i < 5; i++) {
@@ -235,7 +268,11 @@ describe('ductile metrics', () => {
     assert.ok(reads > 0)
     assert.equal(bad, 0)
     assert.ok(readFileSync(target, 'utf8').includes('# TYPE ductile_jobs gauge'))
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp file left behind')
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+      [],
+      'no temp file left behind',
+    )
     assert.ok(existsSync(target))
   })
 })
@@ -244,7 +281,8 @@ describe('help and shell completion', () => {
   it('help lists topics and commands with examples; completion scripts for bash and zsh', async () => {
     const help = await runCli(['help'])
     assert.equal(help.code, 0)
-    for (const topic of ['jobs', 'breakers', 'schedules', 'db', 'engine', 'events', 'pipelines']) assert.match(help.stdout, new RegExp(`\\n {2}${topic}\\s+\\S`))
+    for (const topic of ['jobs', 'breakers', 'schedules', 'db', 'engine', 'events', 'pipelines'])
+      assert.match(help.stdout, new RegExp(`\\n {2}${topic}\\s+\\S`))
     const jobs = await runCli(['help', 'jobs', 'errors'])
     assert.match(jobs.stdout, /EXAMPLES\n {2}\$ ductile jobs errors --plugin weather/)
     const bash = await runCli(['autocomplete', 'script', 'bash'])

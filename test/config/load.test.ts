@@ -40,12 +40,16 @@ describe('config: reading and validating', () => {
     assert.equal(c.service.name, 'more')
     assert.equal(c.service.max_workers, 1)
     assert.equal(c.plugins.echo?.retry.max_attempts, 2)
-    assert.deepEqual(c.pluginRoots.map((r) => r.split('/').pop()), ['a', 'b'])
+    assert.deepEqual(
+      c.pluginRoots.map((r) => r.split('/').pop()),
+      ['a', 'b'],
+    )
   })
 
   it('reads environment_vars.include files in dotenv syntax (export, quotes, comments); the process environment wins', () => {
     const file = write({
-      'config.yaml': 'environment_vars: {include: [./.env]}\nplugin_roots: [./p]\nplugins:\n  echo:\n    config: {a: "${A}", b: "${B}", c: "${C}", d: "${D}"}\n',
+      'config.yaml':
+        'environment_vars: {include: [./.env]}\nplugin_roots: [./p]\nplugins:\n  echo:\n    config: {a: "${A}", b: "${B}", c: "${C}", d: "${D}"}\n',
       '.env': '# comment\nexport A=one\nB="two words"\nC=three # trailing comment\nD=from-file\n',
     })
     const c = loadConfig(file, {env: {D: 'from-process'}})
@@ -53,12 +57,27 @@ describe('config: reading and validating', () => {
   })
 
   it('names the file and key of every error, and an unset ${VAR} by its line', () => {
-    const file = write({'config.yaml': 'plugin_roots: [./p]\nservice: {tick_interval: 5x, max_workers: 0}\nplugins:\n  echo: {retry: {backoff_base: 0s}, config: {k: "${NOPE}"}}\n'})
+    const file = write({
+      'config.yaml':
+        'plugin_roots: [./p]\nservice: {tick_interval: 5x, max_workers: 0}\nplugins:\n  echo: {retry: {backoff_base: 0s}, config: {k: "${NOPE}"}}\n',
+    })
     const msgs = errors(file).map((i) => `${i.path}: ${i.message}`)
-    assert.ok(msgs.some((m) => m.startsWith('service.tick_interval: ')), msgs.join('\n'))
-    assert.ok(msgs.some((m) => m.startsWith('service.max_workers: must be a whole number ≥ 1')), msgs.join('\n'))
-    assert.ok(msgs.some((m) => m.startsWith('plugins.echo.retry.backoff_base: must be more than 0')), msgs.join('\n'))
-    assert.ok(msgs.some((m) => m.startsWith('line 4: ${NOPE} is not set')), msgs.join('\n'))
+    assert.ok(
+      msgs.some((m) => m.startsWith('service.tick_interval: ')),
+      msgs.join('\n'),
+    )
+    assert.ok(
+      msgs.some((m) => m.startsWith('service.max_workers: must be a whole number ≥ 1')),
+      msgs.join('\n'),
+    )
+    assert.ok(
+      msgs.some((m) => m.startsWith('plugins.echo.retry.backoff_base: must be more than 0')),
+      msgs.join('\n'),
+    )
+    assert.ok(
+      msgs.some((m) => m.startsWith('line 4: ${NOPE} is not set')),
+      msgs.join('\n'),
+    )
   })
 
   it('refuses an include loop and says which files make it', () => {
@@ -67,7 +86,10 @@ describe('config: reading and validating', () => {
   })
 
   it('collects secret values (secret-looking keys, URL passwords, ${VAR}s with secret names) and masks them', () => {
-    const file = write({'config.yaml': 'plugin_roots: [./p]\nplugins:\n  echo:\n    config: {api_token: tok-123456, url: "https://me:pa55word@db.example/x", note: "${MY_PASSWORD}", city: Hobart}\n'})
+    const file = write({
+      'config.yaml':
+        'plugin_roots: [./p]\nplugins:\n  echo:\n    config: {api_token: tok-123456, url: "https://me:pa55word@db.example/x", note: "${MY_PASSWORD}", city: Hobart}\n',
+    })
     const c = loadConfig(file, {env: {MY_PASSWORD: 'env-secret-9'}})
     for (const s of ['tok-123456', 'pa55word', 'env-secret-9']) assert.ok(c.secrets.includes(s), s)
     assert.ok(!c.secrets.includes('Hobart'))

@@ -20,13 +20,13 @@ describe('the checkpoint thread', () => {
       // The wal-index (the -shm file, SQLite's documented layout) says how much of the log is copied back:
       // mxFrame at byte 16, nBackfill at byte 96. Neither the engine's connection (wal_autocheckpoint 0)
       // nor the test's (too few pages for its automatic checkpoint) copies anything; only the thread can.
-      const shm = () => readFileSync(env.dbPath + '-shm').subarray(0, 128)
+      const shm = () => readFileSync(`${env.dbPath}-shm`).subarray(0, 128)
       await waitFor('the WAL to be copied back', () => {
         const b = shm()
         const mxFrame = b.readUInt32LE(16)
         return mxFrame > 0 && b.readUInt32LE(96) === mxFrame
       })
-      assert.ok(statSync(env.dbPath + '-wal').size < 64 * 1024 * 1024)
+      assert.ok(statSync(`${env.dbPath}-wal`).size < 64 * 1024 * 1024)
     } finally {
       await engine.stop()
     }
@@ -50,7 +50,7 @@ describe('the checkpoint thread', () => {
       while (restarts.filter((r) => !r.busy).length < 3 || commits < 3000) {
         db.tx(() => insert.run())
         commits++
-        maxWal = Math.max(maxWal, statSync(path + '-wal').size)
+        maxWal = Math.max(maxWal, statSync(`${path}-wal`).size)
         await new Promise((r) => setTimeout(r, 1))
         if (commits > 100_000) assert.fail(`no RESTART after ${commits} commits`)
       }
@@ -78,7 +78,11 @@ describe('the checkpoint thread', () => {
         db.tx(() => insert.run())
         await new Promise((r) => setTimeout(r, 1))
       }
-      assert.deepEqual(tries.map((t) => t.busy), [true, true, true], 'every try gave up while the reader stayed')
+      assert.deepEqual(
+        tries.map((t) => t.busy),
+        [true, true, true],
+        'every try gave up while the reader stayed',
+      )
       // Without the back-off a try (and a held-off commit) would come every round, 20 ms apart.
       assert.ok(tries[1].at - tries[0].at >= 1000, `second try ${tries[1].at - tries[0].at} ms after the first`)
       assert.ok(tries[2].at - tries[1].at >= 2000, `third try ${tries[2].at - tries[1].at} ms after the second`)

@@ -34,7 +34,8 @@ pipelines:
 `
 
 const ctxRows = (env: ReturnType<typeof testEnv>) => rows(env.db, 'SELECT * FROM event_context ORDER BY created_at, id')
-const result = (env: ReturnType<typeof testEnv>, jobId: string) => JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ? ORDER BY attempt DESC', jobId)[0].result).result
+const result = (env: ReturnType<typeof testEnv>, jobId: string) =>
+  JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ? ORDER BY attempt DESC', jobId)[0].result).result
 const allJobs = (env: ReturnType<typeof testEnv>) => rows(env.db, 'SELECT * FROM job_queue ORDER BY created_at, id')
 
 async function settle(env: ReturnType<typeof testEnv>, n: number) {
@@ -56,7 +57,14 @@ describe('pipelines and the baggage ledger', () => {
     try {
       const jobs = await settle(env, 3)
       const [pack, ship, notify] = jobs
-      assert.deepEqual(jobs.map((j) => [j.plugin, j.status, j.submitted_by]), [['step-a', 'succeeded', 'cli'], ['step-b', 'succeeded', 'route'], ['step-c', 'succeeded', 'route']])
+      assert.deepEqual(
+        jobs.map((j) => [j.plugin, j.status, j.submitted_by]),
+        [
+          ['step-a', 'succeeded', 'cli'],
+          ['step-b', 'succeeded', 'route'],
+          ['step-c', 'succeeded', 'route'],
+        ],
+      )
       assert.equal(pack.parent_job_id, null)
       assert.equal(ship.parent_job_id, pack.id)
       assert.equal(notify.parent_job_id, ship.id)
@@ -82,7 +90,10 @@ describe('pipelines and the baggage ledger', () => {
       const [root, c1, c2, c3] = ctx
       assert.deepEqual([root.parent_id, root.step_id, c1.parent_id, c2.parent_id, c3.parent_id], [null, '', root.id, c1.id, c2.id])
       const instance = JSON.parse(root.accumulated_json).ductile.pipeline_instance_id
-      assert.deepEqual(ctx.map((c) => JSON.parse(c.accumulated_json).ductile.route_depth), [0, 1, 2, 3])
+      assert.deepEqual(
+        ctx.map((c) => JSON.parse(c.accumulated_json).ductile.route_depth),
+        [0, 1, 2, 3],
+      )
       assert.ok(ctx.every((c) => JSON.parse(c.accumulated_json).ductile.pipeline_instance_id === instance))
       assert.deepEqual([pack.event_context_id, ship.event_context_id, notify.event_context_id], [c1.id, c2.id, c3.id])
 
@@ -90,10 +101,16 @@ describe('pipelines and the baggage ledger', () => {
       const r = inspect.json()
       assert.equal(r.pipeline, 'fulfil')
       assert.equal(r.step, 'notify')
-      assert.deepEqual(r.lineage.map((c: {id: string}) => c.id), [root.id, c1.id, c2.id, c3.id])
+      assert.deepEqual(
+        r.lineage.map((c: {id: string}) => c.id),
+        [root.id, c1.id, c2.id, c3.id],
+      )
       assert.deepEqual(r.baggage.shipping, {carrier: 'DHL'})
       const parent = await runCli(['jobs', 'inspect', pack.id, '--db', env.dbPath, '--json'])
-      assert.deepEqual(parent.json().children.map((c: {id: string; status: string}) => [c.id, c.status]), [[ship.id, 'succeeded']])
+      assert.deepEqual(
+        parent.json().children.map((c: {id: string; status: string}) => [c.id, c.status]),
+        [[ship.id, 'succeeded']],
+      )
       const list = await runCli(['pipelines', 'list', '--config', env.configPath])
       assert.match(list.stdout, /fulfil {2}\(on order\.placed\)\n {2}1\. pack: step-a handle {2}baggage order\.id ← payload\.order_id/)
     } finally {
@@ -139,7 +156,10 @@ pipelines:
       const ship = jobs.find((j) => j.plugin === 'step-b')!
       assert.equal(ship.status, 'skipped')
       assert.equal(ship.last_error, 'if condition evaluated false')
-      assert.deepEqual(JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', ship.id)[0].result), {status: 'skipped', reason: 'if condition evaluated false'})
+      assert.deepEqual(JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', ship.id)[0].result), {
+        status: 'skipped',
+        reason: 'if condition evaluated false',
+      })
       const notify = jobs.find((j) => j.plugin === 'step-c')!
       assert.equal(notify.status, 'succeeded')
       assert.equal(notify.parent_job_id, ship.id)
@@ -161,7 +181,10 @@ pipelines:
     const engine = await startEngine(env)
     try {
       const failed = await waitFor('the loop to be stopped', () => allJobs(env).find((j) => j.status === 'failed'))
-      assert.match(failed.last_error, /event routing failed: route depth limit 3 reached: event ping from pinger would start step again of pipeline loop at depth 4 \(is there a cycle\?\)/)
+      assert.match(
+        failed.last_error,
+        /event routing failed: route depth limit 3 reached: event ping from pinger would start step again of pipeline loop at depth 4 \(is there a cycle\?\)/,
+      )
       await settle(env, 3)
       assert.equal(allJobs(env).length, 3)
     } finally {
@@ -241,7 +264,11 @@ pipelines:
         return h.length >= 3 && h.every((x) => x.status === 'succeeded') ? h : null
       })
       await new Promise((r) => setTimeout(r, 300))
-      assert.equal(rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE submitted_by = 'hook'`)[0].n, 3, 'once per terminal state, and hook jobs fire no hooks')
+      assert.equal(
+        rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE submitted_by = 'hook'`)[0].n,
+        3,
+        'once per terminal state, and hook jobs fire no hooks',
+      )
       const byParent = Object.fromEntries(hooks.map((h) => [h.parent_job_id, JSON.parse(h.payload)]))
       assert.equal(byParent[ok].type, 'job.completed')
       assert.deepEqual([byParent[ok].payload.status, byParent[ok].payload.result], ['succeeded', 'fine'])
@@ -283,7 +310,10 @@ pipelines:
     const r = await runCli(['config', 'check', '--config', env.configPath, '--json'])
     assert.equal(r.code, 2)
     const msgs = r.json().errors.map((e: {path: string; message: string}) => `${e.path}: ${e.message}`)
-    assert.ok(msgs.some((m: string) => /pipelines\[broken\]\.if: bad expression "payload\.a ==": unexpected end of expression/.test(m)), msgs.join('\n'))
+    assert.ok(
+      msgs.some((m: string) => /pipelines\[broken\]\.if: bad expression "payload\.a ==": unexpected end of expression/.test(m)),
+      msgs.join('\n'),
+    )
     assert.ok(msgs.some((m: string) => /pipelines\[broken\]\.steps\[s\]\.uses: unknown plugin nope/.test(m)))
     assert.ok(msgs.some((m: string) => /duplicate step id s/.test(m)))
     assert.ok(msgs.some((m: string) => /plugin echo-sh has no command frob/.test(m)))

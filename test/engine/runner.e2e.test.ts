@@ -16,12 +16,24 @@ import {FIXTURE_PLUGINS, waitFor} from '../helpers/engine.js'
  * and through the Python one. The three must give the same result for the same plugin, byte for byte.
  */
 
-const request = (payload: Record<string, unknown>): PluginRequest => ({protocol: 2, job_id: 'j1', command: 'poll', config: {}, state: {}, context: {}, payload, deadline_at: '2026-11-28T00:00:00.000Z', instance: 'behave'})
+const request = (payload: Record<string, unknown>): PluginRequest => ({
+  protocol: 2,
+  job_id: 'j1',
+  command: 'poll',
+  config: {},
+  state: {},
+  context: {},
+  payload,
+  deadline_at: '2026-11-28T00:00:00.000Z',
+  instance: 'behave',
+})
 const behave = join(FIXTURE_PLUGINS, 'behave', 'run.py')
 const python = findOnPath('python3')
 assert.ok(python, 'python3 is on PATH (the fixture plugins need it too)')
 const helpers = {node: new Spawner('node'), python: new Spawner('python', {python})}
-after(() => Object.values(helpers).forEach((s) => s.close()))
+after(() => {
+  for (const s of Object.values(helpers)) s.close()
+})
 const WAYS = ['this process', 'the Node spawn helper', 'the Python spawn helper'] as const
 type Way = (typeof WAYS)[number]
 const spawnerFor = (via: Way) => (via === 'the Node spawn helper' ? helpers.node : via === 'the Python spawn helper' ? helpers.python : undefined)
@@ -140,8 +152,12 @@ describe('every way of spawning gives the same result', () => {
     const big = await run('the Python spawn helper', {mode: 'echo_request', big: 'q'.repeat(12 << 20)})
     assert.equal(big.kind, 'output_limit', 'a 12 MiB echo is over the stdout cap')
     const env = await run('the Python spawn helper', {mode: 'env'})
-    const seen = (env.response?.result as {env: Record<string, string>}).env
-    assert.deepEqual(Object.keys(seen).filter((k) => k.startsWith('NODE_')), [], 'no IPC channel variables reach plugins')
+    const seen = (env.response?.result as {env: Record<string, string>} | undefined)?.env ?? {}
+    assert.deepEqual(
+      Object.keys(seen).filter((k) => k.startsWith('NODE_')),
+      [],
+      'no IPC channel variables reach plugins',
+    )
   })
 })
 
@@ -158,7 +174,8 @@ describe('choosing the spawn helper', () => {
   it('python without python3 is a config error naming the fix', () => {
     assert.throws(
       () => spawnPath('python', 2, noPython),
-      (e: unknown) => e instanceof DuctileError && e.exitCode === 2 && /python3 is not on the PATH/.test(e.message) && /spawn_helper to auto or node/.test(e.hint ?? ''),
+      (e: unknown) =>
+        e instanceof DuctileError && e.exitCode === 2 && /python3 is not on the PATH/.test(e.message) && /spawn_helper to auto or node/.test(e.hint ?? ''),
     )
   })
 

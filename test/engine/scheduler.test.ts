@@ -85,7 +85,10 @@ const reasonOf = (d: {action: string; reason?: string; plugin: string}[], plugin
 
 describe('scheduler: every', () => {
   it('fires on the first tick, then not before completion + interval + jitter (bounds)', () => {
-    for (const [r, extra] of [[0, 0], [0.999, 59_940]] as const) {
+    for (const [r, extra] of [
+      [0, 0],
+      [0.999, 59_940],
+    ] as const) {
       const h = harness(`plugins:\n  behave:\n    schedules:\n      - {every: 10m, jitter: 1m}\n`, undefined, {random: () => r})
       const d1 = h.tick()
       assert.equal(fired(d1).length, 1)
@@ -156,27 +159,44 @@ describe('scheduler: one-shots', () => {
     const start = Date.UTC(2026, 10, 27, 12, 0)
     const h = harness(`plugins:\n  behave:\n    schedules:\n      - {id: once, at: "2026-11-27T13:00:00Z"}\n      - {id: later, after: 30m}\n`, start)
     const d0 = h.tick()
-    assert.deepEqual(d0.map((d) => d.reason), ['not_due', 'not_due'])
+    assert.deepEqual(
+      d0.map((d) => d.reason),
+      ['not_due', 'not_due'],
+    )
     assert.equal(h.entry('behave', 'once').next_run_at, '2026-11-27 13:00:00.000')
     assert.equal(h.entry('behave', 'later').next_run_at, ts(start + 30 * MIN))
     h.advance(30 * MIN)
-    assert.deepEqual(h.tick().map((d) => d.action), ['skipped', 'fired'])
+    assert.deepEqual(
+      h.tick().map((d) => d.action),
+      ['skipped', 'fired'],
+    )
     h.complete(h.jobs()[0].id, 'succeeded')
     h.advance(30 * MIN)
-    assert.deepEqual(h.tick().map((d) => d.action), ['fired', 'skipped'])
+    assert.deepEqual(
+      h.tick().map((d) => d.action),
+      ['fired', 'skipped'],
+    )
     for (const id of ['once', 'later']) {
       const e = h.entry('behave', id)
       assert.deepEqual([e.status, e.reason, e.next_run_at], ['exhausted', 'one_shot_exhausted', null])
     }
     h.restart()
     h.advance(24 * 60 * MIN)
-    assert.deepEqual(h.tick().map((d) => d.reason), ['schedule_exhausted', 'schedule_exhausted'])
+    assert.deepEqual(
+      h.tick().map((d) => d.reason),
+      ['schedule_exhausted', 'schedule_exhausted'],
+    )
     assert.equal(h.jobs().length, 2)
   })
 })
 
 describe('scheduler: catch-up after downtime', () => {
-  for (const [policy, downMin, expected] of [['run_all', 35, 3], ['run_once', 35, 1], ['run_all', 2000, 100], ['skip', 35, 0]] as const) {
+  for (const [policy, downMin, expected] of [
+    ['run_all', 35, 3],
+    ['run_once', 35, 1],
+    ['run_all', 2000, 100],
+    ['skip', 35, 0],
+  ] as const) {
     it(`${policy} after ${downMin} minutes of a 10m schedule enqueues ${expected}`, () => {
       const start = Date.UTC(2026, 10, 27, 12, 0)
       const h = harness(`plugins:\n  behave:\n    schedules:\n      - {every: 10m, catch_up: ${policy}}\n`, start)
@@ -184,7 +204,10 @@ describe('scheduler: catch-up after downtime', () => {
       const d = h.tick()
       const catchUps = d.filter((x) => x.action === 'catch_up')
       assert.equal(catchUps.length, expected)
-      const keys = h.jobs().map((j) => j.dedupe_key).filter((k) => k.includes(':catchup:'))
+      const keys = h
+        .jobs()
+        .map((j) => j.dedupe_key)
+        .filter((k) => k.includes(':catchup:'))
       assert.equal(keys.length, expected)
       if (expected) assert.equal(keys[0], `behave:poll:default:catchup:${new Date(start - downMin * MIN + 10 * MIN).toISOString().replace('.000Z', 'Z')}`)
     })
@@ -193,7 +216,9 @@ describe('scheduler: catch-up after downtime', () => {
 
 function env_seed(h: ReturnType<typeof harness>, lastFired: number) {
   h.env.db.sqlite
-    .prepare(`INSERT INTO schedule_entries (plugin, schedule_id, command, status, last_fired_at, next_run_at, updated_at) VALUES ('behave', 'default', 'poll', 'active', ?, ?, ?)`)
+    .prepare(
+      `INSERT INTO schedule_entries (plugin, schedule_id, command, status, last_fired_at, next_run_at, updated_at) VALUES ('behave', 'default', 'poll', 'active', ?, ?, ?)`,
+    )
     .run(ts(lastFired), ts(lastFired + 10 * MIN), ts(lastFired))
 }
 
@@ -225,14 +250,21 @@ describe('scheduler: if_running', () => {
     const jobs = h.jobs()
     assert.equal(jobs[0].status, 'dead')
     assert.equal(jobs[0].last_error, 'cancelled by scheduler (if_running=cancel)')
-    assert.deepEqual(rows(h.env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', first.id).pop(), {from_status: 'queued', to_status: 'dead', reason: 'cancelled by scheduler (if_running=cancel)'})
+    assert.deepEqual(rows(h.env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', first.id).pop(), {
+      from_status: 'queued',
+      to_status: 'dead',
+      reason: 'cancelled by scheduler (if_running=cancel)',
+    })
     assert.equal(jobs[1].status, 'queued')
   })
 })
 
 describe('scheduler: constraints', () => {
   it('only_between across midnight, in the schedule zone', () => {
-    const h = harness(`plugins:\n  behave:\n    schedules:\n      - {every: 1m, only_between: "22:00-02:00", timezone: America/New_York}\n`, Date.UTC(2026, 10, 27, 4, 0))
+    const h = harness(
+      `plugins:\n  behave:\n    schedules:\n      - {every: 1m, only_between: "22:00-02:00", timezone: America/New_York}\n`,
+      Date.UTC(2026, 10, 27, 4, 0),
+    )
     // 04:00Z = 23:00 in New York (EST, UTC-5): inside.
     assert.equal(fired(h.tick()).length, 1)
     h.complete(h.jobs()[0].id, 'succeeded')
@@ -255,11 +287,16 @@ describe('scheduler: invalid schedules', () => {
   it('a bad cron and a command the manifest lacks are paused_invalid, and recover when fixed', () => {
     const h = harness(`plugins:\n  behave:\n    schedules:\n      - {id: c, cron: "99 * * * *"}\n      - {id: m, every: 1m, command: frobnicate}\n`)
     const d = h.tick()
-    assert.deepEqual(d.map((x) => x.reason), ['invalid_schedule_config', 'command_not_supported'])
+    assert.deepEqual(
+      d.map((x) => x.reason),
+      ['invalid_schedule_config', 'command_not_supported'],
+    )
     assert.deepEqual([h.entry('behave', 'c').status, h.entry('behave', 'c').reason], ['paused_invalid', 'invalid_schedule_config'])
     assert.deepEqual([h.entry('behave', 'm').status, h.entry('behave', 'm').reason], ['paused_invalid', 'command_not_supported'])
     assert.equal(h.jobs().length, 0)
-    const fixed = harness(`plugins:\n  behave:\n    schedules:\n      - {id: c, cron: "*/5 * * * *"}\n      - {id: m, every: 1m, command: sync}\n`, h.now, {env: h.env})
+    const fixed = harness(`plugins:\n  behave:\n    schedules:\n      - {id: c, cron: "*/5 * * * *"}\n      - {id: m, every: 1m, command: sync}\n`, h.now, {
+      env: h.env,
+    })
     fixed.tick()
     assert.deepEqual([fixed.entry('behave', 'c').status, fixed.entry('behave', 'c').reason], ['active', null])
     assert.deepEqual([fixed.entry('behave', 'm').status, fixed.entry('behave', 'm').command], ['active', 'sync'])
@@ -320,7 +357,10 @@ describe('scheduler: invalid schedules', () => {
 describe('circuit breakers', () => {
   const CFG = `plugins:\n  behave:\n    circuit_breaker: {threshold: 3, reset_after: 10m}\n    schedules:\n      - {every: 1m}\n`
   const history = (h: ReturnType<typeof harness>) =>
-    rows(h.env.db, `SELECT from_state, to_state, reason, failure_count, job_id FROM circuit_breaker_transitions WHERE plugin = 'behave' ORDER BY created_at, id`)
+    rows(
+      h.env.db,
+      `SELECT from_state, to_state, reason, failure_count, job_id FROM circuit_breaker_transitions WHERE plugin = 'behave' ORDER BY created_at, id`,
+    )
 
   function failThrice(h: ReturnType<typeof harness>) {
     const ids: string[] = []
@@ -357,7 +397,10 @@ describe('circuit breakers', () => {
     h.complete(probe[0].jobId!, 'succeeded')
     h.advance(MIN)
     h.tick()
-    assert.deepEqual(history(h).map((t) => `${t.from_state}→${t.to_state} ${t.reason}`), ['closed→open failure_threshold', 'open→half_open cooldown_elapsed', 'half_open→closed success'])
+    assert.deepEqual(
+      history(h).map((t) => `${t.from_state}→${t.to_state} ${t.reason}`),
+      ['closed→open failure_threshold', 'open→half_open cooldown_elapsed', 'half_open→closed success'],
+    )
     const closed = rows(h.env.db, `SELECT * FROM circuit_breakers WHERE plugin = 'behave'`)[0]
     assert.deepEqual([closed.state, closed.failure_count, closed.opened_at], ['closed', 0, null])
   })
@@ -370,7 +413,10 @@ describe('circuit breakers', () => {
     h.complete(probe.jobId!, 'failed')
     h.advance(MIN)
     assert.equal(reasonOf(h.tick()), 'circuit_open')
-    assert.deepEqual(history(h).map((t) => `${t.from_state}→${t.to_state} ${t.reason}`), ['closed→open failure_threshold', 'open→half_open cooldown_elapsed', 'half_open→open failure_threshold'])
+    assert.deepEqual(
+      history(h).map((t) => `${t.from_state}→${t.to_state} ${t.reason}`),
+      ['closed→open failure_threshold', 'open→half_open cooldown_elapsed', 'half_open→open failure_threshold'],
+    )
     resetBreaker(h.env.db, 'behave', 'poll', ts(h.now))
     const t = history(h).pop()!
     assert.deepEqual(t, {from_state: 'open', to_state: 'closed', reason: 'manual_reset', failure_count: 0, job_id: null})
@@ -379,7 +425,11 @@ describe('circuit breakers', () => {
     h.advance(MIN)
     const d = h.tick()
     assert.equal(fired(d).length, 1, 'fires again after the reset')
-    assert.equal(rows(h.env.db, `SELECT failure_count FROM circuit_breakers WHERE plugin = 'behave'`)[0].failure_count, 1, 'the probe failure before the reset is counted once')
+    assert.equal(
+      rows(h.env.db, `SELECT failure_count FROM circuit_breakers WHERE plugin = 'behave'`)[0].failure_count,
+      1,
+      'the probe failure before the reset is counted once',
+    )
   })
 
   it('only scheduler-submitted completions count', () => {

@@ -22,7 +22,9 @@ const PLUGINS = `plugins:
 `
 
 const transitions = (env: ReturnType<typeof testEnv>, id: string) =>
-  rows(env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', id).map((t) => `${t.from_status ?? '∅'}→${t.to_status}`)
+  rows(env.db, 'SELECT from_status, to_status, reason FROM job_transitions WHERE job_id = ? ORDER BY id', id).map(
+    (t) => `${t.from_status ?? '∅'}→${t.to_status}`,
+  )
 
 describe('worker loop: outcomes and the rows they write', () => {
   it('ok with facts: succeeded, transitions, attempt with pid, job_log, plugin_facts seq, mirrored state', async () => {
@@ -57,7 +59,10 @@ describe('worker loop: outcomes and the rows they write', () => {
 
       const id2 = enqueue(env, 'facts-py')
       await waitTerminal(env, id2)
-      assert.deepEqual(rows(env.db, 'SELECT seq FROM plugin_facts ORDER BY seq').map((f) => f.seq), [1, 2])
+      assert.deepEqual(
+        rows(env.db, 'SELECT seq FROM plugin_facts ORDER BY seq').map((f) => f.seq),
+        [1, 2],
+      )
       assert.equal(rows(env.db, `SELECT value FROM storage_sequences WHERE name = 'plugin_facts'`)[0].value, 2)
       assert.equal(JSON.parse(rows(env.db, `SELECT state FROM plugin_state WHERE plugin_name = 'facts-py'`)[0].state).count, 2)
       const snap = rows(env.db, 'SELECT * FROM config_snapshots')
@@ -81,7 +86,10 @@ describe('worker loop: outcomes and the rows they write', () => {
       for (const id of ids) assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       const results = ids.map((id) => JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', id)[0].result).result)
       assert.deepEqual(results, ['counted 1', 'counted 2', 'counted 3'])
-      await waitFor('the echo-sh jobs in between', () => rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE plugin = 'echo-sh' AND status = 'succeeded'`)[0].n === 3)
+      await waitFor(
+        'the echo-sh jobs in between',
+        () => rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE plugin = 'echo-sh' AND status = 'succeeded'`)[0].n === 3,
+      )
       for (const id of ids) assertJobRows(env, id)
       const spans = rows(env.db, `SELECT started_at, completed_at FROM job_queue ORDER BY started_at`)
       for (let i = 1; i < spans.length; i++) assert.ok(spans[i].started_at >= spans[i - 1].completed_at, 'one worker: no overlap on record')
@@ -92,7 +100,11 @@ describe('worker loop: outcomes and the rows they write', () => {
 
   it('legacy state (no fact_outputs) is shallow-merged into plugin_state', async () => {
     const env = testEnv(PLUGINS)
-    env.db.sqlite.prepare(`INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('legacy-node', '{"keep":1,"nested":{"old":true}}', '2026-01-01 00:00:00.000')`).run()
+    env.db.sqlite
+      .prepare(
+        `INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('legacy-node', '{"keep":1,"nested":{"old":true}}', '2026-01-01 00:00:00.000')`,
+      )
+      .run()
     const engine = await startEngine(env)
     try {
       const id = enqueue(env, 'legacy-node')
@@ -114,11 +126,28 @@ describe('worker loop: outcomes and the rows they write', () => {
       assert.equal(job.status, 'failed')
       assert.equal(job.attempt, 3)
       assert.equal(job.last_error, 'upstream said no')
-      assert.deepEqual(transitions(env, id), ['∅→queued', 'queued→running', 'running→queued', 'queued→running', 'running→queued', 'queued→running', 'running→failed'])
+      assert.deepEqual(transitions(env, id), [
+        '∅→queued',
+        'queued→running',
+        'running→queued',
+        'queued→running',
+        'running→queued',
+        'queued→running',
+        'running→failed',
+      ])
       const log = rows(env.db, 'SELECT id, status, attempt, stderr, started_at, completed_at FROM job_log WHERE job_id = ? ORDER BY attempt', id)
-      assert.deepEqual(log.map((l) => [l.id, l.status]), [[`${id}-1`, 'failed'], [`${id}-2`, 'failed'], [`${id}-3`, 'failed']])
+      assert.deepEqual(
+        log.map((l) => [l.id, l.status]),
+        [
+          [`${id}-1`, 'failed'],
+          [`${id}-2`, 'failed'],
+          [`${id}-3`, 'failed'],
+        ],
+      )
       assert.ok(log.every((l) => l.stderr.includes('upstream said no')))
-      const starts = rows(env.db, 'SELECT created_at FROM job_attempts WHERE job_id = ? ORDER BY attempt', id).map((a) => Date.parse(a.created_at.replace(' ', 'T') + 'Z'))
+      const starts = rows(env.db, 'SELECT created_at FROM job_attempts WHERE job_id = ? ORDER BY attempt', id).map((a) =>
+        Date.parse(`${a.created_at.replace(' ', 'T')}Z`),
+      )
       assert.equal(starts.length, 3)
       assert.ok(starts[1] - starts[0] >= 100, `backoff base 100ms (got ${starts[1] - starts[0]})`)
       assert.ok(starts[2] - starts[1] >= 200, `second backoff doubles (got ${starts[2] - starts[1]})`)
@@ -153,7 +182,10 @@ describe('worker loop: outcomes and the rows they write', () => {
       assert.equal(job.attempt, 2)
       assert.equal(job.last_error, 'plugin execution timed out after 1s')
       const log = rows(env.db, 'SELECT status, result FROM job_log WHERE job_id = ? ORDER BY attempt', id)
-      assert.deepEqual(log, [{status: 'timed_out', result: null}, {status: 'timed_out', result: null}])
+      assert.deepEqual(log, [
+        {status: 'timed_out', result: null},
+        {status: 'timed_out', result: null},
+      ])
       const pids = rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id).map((r) => r.plugin_pid)
       for (const pid of pids) assert.equal(processAlive(pid), false, 'the plugin was killed')
     } finally {
@@ -183,7 +215,9 @@ describe('worker loop: outcomes and the rows they write', () => {
     const engine = await startEngine(env)
     try {
       const ids = Object.fromEntries(
-        ['flood_stdout', 'flood_stderr', 'invalid_json', 'empty', 'missing_result', 'nonzero_valid', 'binary', 'two_docs', 'array', 'bad_utf8_stderr'].map((m) => [m, enqueue(env, 'behave', {mode: m}, {maxAttempts: 1})]),
+        ['flood_stdout', 'flood_stderr', 'invalid_json', 'empty', 'missing_result', 'nonzero_valid', 'binary', 'two_docs', 'array', 'bad_utf8_stderr'].map(
+          (m) => [m, enqueue(env, 'behave', {mode: m}, {maxAttempts: 1})],
+        ),
       )
       const get = async (m: string) => {
         const job = await waitTerminal(env, ids[m], 30_000)
@@ -266,7 +300,11 @@ describe('worker loop: outcomes and the rows they write', () => {
       assert.ok(names.includes('PATH') && names.includes('DUCTILE_TEST_PASS'))
       // DUCTILE_RUN marks every process of this engine's database, so a restarted engine finds what it left.
       assert.ok(names.includes('DUCTILE_RUN'))
-      for (const k of names) assert.ok(['PATH', 'HOME', 'TZ', 'LANG', 'LANGUAGE', 'TMPDIR', 'DUCTILE_TEST_PASS', 'DUCTILE_RUN'].includes(k) || k.startsWith('LC_'), `unexpected variable ${k}`)
+      for (const k of names)
+        assert.ok(
+          ['PATH', 'HOME', 'TZ', 'LANG', 'LANGUAGE', 'TMPDIR', 'DUCTILE_TEST_PASS', 'DUCTILE_RUN'].includes(k) || k.startsWith('LC_'),
+          `unexpected variable ${k}`,
+        )
       const req = JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', (await waitTerminal(env, b)).id)[0].result).result
       assert.equal(req.protocol, 2)
       assert.equal(req.job_id, b)
@@ -321,7 +359,8 @@ describe('worker loop: outcomes and the rows they write', () => {
         const helper = engine.spawnHelperPid()
         assert.equal(helper !== null, kind !== null, `${service.trim()}: a helper ${kind ?? 'none'}`)
         assert.equal(parent, helper ?? process.pid, 'the plugin is a child of the process that started it')
-        if (helper) assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), kind === 'python' ? /python3.*helpers\/spawner\.py/ : /helpers\/spawner-node\.[tj]s/)
+        if (helper)
+          assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), kind === 'python' ? /python3.*helpers\/spawner\.py/ : /helpers\/spawner-node\.[tj]s/)
         assert.match(env.logs.find((l) => l.includes('engine started')) ?? '', new RegExp(`spawn=${kind ? `${kind}-helper` : 'engine'}`))
         assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       } finally {

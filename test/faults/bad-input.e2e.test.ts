@@ -34,7 +34,14 @@ async function configCheck(body: string, opts?: Parameters<typeof configWith>[1]
   return {...r, ...c}
 }
 
-function manifest(root: string, name: string, fields: string, entry = 'run.sh', script = '#!/bin/sh\ncat >/dev/null; echo \'{"status":"ok","result":"x"}\'\n', mode = 0o755) {
+function manifest(
+  root: string,
+  name: string,
+  fields: string,
+  entry = 'run.sh',
+  script = '#!/bin/sh\ncat >/dev/null; echo \'{"status":"ok","result":"x"}\'\n',
+  mode = 0o755,
+) {
   const d = join(root, name)
   mkdirSync(d, {recursive: true})
   writeFileSync(join(d, 'manifest.yaml'), fields)
@@ -43,7 +50,8 @@ function manifest(root: string, name: string, fields: string, entry = 'run.sh', 
   return d
 }
 
-const GOOD = (name: string, extra = '') => `manifest_spec: ductile.plugin\nmanifest_version: 1\nname: ${name}\nversion: 1.0.0\nprotocol: 2\nentrypoint: run.sh\ncommands:\n  - {name: poll, type: read}\n${extra}`
+const GOOD = (name: string, extra = '') =>
+  `manifest_spec: ductile.plugin\nmanifest_version: 1\nname: ${name}\nversion: 1.0.0\nprotocol: 2\nentrypoint: run.sh\ncommands:\n  - {name: poll, type: read}\n${extra}`
 
 describe('bad input: config', () => {
   it('invalid YAML names line and column (exit 2)', async () => {
@@ -100,17 +108,30 @@ describe('bad input: manifests (the plugin is refused, the others still load)', 
     assert.equal(r.code, 2, r.stdout)
     assert.match(r.stdout, pattern)
     const list = await runCli(['plugins', 'list', '--config', r.configPath, '--json'])
-    assert.ok(list.json().plugins.some((p: {name: string}) => p.name === 'echo-sh'), 'the good plugin still loads')
+    assert.ok(
+      list.json().plugins.some((p: {name: string}) => p.name === 'echo-sh'),
+      'the good plugin still loads',
+    )
   }
-  it('missing fields', () => refused((root) => manifest(root, 'bad', 'manifest_spec: ductile.plugin\nmanifest_version: 1\nprotocol: 2\nentrypoint: run.sh\n'), /bad\/manifest\.yaml: name: is required[\s\S]*bad\/manifest\.yaml: commands: is required/))
-  it('the wrong protocol', () => refused((root) => manifest(root, 'old', GOOD('old').replace('protocol: 2', 'protocol: 1')), /old\/manifest\.yaml: protocol: must be 2 \(got 1\)/))
-  it('an entrypoint outside the plugin directory', () => refused((root) => manifest(root, 'escape', GOOD('escape').replace('entrypoint: run.sh', 'entrypoint: ../echo-sh/run.sh')), /entrypoint: must be a path inside the plugin directory without "\.\."/))
+  it('missing fields', () =>
+    refused(
+      (root) => manifest(root, 'bad', 'manifest_spec: ductile.plugin\nmanifest_version: 1\nprotocol: 2\nentrypoint: run.sh\n'),
+      /bad\/manifest\.yaml: name: is required[\s\S]*bad\/manifest\.yaml: commands: is required/,
+    ))
+  it('the wrong protocol', () =>
+    refused((root) => manifest(root, 'old', GOOD('old').replace('protocol: 2', 'protocol: 1')), /old\/manifest\.yaml: protocol: must be 2 \(got 1\)/))
+  it('an entrypoint outside the plugin directory', () =>
+    refused(
+      (root) => manifest(root, 'escape', GOOD('escape').replace('entrypoint: run.sh', 'entrypoint: ../echo-sh/run.sh')),
+      /entrypoint: must be a path inside the plugin directory without "\.\."/,
+    ))
   it('an entrypoint that is a symlink leading outside', () =>
     refused((root) => {
       const d = manifest(root, 'linked', GOOD('linked').replace('entrypoint: run.sh', 'entrypoint: link.sh'))
       symlinkSync(join(root, 'echo-sh', 'run.sh'), join(d, 'link.sh'))
     }, /link\.sh is a symlink/))
-  it('an entrypoint that is not executable', () => refused((root) => manifest(root, 'noexec', GOOD('noexec'), 'run.sh', '#!/bin/sh\n', 0o644), /run\.sh is not executable \(chmod \+x it\)/))
+  it('an entrypoint that is not executable', () =>
+    refused((root) => manifest(root, 'noexec', GOOD('noexec'), 'run.sh', '#!/bin/sh\n', 0o644), /run\.sh is not executable \(chmod \+x it\)/))
   it('a world-writable plugin directory', () =>
     refused((root) => {
       const d = manifest(root, 'open', GOOD('open'))
@@ -189,10 +210,25 @@ describe('bad input: plugin output (the job records it; the engine goes on)', ()
 // (CI may clone somewhere private).
 const asNobody =
   process.getuid?.() === 0 &&
-  spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(BIN)}.replace('bin/run.js', 'node_modules/better-sqlite3'))`], {cwd: ROOT}).status === 0
+  spawnSync(
+    'setpriv',
+    [
+      '--reuid=nobody',
+      '--regid=nogroup',
+      '--clear-groups',
+      process.execPath,
+      '-e',
+      `require(${JSON.stringify(BIN)}.replace('bin/run.js', 'node_modules/better-sqlite3'))`,
+    ],
+    {cwd: ROOT},
+  ).status === 0
 /** Run the CLI as an unprivileged user (root ignores file modes). */
 function cliAs(args: string[]) {
-  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, BIN, ...args], {cwd: ROOT, encoding: 'utf8', env: {...process.env, NO_COLOR: '1', NODE_ENV: '', HOME: '/tmp'}})
+  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: {...process.env, NO_COLOR: '1', NODE_ENV: '', HOME: '/tmp'},
+  })
   return {code: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 /** A database in a world-readable directory (the test temp dirs are private to root). */
@@ -246,7 +282,9 @@ describe('bad input: the database', () => {
     assert.equal(d.code, 1)
     assert.equal(d.json().healthy, false)
   })
-  it('read-only file: reads work, writes fail with exit 1 and say what to check', {skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read'}, () => {
+  it('read-only file: reads work, writes fail with exit 1 and say what to check', {
+    skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read',
+  }, () => {
     const {dir, path} = sharedDb()
     chmodSync(path, 0o444)
     // The directory stays writable: SQLite needs to create the -shm file to read a WAL database.
@@ -258,7 +296,9 @@ describe('bad input: the database', () => {
     assert.match(write.stderr, /Error \(db_(readonly|error)\)/)
     assert.match(write.stderr, /permissions/)
   })
-  it('read-only directory: writes fail with exit 1 naming the directory problem; nothing lost', {skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read'}, () => {
+  it('read-only directory: writes fail with exit 1 naming the directory problem; nothing lost', {
+    skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read',
+  }, () => {
     const {dir, path} = sharedDb()
     chmodSync(path, 0o666)
     chmodSync(dir, 0o555)
@@ -270,12 +310,20 @@ describe('bad input: the database', () => {
     assert.equal(check.sqlite.prepare('SELECT COUNT(*) FROM job_queue').pluck().get(), 1)
     check.close()
   })
-  it('read-only file in a read-only directory: read commands work; writes fail saying what to check', {skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read'}, () => {
+  it('read-only file in a read-only directory: read commands work; writes fail saying what to check', {
+    skip: !asNobody && 'needs root, setpriv, and a checkout that nobody can read',
+  }, () => {
     const {dir, path} = sharedDb()
     chmodSync(path, 0o444)
     chmodSync(dir, 0o555)
     try {
-      for (const args of [['jobs', 'status'], ['jobs', 'list'], ['doctor', '--engine-optional'], ['db', 'info'], ['watch', '--once']]) {
+      for (const args of [
+        ['jobs', 'status'],
+        ['jobs', 'list'],
+        ['doctor', '--engine-optional'],
+        ['db', 'info'],
+        ['watch', '--once'],
+      ]) {
         const read = cliAs([...args, '--db', path, '--json'])
         assert.ok(read.code === 0 || (args[0] === 'doctor' && read.code === 1), `${args.join(' ')}: ${read.stderr}`)
         assert.doesNotMatch(read.stdout + read.stderr, /cannot be written|unable to open/, args.join(' '))
@@ -294,7 +342,11 @@ describe('bad input: the database', () => {
     })
     db.close()
     const to = join(dir, 'copy.db')
-    const r = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 256; exec "${process.execPath}" "${BIN}" db backup --to "${to}" --db "${path}"`], {cwd: ROOT, encoding: 'utf8', env: {...process.env, NODE_ENV: ''}})
+    const r = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 256; exec "${process.execPath}" "${BIN}" db backup --to "${to}" --db "${path}"`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {...process.env, NODE_ENV: ''},
+    })
     assert.equal(r.status, 1, r.stderr)
     assert.match(r.stderr, /Error \(db_(full|error)\)/)
     assert.throws(() => statSync(to), 'no partial copy left')
@@ -357,6 +409,7 @@ describe('security', () => {
     const ok = await runCli(['jobs', 'enqueue', 'behave', '--payload', payload, ...cfg])
     assert.equal(ok.code, 0, ok.stderr)
     assert.equal(rows(env.db, 'SELECT payload FROM job_queue WHERE id = ?', ok.stdout.trim())[0].payload, payload, 'stored verbatim')
-    for (const t of ['job_queue', 'job_log', 'plugin_facts', 'circuit_breakers']) assert.equal(rows(env.db, `SELECT COUNT(*) AS n FROM sqlite_master WHERE name = ?`, t)[0].n, 1, `${t} still there`)
+    for (const t of ['job_queue', 'job_log', 'plugin_facts', 'circuit_breakers'])
+      assert.equal(rows(env.db, `SELECT COUNT(*) AS n FROM sqlite_master WHERE name = ?`, t)[0].n, 1, `${t} still there`)
   })
 })

@@ -6,7 +6,6 @@ import {runCli} from '../helpers/cli.js'
 import {insertBreaker} from '../helpers/fixtures.js'
 import {enqueue, rows, testEnv, waitFor, spawnEngine} from '../helpers/engine.js'
 
-
 const outstanding = (env: ReturnType<typeof testEnv>) => rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE status IN ('queued', 'running')`)[0].n
 
 describe('faults: concurrency', () => {
@@ -21,7 +20,12 @@ describe('faults: concurrency', () => {
       await waitFor('the engine to start', () => e.err().includes('engine started'), 15_000)
       const db = ['--db', env.dbPath]
       while (outstanding(env) > 0) {
-        for (const args of [['jobs', 'status'], ['facts', 'facts-py'], ['breakers', 'list'], ['jobs', 'inspect', ids[reads % ids.length]]]) {
+        for (const args of [
+          ['jobs', 'status'],
+          ['facts', 'facts-py'],
+          ['breakers', 'list'],
+          ['jobs', 'inspect', ids[reads % ids.length]],
+        ]) {
           const r = await runCli([...args, ...db, '--json'])
           reads++
           if (r.code !== 0 || /SQLITE_BUSY|database is locked/i.test(r.stderr + r.stdout)) errors.push(`${args.join(' ')}: ${r.code} ${r.stderr}`)

@@ -8,7 +8,6 @@ import {runCli} from '../helpers/cli.js'
 import {assertJobRows, enqueue, jobRow, rows, testEnv, waitFor, waitTerminal, spawnEngine} from '../helpers/engine.js'
 import {ago, insertAttempt, insertJob, insertTransition} from '../helpers/fixtures.js'
 
-
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('faults: crashes', () => {
@@ -55,7 +54,10 @@ describe('faults: crashes', () => {
     // Every enqueued job is terminal; none is left running.
     const jobs = rows(env.db, 'SELECT * FROM job_queue')
     assert.equal(jobs.length, ids.length)
-    assert.deepEqual(jobs.filter((j) => ['queued', 'running'].includes(j.status)), [])
+    assert.deepEqual(
+      jobs.filter((j) => ['queued', 'running'].includes(j.status)),
+      [],
+    )
     // No job has two job_log rows for one attempt.
     assert.deepEqual(rows(env.db, 'SELECT job_id, attempt, COUNT(*) AS n FROM job_log GROUP BY job_id, attempt HAVING n > 1'), [])
     // No job ran its plugin more times than its attempts say.
@@ -75,11 +77,18 @@ describe('faults: crashes', () => {
     const seq = rows(env.db, `SELECT value FROM storage_sequences WHERE name = 'plugin_facts'`)[0]?.value ?? 0
     const max = rows(env.db, 'SELECT MAX(seq) AS m FROM plugin_facts')[0].m ?? 0
     assert.equal(seq, max)
-    assert.equal(rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE plugin = 'facts-py' AND status = 'succeeded'`)[0].n, rows(env.db, 'SELECT COUNT(*) AS n FROM plugin_facts')[0].n, 'one fact per successful poll')
+    assert.equal(
+      rows(env.db, `SELECT COUNT(*) AS n FROM job_queue WHERE plugin = 'facts-py' AND status = 'succeeded'`)[0].n,
+      rows(env.db, 'SELECT COUNT(*) AS n FROM plugin_facts')[0].n,
+      'one fact per successful poll',
+    )
     const statuses = Object.fromEntries(rows(env.db, 'SELECT status, COUNT(*) AS n FROM job_queue GROUP BY status').map((r) => [r.status, r.n]))
     const recovered = rows(env.db, `SELECT COUNT(*) AS n FROM job_log WHERE last_error LIKE 'interrupted%'`)[0].n
-    console.log(`# crash suite: ${kills} SIGKILLs in ${seconds.toFixed(0)} s, ${jobs.length} jobs, ${recovered} interrupted attempts recovered, final ${JSON.stringify(statuses)}`)
-    if (process.env.FAULT_RESULTS) writeFileSync(process.env.FAULT_RESULTS, JSON.stringify({kills, seconds, jobs: jobs.length, recovered, statuses}) + '\n', {flag: 'a'})
+    console.log(
+      `# crash suite: ${kills} SIGKILLs in ${seconds.toFixed(0)} s, ${jobs.length} jobs, ${recovered} interrupted attempts recovered, final ${JSON.stringify(statuses)}`,
+    )
+    if (process.env.FAULT_RESULTS)
+      writeFileSync(process.env.FAULT_RESULTS, `${JSON.stringify({kills, seconds, jobs: jobs.length, recovered, statuses})}\n`, {flag: 'a'})
   })
 
   it('an orphan whose engine and plugin are gone is recovered by a running engine (its periodic check)', {timeout: 120_000}, async () => {
@@ -109,13 +118,19 @@ describe('faults: crashes', () => {
     const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 30}, {maxAttempts: 2})
     const e = spawnEngine(env.configPath)
     try {
-      const pid = await waitFor('the plugin pid', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ? AND attempt = 1', id)[0]?.plugin_pid as number | undefined)
+      const pid = await waitFor(
+        'the plugin pid',
+        () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ? AND attempt = 1', id)[0]?.plugin_pid as number | undefined,
+      )
       process.kill(-pid, 'SIGKILL')
       await waitFor('the retry', () => jobRow(env.db, id).attempt === 2)
       const log = rows(env.db, 'SELECT attempt, status, last_error FROM job_log WHERE job_id = ?', id)[0]
       assert.equal(log.status, 'failed')
       assert.match(log.last_error, /plugin produced no output on stdout \(killed by SIGKILL\)/)
-      const pid2 = await waitFor('the second attempt', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ? AND attempt = 2', id)[0]?.plugin_pid as number | undefined)
+      const pid2 = await waitFor(
+        'the second attempt',
+        () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ? AND attempt = 2', id)[0]?.plugin_pid as number | undefined,
+      )
       process.kill(-pid2, 'SIGKILL')
       const j = await waitTerminal(env, id)
       assert.deepEqual([j.status, j.attempt], ['failed', 2], 'attempts exhausted: failed')
@@ -124,10 +139,10 @@ describe('faults: crashes', () => {
       e.child.kill('SIGTERM')
       await e.exited
     }
-    assert.ok(!existsSync(env.dbPath + '.pid'))
+    assert.ok(!existsSync(`${env.dbPath}.pid`))
   })
 
-  it('jobs stuck shows whether a running job\'s process is alive', async () => {
+  it("jobs stuck shows whether a running job's process is alive", async () => {
     const env = testEnv(`plugins:\n  behave: {}\n`)
     const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 2})
     const e = spawnEngine(env.configPath)

@@ -10,6 +10,7 @@ export interface CliResult {
   stdout: string
   stderr: string
   /** stdout parsed as JSON (throws with the output when it is not). */
+  // biome-ignore lint/suspicious/noExplicitAny: a command's JSON, read loosely: a missing key fails the assertion
   json<T = any>(): T
 }
 

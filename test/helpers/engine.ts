@@ -34,7 +34,7 @@ export function testEnv(yaml = '', opts: {service?: string} = {}): TestEnv {
   const dbPath = join(dir, 'ductile.db')
   const configPath = join(dir, 'config.yaml')
   const extra = opts.service ?? ''
-  const defaults = ['  name: test-engine\n', '  max_workers: 2\n', '  tick_interval: 1h\n'].filter((l) => !extra.includes(l.split(':')[0] + ':'))
+  const defaults = ['  name: test-engine\n', '  max_workers: 2\n', '  tick_interval: 1h\n'].filter((l) => !extra.includes(`${l.split(':')[0]}:`))
   writeFileSync(configPath, `service:\n${defaults.join('')}${extra}state:\n  path: ./ductile.db\nplugin_roots:\n  - ${FIXTURE_PLUGINS}\n${yaml}`)
   const db = openDb(dbPath, {mode: 'create'})
   initSchema(db)
@@ -91,18 +91,24 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | null | 
 }
 
 export function jobRow(db: Db, id: string) {
+  // biome-ignore lint/suspicious/noExplicitAny: a row read loosely: a missing column fails the assertion
   return db.sqlite.prepare('SELECT * FROM job_queue WHERE id = ?').get(id) as Record<string, any>
 }
 
 /** Wait for a job to reach a terminal status. */
 export function waitTerminal(env: TestEnv, id: string, timeoutMs = 15_000) {
-  return waitFor(`job ${id} to finish`, () => {
-    const j = jobRow(env.db, id)
-    return j && !['queued', 'running'].includes(j.status) ? j : null
-  }, timeoutMs)
+  return waitFor(
+    `job ${id} to finish`,
+    () => {
+      const j = jobRow(env.db, id)
+      return j && !['queued', 'running'].includes(j.status) ? j : null
+    },
+    timeoutMs,
+  )
 }
 
 export function rows(db: Db, sql: string, ...params: unknown[]) {
+  // biome-ignore lint/suspicious/noExplicitAny: rows read loosely, as above
   return db.sqlite.prepare(sql).all(...params) as Record<string, any>[]
 }
 
@@ -121,7 +127,12 @@ export interface SpawnEngineOptions {
 }
 
 export function spawnEngine(configPath: string, extra: string[] = [], opts: SpawnEngineOptions = {}): EngineProcess {
-  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', NODE_ENV: '', ...opts.env}, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached})
+  const child = spawn(process.execPath, [BIN, 'engine', 'start', '--config', configPath, ...extra], {
+    cwd: ROOT,
+    env: {...process.env, NO_COLOR: '1', NODE_ENV: '', ...opts.env},
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: opts.detached,
+  })
   let err = ''
   child.stderr!.setEncoding('utf8').on('data', (d) => (err += d))
   return {child, err: () => err, exited: new Promise((r) => child.on('exit', (code) => r(code)))}
@@ -154,7 +165,8 @@ export function assertJobRows(env: TestEnv, id: string) {
   }
   if (transitions[0]?.from_status !== null || transitions[0]?.to_status !== 'queued') fail('transitions do not start with NULL→queued')
   for (let i = 1; i < transitions.length; i++) if (transitions[i].from_status !== transitions[i - 1].to_status) fail(`transition ${i} does not chain`)
-  if (transitions[transitions.length - 1].to_status !== job.status) fail(`last transition ${transitions[transitions.length - 1].to_status} ≠ status ${job.status}`)
+  if (transitions[transitions.length - 1].to_status !== job.status)
+    fail(`last transition ${transitions[transitions.length - 1].to_status} ≠ status ${job.status}`)
   const claims = transitions.filter((t) => t.from_status === 'queued' && t.to_status === 'running').length
   if (attempts.length !== claims) fail(`${attempts.length} attempts for ${claims} claims`)
   // A job cancelled before it ran has neither attempts nor log rows.

@@ -130,10 +130,7 @@ export function insertBreaker(db: Db, o: Partial<Row<'circuit_breakers'>> = {}):
   return row
 }
 
-export function insertBreakerTransition(
-  db: Db,
-  o: Partial<Row<'circuit_breaker_transitions'>> = {},
-): Row<'circuit_breaker_transitions'> {
+export function insertBreakerTransition(db: Db, o: Partial<Row<'circuit_breaker_transitions'>> = {}): Row<'circuit_breaker_transitions'> {
   const row: Row<'circuit_breaker_transitions'> = {
     id: uuidv7(),
     plugin: 'my-plugin',

@@ -40,7 +40,10 @@ function plans(path: string) {
 }
 
 describe('query plans', () => {
-  for (const [label, scale] of [['with statistics', 0.01], ['on a nearly empty file', 0.0002]] as const) {
+  for (const [label, scale] of [
+    ['with statistics', 0.01],
+    ['on a nearly empty file', 0.0002],
+  ] as const) {
     it(`every read command searches an index (${label})`, () => {
       const path = join(tempDir(), 'plans.db')
       generate(path, {scale})

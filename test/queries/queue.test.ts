@@ -19,8 +19,18 @@ import {freshDb} from '../helpers/db.js'
 const T0 = '2026-11-27 10:00:00.000'
 const T1 = '2026-11-27 10:00:01.000'
 const T2 = '2026-11-27 10:00:02.000'
-const job = (o: Partial<NewJobInput> = {}): NewJobInput => ({plugin: 'p', command: 'poll', payload: {}, submittedBy: 'test', maxAttempts: 2, dedupeTtlMs: 0, now: T0, ...o})
-const claim = (db: ReturnType<typeof freshDb>['db'], now = T1, exclude: string[] = []) => claimNextJob(db, {now, excludePlugins: new Set(exclude), snapshotId: null, enginePid: process.pid})
+const job = (o: Partial<NewJobInput> = {}): NewJobInput => ({
+  plugin: 'p',
+  command: 'poll',
+  payload: {},
+  submittedBy: 'test',
+  maxAttempts: 2,
+  dedupeTtlMs: 0,
+  now: T0,
+  ...o,
+})
+const claim = (db: ReturnType<typeof freshDb>['db'], now = T1, exclude: string[] = []) =>
+  claimNextJob(db, {now, excludePlugins: new Set(exclude), snapshotId: null, enginePid: process.pid})
 const record = (status: 'succeeded' | 'failed', now = T2) => ({status, result: null, lastError: status === 'failed' ? 'boom' : null, stderr: null, now})
 
 describe('queue: enqueue, claim, outcome, recovery', () => {
@@ -50,7 +60,10 @@ describe('queue: enqueue, claim, outcome, recovery', () => {
       listTransitions(db, again.id).map((t) => `${t.from_status ?? '∅'}→${t.to_status}`),
       ['∅→queued', 'queued→running', 'running→queued', 'queued→running', 'running→succeeded'],
     )
-    assert.deepEqual(listAttempts(db, again.id).map((a) => a.attempt), [1, 2])
+    assert.deepEqual(
+      listAttempts(db, again.id).map((a) => a.attempt),
+      [1, 2],
+    )
   })
 
   it('an outcome for a row that moved on (cancelled meanwhile) writes nothing and says so', () => {
@@ -71,7 +84,11 @@ describe('queue: enqueue, claim, outcome, recovery', () => {
     const running = claim(db)
     assert.ok(running)
     completeAttempt(db, running, record('succeeded'))
-    assert.equal(enqueueJob(db, job({dedupeKey: 'k', dedupeTtlMs: 3_600_000, now: '2026-11-27 10:30:00.000'})).status, 'deduplicated', 'succeeded within the window')
+    assert.equal(
+      enqueueJob(db, job({dedupeKey: 'k', dedupeTtlMs: 3_600_000, now: '2026-11-27 10:30:00.000'})).status,
+      'deduplicated',
+      'succeeded within the window',
+    )
     assert.equal(enqueueJob(db, job({dedupeKey: 'k', dedupeTtlMs: 3_600_000, now: '2026-11-27 11:00:03.000'})).status, 'enqueued', 'after the window')
   })
 
@@ -79,8 +96,11 @@ describe('queue: enqueue, claim, outcome, recovery', () => {
     const {db} = freshDb()
     let deep: unknown = {}
     for (let i = 0; i < 100; i++) deep = {d: deep}
-    assert.throws(() => enqueueJob(db, job({payload: deep})), (e: Error & {code?: string}) => e.code === 'usage' && /nest/.test(e.message))
-    assert.equal(db.sqlite.prepare('SELECT COUNT(*) AS n FROM job_queue').get().n, 0)
+    assert.throws(
+      () => enqueueJob(db, job({payload: deep})),
+      (e: Error & {code?: string}) => e.code === 'usage' && /nest/.test(e.message),
+    )
+    assert.equal((db.sqlite.prepare('SELECT COUNT(*) AS n FROM job_queue').get() as {n: number}).n, 0)
   })
 
   it('recovery requeues running jobs with attempts left and marks the others dead', () => {
@@ -110,15 +130,46 @@ describe('queue: enqueue, claim, outcome, recovery', () => {
 describe('db.undoUnless: writes kept only when the result says so', () => {
   it('keeps, undoes, and undoes on error, inside and outside a transaction', () => {
     const {db} = freshDb()
-    const names = () => (db.sqlite.prepare(`SELECT name FROM storage_sequences WHERE name NOT LIKE 'plugin_%' ORDER BY name`).all() as {name: string}[]).map((r) => r.name)
+    const names = () =>
+      (db.sqlite.prepare(`SELECT name FROM storage_sequences WHERE name NOT LIKE 'plugin_%' ORDER BY name`).all() as {name: string}[]).map((r) => r.name)
     const insert = (name: string) => db.sqlite.prepare('INSERT INTO storage_sequences (name, value) VALUES (?, 1)').run(name)
-    assert.equal(db.undoUnless(() => (insert('kept'), 'yes'), (r) => r === 'yes'), 'yes')
-    assert.equal(db.undoUnless(() => (insert('undone'), 'no'), (r) => r === 'yes'), 'no', 'the result comes back all the same')
+    assert.equal(
+      db.undoUnless(
+        () => {
+          insert('kept')
+          return 'yes'
+        },
+        (r) => r === 'yes',
+      ),
+      'yes',
+    )
+    assert.equal(
+      db.undoUnless(
+        () => {
+          insert('undone')
+          return 'no'
+        },
+        (r) => r === 'yes',
+      ),
+      'no',
+      'the result comes back all the same',
+    )
     assert.deepEqual(names(), ['kept'])
     db.tx(() => {
       insert('outer')
-      db.undoUnless(() => insert('inner'), () => false)
-      assert.throws(() => db.undoUnless(() => (insert('thrown'), assert.fail('boom')), () => true))
+      db.undoUnless(
+        () => insert('inner'),
+        () => false,
+      )
+      assert.throws(() =>
+        db.undoUnless(
+          () => {
+            insert('thrown')
+            assert.fail('boom')
+          },
+          () => true,
+        ),
+      )
     })
     assert.deepEqual(names(), ['kept', 'outer'])
   })

@@ -54,7 +54,15 @@ const sortRows = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).sort()
 
 function seed() {
   const {db, path} = freshDb()
-  for (const [status, n] of [['queued', 3], ['running', 1], ['succeeded', 5], ['failed', 2], ['timed_out', 1], ['dead', 1], ['skipped', 1]] as const) {
+  for (const [status, n] of [
+    ['queued', 3],
+    ['running', 1],
+    ['succeeded', 5],
+    ['failed', 2],
+    ['timed_out', 1],
+    ['dead', 1],
+    ['skipped', 1],
+  ] as const) {
     for (let i = 0; i < n; i++) insertJob(db, {status, created_at: ago((i + 1) * MIN)})
   }
   insertJob(db, {status: 'running', plugin: 'stuck-one', started_at: ago(3 * HOUR)})
@@ -97,17 +105,20 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
   }
 
   it('finds every query in the reference', () => {
-    assert.deepEqual([...queries.keys()], [
-      'Count jobs by status',
-      'Identify plugins with active circuit breakers',
-      'Show recent breaker transitions',
-      'Check for stuck "running" jobs (orphans)',
-      'Find the slowest successful jobs in the last 24 hours',
-      'Get the latest error for a specific plugin',
-      'Inspect recent append-only plugin facts (the durable record)',
-      "Inspect a plugin's compatibility view (latest fact, mirrored)",
-      'See upcoming scheduled runs',
-    ])
+    assert.deepEqual(
+      [...queries.keys()],
+      [
+        'Count jobs by status',
+        'Identify plugins with active circuit breakers',
+        'Show recent breaker transitions',
+        'Check for stuck "running" jobs (orphans)',
+        'Find the slowest successful jobs in the last 24 hours',
+        'Get the latest error for a specific plugin',
+        'Inspect recent append-only plugin facts (the durable record)',
+        "Inspect a plugin's compatibility view (latest fact, mirrored)",
+        'See upcoming scheduled runs',
+      ],
+    )
   })
 
   it('System Health queries: jobs status, breakers list, breakers history, jobs stuck', async () => {
@@ -126,7 +137,10 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     const hist = (await runCli(['breakers', 'history', 'my-plugin', '--db', path, '--json'])).json()
     const tCols = ['created_at', 'plugin', 'command', 'from_state', 'to_state', 'reason', 'failure_count', 'job_id']
     assert.equal(transitions.length, 20)
-    assert.deepEqual(transitions, hist.transitions.map((t: Record<string, unknown>) => pick(t, tCols)))
+    assert.deepEqual(
+      transitions,
+      hist.transitions.map((t: Record<string, unknown>) => pick(t, tCols)),
+    )
 
     const stuck = sqlite3(path, q('Check for stuck "running" jobs (orphans)'))
     const cli = (await runCli(['jobs', 'stuck', '--db', path, '--json'])).json()
@@ -139,11 +153,17 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     const slow = sqlite3(path, q('Find the slowest successful jobs in the last 24 hours'))
     const cli = (await runCli(['jobs', 'slowest', '--db', path, '--json'])).json()
     assert.equal(slow.length, 10)
-    assert.deepEqual(slow, cli.jobs.map((j: Record<string, unknown>) => pick(j, ['plugin', 'command', 'duration_sec'])))
+    assert.deepEqual(
+      slow,
+      cli.jobs.map((j: Record<string, unknown>) => pick(j, ['plugin', 'command', 'duration_sec'])),
+    )
 
     const err = sqlite3(path, q('Get the latest error for a specific plugin'))
     const errors = (await runCli(['jobs', 'errors', '--plugin', 'my-plugin', '--status', 'failed', '--db', path, '--json'])).json()
-    assert.deepEqual(err, errors.errors.map((e: Record<string, unknown>) => pick(e, ['completed_at', 'last_error', 'stderr'])))
+    assert.deepEqual(
+      err,
+      errors.errors.map((e: Record<string, unknown>) => pick(e, ['completed_at', 'last_error', 'stderr'])),
+    )
     assert.equal(err[0].last_error, 'exit status 2')
 
     const facts = sqlite3(path, q('Inspect recent append-only plugin facts (the durable record)'))
@@ -155,8 +175,15 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     )
     const all = (await runCli(['facts', 'file_watch', '--limit', '100', '--db', path, '--json'])).json()
     const allSql = sqlite3(path, q('Inspect recent append-only plugin facts (the durable record)').replace('LIMIT 20', 'LIMIT 100'))
-    assert.deepEqual(allSql.map((r) => r.seq), all.facts.map((x: {seq: number | null}) => x.seq))
-    assert.deepEqual(allSql.slice(-2).map((r) => r.seq), [null, null], 'legacy rows last')
+    assert.deepEqual(
+      allSql.map((r) => r.seq),
+      all.facts.map((x: {seq: number | null}) => x.seq),
+    )
+    assert.deepEqual(
+      allSql.slice(-2).map((r) => r.seq),
+      [null, null],
+      'legacy rows last',
+    )
 
     const state = sqlite3(path, q("Inspect a plugin's compatibility view (latest fact, mirrored)"))
     const s = (await runCli(['state', 'my-plugin', '--db', path, '--json'])).json()
@@ -168,7 +195,10 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     const upcoming = sqlite3(path, q('See upcoming scheduled runs'))
     const cli = (await runCli(['schedules', 'list', '--db', path, '--json'])).json()
     assert.equal(upcoming.length, 3)
-    assert.deepEqual(upcoming, cli.schedules.map((x: Record<string, unknown>) => pick(x, ['plugin', 'schedule_id', 'next_run_at', 'last_success_at'])))
+    assert.deepEqual(
+      upcoming,
+      cli.schedules.map((x: Record<string, unknown>) => pick(x, ['plugin', 'schedule_id', 'next_run_at', 'last_success_at'])),
+    )
   })
 
   it('Maintenance: the manual prune and VACUUM work on our database, and it stays valid', async () => {

@@ -6,7 +6,8 @@ import {freshDb} from '../helpers/db.js'
 
 describe('Db transactions', () => {
   const count = (db: ReturnType<typeof freshDb>['db']) => db.sqlite.prepare(`SELECT COUNT(*) FROM storage_sequences WHERE name LIKE 't%'`).pluck().get()
-  const insert = (db: ReturnType<typeof freshDb>['db'], name: string) => db.sqlite.prepare(`INSERT INTO storage_sequences (name, value) VALUES (?, 0)`).run(name)
+  const insert = (db: ReturnType<typeof freshDb>['db'], name: string) =>
+    db.sqlite.prepare(`INSERT INTO storage_sequences (name, value) VALUES (?, 0)`).run(name)
 
   it('join: alone it commits its own transaction; inside one it is part of it, with no savepoint to undo it alone', () => {
     const {db, path} = freshDb()
@@ -26,7 +27,12 @@ describe('Db transactions', () => {
     // tx nests as a savepoint: the inner part alone can be undone while the outer goes on.
     db.tx(() => {
       insert(db, 't3')
-      assert.throws(() => db.tx(() => (insert(db, 't4'), assert.fail('inner fails'))))
+      assert.throws(() =>
+        db.tx(() => {
+          insert(db, 't4')
+          assert.fail('inner fails')
+        }),
+      )
     })
     assert.deepEqual(db.sqlite.prepare(`SELECT name FROM storage_sequences WHERE name LIKE 't%' ORDER BY name`).pluck().all(), ['t1', 't3'])
     other.close()

@@ -32,7 +32,10 @@ describe('timestamps', () => {
 
   it('cutoffs compare correctly against datetime() text', () => {
     const base = new Date(Date.UTC(2026, 10, 27, 12, 0, 0))
-    assert.equal(tsAgo(3_600_000, () => base), '2026-11-27 11:00:00.000')
+    assert.equal(
+      tsAgo(3_600_000, () => base),
+      '2026-11-27 11:00:00.000',
+    )
   })
 })
 

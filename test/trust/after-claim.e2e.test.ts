@@ -12,7 +12,7 @@ const nested = (depth: number) => {
   for (let i = 0; i < depth; i++) v = {a: v}
   return v
 }
-const nestedText = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
+const nestedText = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
 
 /** Issue 13.2: whatever fails after a claim ends that attempt; a deep payload is refused at enqueue. */
@@ -43,7 +43,10 @@ describe('trust: no job stays running inside a live engine', () => {
       // A real SQLITE_FULL: the engine's connection may not grow the file any more.
       const pages = engine.db.sqlite.pragma('page_count', {simple: true}) as number
       engine.db.sqlite.pragma(`max_page_count = ${pages}`)
-      await waitFor('the failure to be recorded or retried', () => jobRow(env.db, id).status !== 'running' || env.logs.some((l) => l.includes('could not record a failed attempt yet')))
+      await waitFor(
+        'the failure to be recorded or retried',
+        () => jobRow(env.db, id).status !== 'running' || env.logs.some((l) => l.includes('could not record a failed attempt yet')),
+      )
       engine.db.sqlite.pragma('max_page_count = 1073741823')
       const job = await waitTerminal(env, id)
       assert.equal(job.status, 'failed')
@@ -58,7 +61,12 @@ describe('trust: no job stays running inside a live engine', () => {
 
   it('a request that cannot be encoded starts no process and leaves no timer armed', async () => {
     const before = timers()
-    const r = await runPlugin({entrypoint: '/bin/true', request: {protocol: 2, job_id: 'j', command: 'poll', config: {}, state: {}, context: {}, payload: nested(20_000), deadline_at: '', instance: 'x'}, env: {}, timeoutMs: 60_000})
+    const r = await runPlugin({
+      entrypoint: '/bin/true',
+      request: {protocol: 2, job_id: 'j', command: 'poll', config: {}, state: {}, context: {}, payload: nested(20_000), deadline_at: '', instance: 'x'},
+      env: {},
+      timeoutMs: 60_000,
+    })
     assert.equal(r.kind, 'spawn_error')
     assert.equal(r.retryable, false)
     assert.equal(r.pid, null)

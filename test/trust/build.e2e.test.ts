@@ -24,6 +24,6 @@ describe('trust: CLI calls during a build', () => {
       if (r.code !== 0) failures.push(r.stderr.slice(0, 1500))
     }
     assert.equal(await done, 0)
-    assert.deepEqual(failures, [], `${failures.length} of ${calls} calls failed:\n${failures.join("\n---\n")}`)
+    assert.deepEqual(failures, [], `${failures.length} of ${calls} calls failed:\n${failures.join('\n---\n')}`)
   })
 })

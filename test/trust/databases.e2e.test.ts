@@ -28,7 +28,15 @@ describe('trust: foreign and empty files are never changed', () => {
     other.close()
     const config = configIn(dir, './app.db')
     const before = snapshot(path)
-    for (const args of [['db', 'migrate'], ['db', 'init'], ['jobs', 'status'], ['breakers', 'reset', 'behave'], ['jobs', 'enqueue', 'behave'], ['db', 'check'], ['engine', 'start']]) {
+    for (const args of [
+      ['db', 'migrate'],
+      ['db', 'init'],
+      ['jobs', 'status'],
+      ['breakers', 'reset', 'behave'],
+      ['jobs', 'enqueue', 'behave'],
+      ['db', 'check'],
+      ['engine', 'start'],
+    ]) {
       const r = await runCli([...args, '--db', path, '--config', config])
       assert.notEqual(r.code, 0, `${args.join(' ')} succeeded`)
       assert.match(r.stderr + r.stdout, /not a Ductile database/, `${args.join(' ')}: ${r.stderr}`)
@@ -41,7 +49,10 @@ describe('trust: foreign and empty files are never changed', () => {
     const path = join(dir, 'empty.db')
     writeFileSync(path, '', {mode: 0o644})
     const config = configIn(dir, './empty.db')
-    for (const args of [['breakers', 'reset', 'behave'], ['jobs', 'enqueue', 'behave']]) {
+    for (const args of [
+      ['breakers', 'reset', 'behave'],
+      ['jobs', 'enqueue', 'behave'],
+    ]) {
       const r = await runCli([...args, '--db', path, '--config', config])
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`)
       assert.match(r.stderr, /no Ductile schema/)

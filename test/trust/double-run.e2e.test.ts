@@ -17,7 +17,10 @@ describe('trust: no job runs twice at once after a crash', () => {
     const killSwitch = join(env.dir, 'kill-engine')
     const base = readFileSync(env.configPath, 'utf8')
     const useHelper = (spawnHelper: string) =>
-      writeFileSync(env.configPath, base.replace('service:\n', `service:\n  spawn_helper: ${spawnHelper}\n`) + 'plugins:\n  crash-point:\n    retry: {max_attempts: 100}\n')
+      writeFileSync(
+        env.configPath,
+        `${base.replace('service:\n', `service:\n  spawn_helper: ${spawnHelper}\n`)}plugins:\n  crash-point:\n    retry: {max_attempts: 100}\n`,
+      )
     const id = enqueue(env, 'crash-point', {}, {maxAttempts: 100})
     const lines = () => {
       try {
@@ -48,6 +51,10 @@ describe('trust: no job runs twice at once after a crash', () => {
     }
     const runs = lines()
     assert.equal(runs.length, trials + 1)
-    assert.deepEqual(runs.filter((l) => !l.endsWith(' alone')), [], 'a run started while an earlier one was still alive')
+    assert.deepEqual(
+      runs.filter((l) => !l.endsWith(' alone')),
+      [],
+      'a run started while an earlier one was still alive',
+    )
   })
 })

@@ -12,7 +12,10 @@ describe('trust: a plugin swapped while the engine runs', () => {
     const root = tempDir('ductile-plugins-')
     const dir = join(root, 'swap-me')
     mkdirSync(dir)
-    writeFileSync(join(dir, 'manifest.yaml'), 'manifest_spec: ductile.plugin\nmanifest_version: 1\nname: swap-me\nversion: 1.0.0\nprotocol: 2\nentrypoint: run.sh\ncommands:\n  - {name: poll, type: read}\n')
+    writeFileSync(
+      join(dir, 'manifest.yaml'),
+      'manifest_spec: ductile.plugin\nmanifest_version: 1\nname: swap-me\nversion: 1.0.0\nprotocol: 2\nentrypoint: run.sh\ncommands:\n  - {name: poll, type: read}\n',
+    )
     const script = (text: string, path: string) => {
       writeFileSync(path, `#!/bin/sh\ncat > /dev/null\necho '{"status": "ok", "result": "${text}"}'\n`)
       chmodSync(path, 0o755)
@@ -21,7 +24,10 @@ describe('trust: a plugin swapped while the engine runs', () => {
     const outside = join(tempDir('ductile-outside-'), 'evil.sh')
     script('outside ran', outside)
     const env = testEnv('plugins:\n  swap-me:\n    retry: {max_attempts: 1}\n')
-    writeFileSync(env.configPath, `service:\n  max_workers: 1\n  tick_interval: 1h\nstate:\n  path: ./ductile.db\nplugin_roots:\n  - ${root}\nplugins:\n  swap-me:\n    retry: {max_attempts: 1}\n`)
+    writeFileSync(
+      env.configPath,
+      `service:\n  max_workers: 1\n  tick_interval: 1h\nstate:\n  path: ./ductile.db\nplugin_roots:\n  - ${root}\nplugins:\n  swap-me:\n    retry: {max_attempts: 1}\n`,
+    )
     const engine = await startEngine(env)
     try {
       const first = enqueue(env, 'swap-me')

@@ -8,7 +8,7 @@ import {enqueue, jobRow, startedEngine, testEnv, waitFor, waitTerminal} from '..
 
 /** Issue 13.4: one engine per database file, by whatever path it is named. */
 describe('trust: the engine lock is on the real path', () => {
-  it('a second engine through a symlinked file or directory is refused, and the first one\'s jobs run on', {timeout: 60_000}, async () => {
+  it("a second engine through a symlinked file or directory is refused, and the first one's jobs run on", {timeout: 60_000}, async () => {
     const env = testEnv()
     const first = await startedEngine(env.configPath)
     try {

@@ -11,7 +11,9 @@ const ORDINARY = ['Hobart', 'https://hooks.example/path', 'db.example', 'keep-me
 
 /** Issue 13.8: every configured secret is absent from every output and row; ordinary values stay readable. */
 describe('trust: secrets never leave the engine', () => {
-  it('by key name, in lists, nested, inside URLs and by ${VAR} origin: absent from the log, config check, snapshots, job_log, job_queue and jobs inspect', {timeout: 60_000}, async () => {
+  it('by key name, in lists, nested, inside URLs and by ${VAR} origin: absent from the log, config check, snapshots, job_log, job_queue and jobs inspect', {
+    timeout: 60_000,
+  }, async () => {
     const env = testEnv(`environment_vars:
   include: [secrets.env]
 plugins:
@@ -41,7 +43,10 @@ pipelines:
       const id = enqueue(env, 'behave', {mode: 'leak'})
       await waitTerminal(env, id)
       // The hook job carries the failed job's error into its payload, context and its plugin's request.
-      const hook = await waitFor('the hook job to finish', () => rows(env.db, `SELECT * FROM job_queue WHERE submitted_by = 'hook' AND status = 'succeeded'`)[0])
+      const hook = await waitFor(
+        'the hook job to finish',
+        () => rows(env.db, `SELECT * FROM job_queue WHERE submitted_by = 'hook' AND status = 'succeeded'`)[0],
+      )
       assert.match(hook.payload, /leaked/)
       const inspect = await runCli(['jobs', 'inspect', id, '--db', env.dbPath])
       const inspectJson = await runCli(['jobs', 'inspect', id, '--db', env.dbPath, '--json'])

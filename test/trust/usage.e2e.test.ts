@@ -54,8 +54,13 @@ describe('trust: usage errors say what is wrong', () => {
 
   it('a YAML alias bomb: exit 2 naming the file, promptly', async () => {
     const lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
-    for (let i = 1; i < 12; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`)
-    const file = config(lines.join('\n') + '\n')
+    for (let i = 1; i < 12; i++)
+      lines.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(',')}]`,
+      )
+    const file = config(`${lines.join('\n')}\n`)
     const r = await runCli(['config', 'check', '--config', file])
     assert.equal(r.code, 2, r.stdout + r.stderr)
     assert.match(r.stdout + r.stderr, /config\.yaml: \(yaml\): cannot be loaded: .*alias/i)

@@ -16,10 +16,7 @@ export interface BreakersHistoryResult {
 export default class BreakersHistory extends BaseCommand<typeof BreakersHistory> {
   static override summary = "A breaker's transitions, newest first: why it opened, went half-open, closed or was reset"
   static override description = 'The reference query "Show recent breaker transitions".'
-  static override examples = [
-    '<%= config.bin %> breakers history weather',
-    '<%= config.bin %> breakers history weather --command poll --limit 50 --json',
-  ]
+  static override examples = ['<%= config.bin %> breakers history weather', '<%= config.bin %> breakers history weather --command poll --limit 50 --json']
 
   static override args = {plugin: Args.string({description: 'plugin name', required: true})}
   static override flags = {
@@ -41,17 +38,26 @@ export default class BreakersHistory extends BaseCommand<typeof BreakersHistory>
     )
     if (this.human()) {
       const b = result.breaker
-      this.log(b ? `${plugin} ${command}: ${colourStatus(b.state)}, ${b.failure_count} failure(s), updated ${when(b.updated_at)}` : `${plugin} ${command}: no breaker row (never tripped)`)
+      this.log(
+        b
+          ? `${plugin} ${command}: ${colourStatus(b.state)}, ${b.failure_count} failure(s), updated ${when(b.updated_at)}`
+          : `${plugin} ${command}: no breaker row (never tripped)`,
+      )
       if (result.transitions.length === 0) this.log('No transitions recorded.')
       else
-        this.log(renderTable([
-          {header: 'AT', get: (t: BreakerTransition) => when(t.created_at)},
-          {header: 'FROM', get: (t) => colourStatus(t.from_state)},
-          {header: 'TO', get: (t) => colourStatus(t.to_state)},
-          {header: 'REASON', get: (t) => t.reason},
-          {header: 'FAILURES', get: (t) => t.failure_count, align: 'right'},
-          {header: 'JOB', get: (t) => t.job_id ?? '-'},
-        ], result.transitions))
+        this.log(
+          renderTable(
+            [
+              {header: 'AT', get: (t: BreakerTransition) => when(t.created_at)},
+              {header: 'FROM', get: (t) => colourStatus(t.from_state)},
+              {header: 'TO', get: (t) => colourStatus(t.to_state)},
+              {header: 'REASON', get: (t) => t.reason},
+              {header: 'FAILURES', get: (t) => t.failure_count, align: 'right'},
+              {header: 'JOB', get: (t) => t.job_id ?? '-'},
+            ],
+            result.transitions,
+          ),
+        )
     }
     return result
   }

@@ -22,15 +22,20 @@ export default class BreakersList extends BaseCommand<typeof BreakersList> {
     if (this.human()) {
       if (breakers.length === 0) this.log(this.flags.all ? 'No circuit breakers recorded.' : 'No open circuit breakers.')
       else
-        this.log(renderTable([
-          {header: 'PLUGIN', get: (b: CircuitBreaker) => b.plugin},
-          {header: 'COMMAND', get: (b) => b.command},
-          {header: 'STATE', get: (b) => colourStatus(b.state)},
-          {header: 'FAILURES', get: (b) => b.failure_count, align: 'right'},
-          {header: 'OPENED', get: (b) => when(b.opened_at)},
-          {header: 'LAST FAILURE', get: (b) => when(b.last_failure_at)},
-          {header: 'LAST JOB', get: (b) => b.last_job_id ?? '-'},
-        ], breakers))
+        this.log(
+          renderTable(
+            [
+              {header: 'PLUGIN', get: (b: CircuitBreaker) => b.plugin},
+              {header: 'COMMAND', get: (b) => b.command},
+              {header: 'STATE', get: (b) => colourStatus(b.state)},
+              {header: 'FAILURES', get: (b) => b.failure_count, align: 'right'},
+              {header: 'OPENED', get: (b) => when(b.opened_at)},
+              {header: 'LAST FAILURE', get: (b) => when(b.last_failure_at)},
+              {header: 'LAST JOB', get: (b) => b.last_job_id ?? '-'},
+            ],
+            breakers,
+          ),
+        )
     }
     return {breakers}
   }

@@ -16,7 +16,8 @@ export interface BreakersResetResult {
 
 export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
   static override summary = 'Close a circuit breaker by hand (a manual_reset transition); works with the engine running or stopped'
-  static override description = 'Clears the failure count, opened_at, last_failure_at and last_job_id, so the next reconcile counts the latest completion afresh. The scheduler sees the change on its next tick.'
+  static override description =
+    'Clears the failure count, opened_at, last_failure_at and last_job_id, so the next reconcile counts the latest completion afresh. The scheduler sees the change on its next tick.'
   static override examples = ['<%= config.bin %> breakers reset weather', '<%= config.bin %> breakers reset weather --command poll --json']
 
   static override args = {plugin: Args.string({description: 'plugin name', required: true})}
@@ -32,7 +33,10 @@ export default class BreakersReset extends BaseCommand<typeof BreakersReset> {
       const configured = configuredPlugins(this.flags.config)
       if (!configured.has(plugin)) {
         const known = [...new Set([...configured, ...this.guard(db, () => listBreakers(db, {all: true})).map((b) => b.plugin)])].sort()
-        throw usageError(`unknown plugin ${plugin}: no circuit breaker and no plugin of that name in the config; nothing was written`, known.length ? `known plugins: ${known.join(', ')}` : 'pass --config, or check the name (`ductile breakers list --all`)')
+        throw usageError(
+          `unknown plugin ${plugin}: no circuit breaker and no plugin of that name in the config; nothing was written`,
+          known.length ? `known plugins: ${known.join(', ')}` : 'pass --config, or check the name (`ductile breakers list --all`)',
+        )
       }
       if (this.human()) this.log(`${plugin} (${command}) has no circuit breaker yet: it never tripped. Nothing to reset.`)
       return {plugin, command, from: null, to: 'closed'}

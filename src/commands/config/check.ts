@@ -36,14 +36,27 @@ export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
     const engine = engineOnThisMachine(config.service, file, issues)
     const errors = issues.filter((i) => i.severity === 'error')
     const warnings = issues.filter((i) => i.severity === 'warning')
-    const result: ConfigCheckResult = {ok: errors.length === 0, file, files: config.files, plugins: [...registry.plugins.keys()].sort(), errors, warnings, config: config.sanitized, engine}
+    const result: ConfigCheckResult = {
+      ok: errors.length === 0,
+      file,
+      files: config.files,
+      plugins: [...registry.plugins.keys()].sort(),
+      errors,
+      warnings,
+      config: config.sanitized,
+      engine,
+    }
     if (this.human()) {
       for (const e of errors) this.log(`error: ${formatIssue(e)}`)
       for (const w of warnings) this.log(`warning: ${formatIssue(w)}`)
-      this.log(result.ok ? `${file}: valid (${result.plugins.length} plugin(s): ${result.plugins.join(', ') || 'none'}).` : `${file}: ${errors.length} error(s).`)
+      this.log(
+        result.ok ? `${file}: valid (${result.plugins.length} plugin(s): ${result.plugins.join(', ') || 'none'}).` : `${file}: ${errors.length} error(s).`,
+      )
       if (engine.spawn) {
         const who = engine.spawn === 'engine' ? 'the engine itself' : `the ${engine.spawn.replace('-', ' ')}${engine.python ? ` (${engine.python})` : ''}`
-        this.log(`engine start here: plugins started by ${who}; ${engine.cpus === null ? 'all CPUs' : `confined to CPU ${engine.cpus} (max_workers ${config.service.max_workers})`}.`)
+        this.log(
+          `engine start here: plugins started by ${who}; ${engine.cpus === null ? 'all CPUs' : `confined to CPU ${engine.cpus} (max_workers ${config.service.max_workers})`}.`,
+        )
       }
     }
     if (!result.ok) {

@@ -50,7 +50,9 @@ export default class DbBackup extends BaseCommand<typeof DbBackup> {
       copy.close()
     }
     if (check.length !== 1 || check[0] !== 'ok') {
-      throw new DuctileError('db_corrupt', `the copy ${to} failed integrity_check: ${check.slice(0, 5).join('; ')}`, {hint: 'run `ductile doctor` on the source database'})
+      throw new DuctileError('db_corrupt', `the copy ${to} failed integrity_check: ${check.slice(0, 5).join('; ')}`, {
+        hint: 'run `ductile doctor` on the source database',
+      })
     }
     const result: DbBackupResult = {from: db.path, to, bytes: fileSize(to), pages, integrity: 'ok'}
     if (this.human() && !this.flags.quiet) this.log(`Backed up ${db.path} to ${to} (${mib(result.bytes)}, ${pages} pages, integrity ok).`)

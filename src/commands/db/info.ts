@@ -30,13 +30,24 @@ export default class DbInfo extends BaseCommand<typeof DbInfo> {
       const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`
       this.log(`path          ${r.path}`)
       this.log(`file          ${mb(r.fileBytes)}   wal ${mb(r.walBytes)}`)
-      this.log(`pages         ${r.pageCount} × ${r.pageSize} B, ${r.freelistCount} free (${r.pageCount ? ((100 * r.freelistCount) / r.pageCount).toFixed(1) : '0'}%)`)
-      this.log(`journal_mode  ${r.journalMode}   synchronous ${SYNC_NAMES[r.synchronous] ?? r.synchronous} (${r.synchronous})   auto_vacuum ${AUTO_VACUUM_NAMES[r.autoVacuum] ?? r.autoVacuum}`)
-      this.log(`schema        ${r.schema.kind === 'original' ? 'original Go Ductile format (run `ductile db migrate`)' : r.schema.kind === 'empty' ? 'empty (run `ductile db init`)' : `version ${r.schema.version} of ${r.schema.latest}`}`)
-      this.log(renderTable([
-        {header: 'TABLE', get: (t: {table: string; rows: number | null}) => t.table},
-        {header: 'ROWS', get: (t) => (t.rows === null ? 'missing' : t.rows), align: 'right'},
-      ], r.tables))
+      this.log(
+        `pages         ${r.pageCount} × ${r.pageSize} B, ${r.freelistCount} free (${r.pageCount ? ((100 * r.freelistCount) / r.pageCount).toFixed(1) : '0'}%)`,
+      )
+      this.log(
+        `journal_mode  ${r.journalMode}   synchronous ${SYNC_NAMES[r.synchronous] ?? r.synchronous} (${r.synchronous})   auto_vacuum ${AUTO_VACUUM_NAMES[r.autoVacuum] ?? r.autoVacuum}`,
+      )
+      this.log(
+        `schema        ${r.schema.kind === 'original' ? 'original Go Ductile format (run `ductile db migrate`)' : r.schema.kind === 'empty' ? 'empty (run `ductile db init`)' : `version ${r.schema.version} of ${r.schema.latest}`}`,
+      )
+      this.log(
+        renderTable(
+          [
+            {header: 'TABLE', get: (t: {table: string; rows: number | null}) => t.table},
+            {header: 'ROWS', get: (t) => (t.rows === null ? 'missing' : t.rows), align: 'right'},
+          ],
+          r.tables,
+        ),
+      )
     }
     return r
   }

@@ -21,7 +21,8 @@ export default class DbInit extends BaseCommand<typeof DbInit> {
       const r = this.guard(db, () => initSchema(db))
       const created = r.applied.length > 0
       restrictPermissions(db.path)
-      if (this.human()) this.log(created ? `Created ${db.path} (schema version ${LATEST_VERSION}).` : `${db.path} is already initialised (schema version ${r.to}).`)
+      if (this.human())
+        this.log(created ? `Created ${db.path} (schema version ${LATEST_VERSION}).` : `${db.path} is already initialised (schema version ${r.to}).`)
       return {path: db.path, created, version: r.to}
     } finally {
       db.close()

@@ -15,7 +15,7 @@ export interface DbMigrateResult {
 }
 
 export default class DbMigrate extends BaseCommand<typeof DbMigrate> {
-  static override summary = "Upgrade an older schema, or a database written by the original Go Ductile, to this version"
+  static override summary = 'Upgrade an older schema, or a database written by the original Go Ductile, to this version'
   static override description =
     'All pending migrations run in one transaction: on failure the file is as it was and the message names the failing step. From the original format it rewrites every RFC 3339 timestamp to ours, adds job_log.started_at (filled from job_attempts), leaves legacy plugin_facts rows with NULL seq alone and seeds storage_sequences to the highest seq. Back up first: `ductile db backup --to FILE`.'
   static override examples = ['<%= config.bin %> db migrate --db ./state.db', '<%= config.bin %> db migrate --dry-run --json']
@@ -32,7 +32,8 @@ export default class DbMigrate extends BaseCommand<typeof DbMigrate> {
       if (this.flags['dry-run']) {
         const {MIGRATIONS} = await import('../../schema/migrations.js')
         const pending = MIGRATIONS.filter((m) => m.version > before.version).map((m) => ({version: m.version, name: m.name}))
-        if (this.human()) this.log(pending.length ? `Would apply to ${db.path}:\n${pending.map((p) => `  ${p.version} ${p.name}`).join('\n')}` : `${db.path} is current.`)
+        if (this.human())
+          this.log(pending.length ? `Would apply to ${db.path}:\n${pending.map((p) => `  ${p.version} ${p.name}`).join('\n')}` : `${db.path} is current.`)
         return {path: db.path, from: before.version, to: before.latest, was: before.kind, applied: pending, dry_run: true}
       }
       const tty = process.stderr.isTTY && this.human() && !this.flags.quiet

@@ -17,7 +17,8 @@ export interface EngineStartResult {
 export default class EngineStart extends BaseCommand<typeof EngineStart> {
   static override usesDbPath = false
   static override summary = 'Run the engine in the foreground: scheduler and worker loop'
-  static override description = `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to max_workers of them, leaving the others free: the lowest ones that other engines on the machine do not use (service.cpu_affinity: off to use them all). Its process title is "ductile engine start …". On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
+  static override description =
+    `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to max_workers of them, leaving the others free: the lowest ones that other engines on the machine do not use (service.cpu_affinity: off to use them all). Its process title is "ductile engine start …". On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
   static override examples = [
     '<%= config.bin %> engine start --config /etc/ductile/config.yaml',
     '<%= config.bin %> engine start --config ./examples --log-format json',
@@ -31,13 +32,23 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
   async run(): Promise<EngineStartResult> {
     const {config, registry, pipelines, issues} = loadRuntime(this.flags.config)
     const logger = new Logger(this.flags['log-format'] ?? config.service.log_format, this.flags['log-level'] ?? config.service.log_level)
-    for (const i of issues) logger.log(i.severity === 'error' ? 'error' : 'warn', i.scope === 'schedule' ? 'schedule invalid (kept paused_invalid)' : i.severity === 'error' ? 'plugin refused' : 'config warning', {detail: formatIssue(i)})
+    for (const i of issues)
+      logger.log(
+        i.severity === 'error' ? 'error' : 'warn',
+        i.scope === 'schedule' ? 'schedule invalid (kept paused_invalid)' : i.severity === 'error' ? 'plugin refused' : 'config warning',
+        {detail: formatIssue(i)},
+      )
     const db = runtimeDbPath(config, this.flags.db)
     // `ps` shows "ductile engine start --config …", and other engines find this one when they choose CPUs.
     process.title = [ENGINE_TITLE, 'start', ...this.argv].join(' ')
     const confined = confineEngine(config.service.cpu_affinity, config.service.max_workers)
     if (confined && 'via' in confined) {
-      logger.info('engine confined to the CPUs its workers need', {cpus: confined.cpus, max_workers: config.service.max_workers, via: confined.via, all_cpus: 'service.cpu_affinity: off'})
+      logger.info('engine confined to the CPUs its workers need', {
+        cpus: confined.cpus,
+        max_workers: config.service.max_workers,
+        via: confined.via,
+        all_cpus: 'service.cpu_affinity: off',
+      })
     } else if (confined) {
       logger.warn('could not confine the engine to its CPUs; it runs on all of them', {cpus: confined.cpus, error: confined.error})
     }

@@ -18,7 +18,8 @@ export interface EventsEmitResult {
 export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
   static override usesDbPath = false
   static override summary = 'Start the pipelines whose `on` matches an event, as if a plugin had emitted it'
-  static override description = 'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
+  static override description =
+    'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
   static override examples = [
     `<%= config.bin %> events emit weather.changed --payload '{"city": "Hobart", "celsius": 31}'`,
     `<%= config.bin %> events emit weather.changed --payload-file ./event.json --dedupe-key reading-42 --json`,
@@ -42,7 +43,12 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
         const ev = normalizeEvent({type: this.args.type, payload, dedupe_key: this.flags['dedupe-key'], source: 'cli'}, 'cli', new Date())
         // A routing error (route_failed, exit 2) rolls back every job of the event.
         const r = db.tx(() => router.route(ev, {job: null, plugin: 'cli', submittedBy: 'cli'}))
-        return {event_id: ev.event_id, type: ev.type, enqueued: r.enqueued.map((e) => ({job_id: e.jobId, pipeline: e.pipeline, step: e.step})), skipped: r.skipped}
+        return {
+          event_id: ev.event_id,
+          type: ev.type,
+          enqueued: r.enqueued.map((e) => ({job_id: e.jobId, pipeline: e.pipeline, step: e.step})),
+          skipped: r.skipped,
+        }
       })
       if (this.human()) {
         if (result.enqueued.length === 0 && result.skipped.length === 0) this.log(`No pipeline starts on ${result.type}.`)

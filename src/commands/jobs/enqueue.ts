@@ -22,7 +22,8 @@ export interface JobsEnqueueResult {
 export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
   static override usesDbPath = false
   static override summary = 'Add a job to the queue; prints its id'
-  static override description = `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine picks the job up within a second.`
+  static override description =
+    `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine picks the job up within a second.`
   static override examples = [
     '<%= config.bin %> jobs enqueue weather',
     `<%= config.bin %> jobs enqueue notify --command handle --payload '{"message": "hello"}'`,
@@ -44,16 +45,15 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
     const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry} = loadRuntime(this.flags.config)
     const plugin = registry.plugins.get(name)
-    if (!plugin) throw usageError(`unknown plugin ${name}`, `known plugins: ${[...registry.plugins.keys()].sort().join(', ') || 'none'} (see \`ductile plugins list\`)`)
-    if (!hasCommand(plugin, command)) throw usageError(`plugin ${name} has no command ${command}`, `its commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')}`)
+    if (!plugin)
+      throw usageError(`unknown plugin ${name}`, `known plugins: ${[...registry.plugins.keys()].sort().join(', ') || 'none'} (see \`ductile plugins list\`)`)
+    if (!hasCommand(plugin, command))
+      throw usageError(`plugin ${name} has no command ${command}`, `its commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')}`)
     const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () => {
         const now = new Date()
-        const stored =
-          command === 'handle'
-            ? {type: 'cli.trigger', payload, source: 'cli', event_id: uuidv7(), timestamp: formatTs(now)}
-            : payload
+        const stored = command === 'handle' ? {type: 'cli.trigger', payload, source: 'cli', event_id: uuidv7(), timestamp: formatTs(now)} : payload
         return enqueueJob(db, {
           plugin: name,
           command,

@@ -82,27 +82,38 @@ export default class JobsInspect extends BaseCommand<typeof JobsInspect> {
     if (j.last_error) this.log(`  last_error ${j.last_error}`)
     if (j.parent_job_id) this.log(`  parent job ${j.parent_job_id}  source event ${j.source_event_id ?? '-'}`)
     this.log(`  payload ${j.payload ?? '-'}`)
-    if (!r.consistent.status || !r.consistent.attempt) this.log(chalk.yellow('  warning: the cached status or attempt disagrees with the transition/attempt facts'))
+    if (!r.consistent.status || !r.consistent.attempt)
+      this.log(chalk.yellow('  warning: the cached status or attempt disagrees with the transition/attempt facts'))
 
     this.log(chalk.bold('\nTransitions'))
     if (r.transitions.length === 0) this.log('  none')
     else
-      this.log(renderTable([
-        {header: 'AT', get: (t: JobTransition) => when(t.created_at)},
-        {header: 'FROM', get: (t) => colourStatus(t.from_status)},
-        {header: 'TO', get: (t) => colourStatus(t.to_status)},
-        {header: 'REASON', get: (t) => t.reason ?? '-'},
-      ], r.transitions))
+      this.log(
+        renderTable(
+          [
+            {header: 'AT', get: (t: JobTransition) => when(t.created_at)},
+            {header: 'FROM', get: (t) => colourStatus(t.from_status)},
+            {header: 'TO', get: (t) => colourStatus(t.to_status)},
+            {header: 'REASON', get: (t) => t.reason ?? '-'},
+          ],
+          r.transitions,
+        ),
+      )
 
     this.log(chalk.bold('\nAttempts'))
     if (r.attempts.length === 0) this.log('  none')
     else
-      this.log(renderTable([
-        {header: 'ATTEMPT', get: (a: JobAttempt) => a.attempt},
-        {header: 'STARTED', get: (a) => when(a.created_at)},
-        {header: 'PLUGIN PID', get: (a) => a.plugin_pid ?? '-'},
-        {header: 'ENGINE PID', get: (a) => a.engine_pid ?? '-'},
-      ], r.attempts))
+      this.log(
+        renderTable(
+          [
+            {header: 'ATTEMPT', get: (a: JobAttempt) => a.attempt},
+            {header: 'STARTED', get: (a) => when(a.created_at)},
+            {header: 'PLUGIN PID', get: (a) => a.plugin_pid ?? '-'},
+            {header: 'ENGINE PID', get: (a) => a.engine_pid ?? '-'},
+          ],
+          r.attempts,
+        ),
+      )
 
     this.log(chalk.bold('\nLog rows'))
     if (r.logs.length === 0) this.log('  none')
@@ -117,18 +128,28 @@ export default class JobsInspect extends BaseCommand<typeof JobsInspect> {
       this.log('  lineage (root → leaf):')
       for (const c of r.lineage) this.log(`    ${c.id}  ${c.pipeline_name ?? '-'}/${c.step_id || '(root)'}  ${when(c.created_at)}`)
       this.log('  baggage:')
-      this.log(prettyJson(JSON.stringify(r.baggage)).split('\n').map((l) => '    ' + l).join('\n'))
+      this.log(
+        prettyJson(JSON.stringify(r.baggage))
+          .split('\n')
+          .map((l) => `    ${l}`)
+          .join('\n'),
+      )
     }
 
     this.log(chalk.bold('\nChild jobs'))
     if (r.children.length === 0) this.log('  none')
     else
-      this.log(renderTable([
-        {header: 'ID', get: (c: ChildJob) => c.id},
-        {header: 'PLUGIN', get: (c) => c.plugin},
-        {header: 'COMMAND', get: (c) => c.command},
-        {header: 'STATUS', get: (c) => colourStatus(c.status)},
-        {header: 'SUBMITTED BY', get: (c) => c.submitted_by},
-      ], r.children))
+      this.log(
+        renderTable(
+          [
+            {header: 'ID', get: (c: ChildJob) => c.id},
+            {header: 'PLUGIN', get: (c) => c.plugin},
+            {header: 'COMMAND', get: (c) => c.command},
+            {header: 'STATUS', get: (c) => colourStatus(c.status)},
+            {header: 'SUBMITTED BY', get: (c) => c.submitted_by},
+          ],
+          r.children,
+        ),
+      )
   }
 }

@@ -36,15 +36,20 @@ export default class JobsList extends BaseCommand<typeof JobsList> {
     if (this.human()) {
       if (jobs.length === 0) this.log('No jobs match.')
       else
-        this.log(renderTable([
-          {header: 'ID', get: (j: Job) => j.id},
-          {header: 'PLUGIN', get: (j) => j.plugin},
-          {header: 'COMMAND', get: (j) => j.command},
-          {header: 'STATUS', get: (j) => colourStatus(j.status)},
-          {header: 'ATTEMPT', get: (j) => `${j.attempt}/${j.max_attempts}`, align: 'right'},
-          {header: 'CREATED', get: (j) => when(j.created_at)},
-          {header: 'LAST ERROR', get: (j) => firstLine(j.last_error, 50)},
-        ], jobs))
+        this.log(
+          renderTable(
+            [
+              {header: 'ID', get: (j: Job) => j.id},
+              {header: 'PLUGIN', get: (j) => j.plugin},
+              {header: 'COMMAND', get: (j) => j.command},
+              {header: 'STATUS', get: (j) => colourStatus(j.status)},
+              {header: 'ATTEMPT', get: (j) => `${j.attempt}/${j.max_attempts}`, align: 'right'},
+              {header: 'CREATED', get: (j) => when(j.created_at)},
+              {header: 'LAST ERROR', get: (j) => firstLine(j.last_error, 50)},
+            ],
+            jobs,
+          ),
+        )
     }
     return {jobs}
   }

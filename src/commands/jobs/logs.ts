@@ -68,10 +68,12 @@ export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
 
   private printRow(r: JobLogRow): void {
     if (this.jsonEnabled()) {
-      process.stdout.write(JSON.stringify(r) + '\n')
+      process.stdout.write(`${JSON.stringify(r)}\n`)
       return
     }
-    this.log(`${when(r.completed_at)}  ${colourStatus(r.status)}  ${r.plugin}:${r.command}  job=${r.job_id ?? '-'} attempt=${r.attempt} submitted_by=${r.submitted_by}`)
+    this.log(
+      `${when(r.completed_at)}  ${colourStatus(r.status)}  ${r.plugin}:${r.command}  job=${r.job_id ?? '-'} attempt=${r.attempt} submitted_by=${r.submitted_by}`,
+    )
     if (r.last_error) this.log(`  last_error: ${firstLine(r.last_error, 200)}`)
     if (r.stderr) this.log(`  stderr: ${firstLine(r.stderr.trim().split('\n').slice(-1)[0], 200)}`)
     if (this.flags['include-result'] && r.result) this.log(`  result: ${JSON.stringify(parseJsonOr(r.result, null))}`)
@@ -83,9 +85,9 @@ export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
     // Rows are committed in roughly, not exactly, completed_at order (workers finish concurrently): look a few
     // seconds back each time and skip the rows already printed.
     const LOOKBACK_MS = 5000
-    const seen = new Map<string, number>(initial.map((r) => [r.id, Date.parse(r.completed_at.replace(' ', 'T') + 'Z')]))
+    const seen = new Map<string, number>(initial.map((r) => [r.id, Date.parse(`${r.completed_at.replace(' ', 'T')}Z`)]))
     const last = initial.at(-1)
-    let newest = last ? Date.parse(last.completed_at.replace(' ', 'T') + 'Z') : Date.now()
+    let newest = last ? Date.parse(`${last.completed_at.replace(' ', 'T')}Z`) : Date.now()
     let stop = false
     const onSignal = () => (stop = true)
     process.once('SIGINT', onSignal)
@@ -97,7 +99,7 @@ export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
       const {rows} = this.guard(db, () => searchJobLogs(db, {...search, limit: 1000, after: {completedAt: since, id: ''}}))
       for (const r of rows) {
         if (seen.has(r.id)) continue
-        const t = Date.parse(r.completed_at.replace(' ', 'T') + 'Z')
+        const t = Date.parse(`${r.completed_at.replace(' ', 'T')}Z`)
         seen.set(r.id, t)
         newest = Math.max(newest, t)
         this.printRow(r)

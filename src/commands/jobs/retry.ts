@@ -15,7 +15,10 @@ export interface JobsRetryResult {
 export default class JobsRetry extends BaseCommand<typeof JobsRetry> {
   static override summary = 'Run a finished job again: a new job with the same plugin, command and payload'
   static override description = 'The new job has parent_job_id = the old job and submitted_by cli. Jobs still queued or running are refused.'
-  static override examples = ['<%= config.bin %> jobs retry 0193a1b2-0000-7000-8000-000000000000', '<%= config.bin %> jobs retry 0193a1b2-0000-7000-8000-000000000000 --json']
+  static override examples = [
+    '<%= config.bin %> jobs retry 0193a1b2-0000-7000-8000-000000000000',
+    '<%= config.bin %> jobs retry 0193a1b2-0000-7000-8000-000000000000 --json',
+  ]
 
   static override args = {id: Args.string({description: 'job id', required: true})}
 

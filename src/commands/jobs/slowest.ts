@@ -25,13 +25,18 @@ export default class JobsSlowest extends BaseCommand<typeof JobsSlowest> {
     if (this.human()) {
       if (jobs.length === 0) this.log('No successful jobs in that window.')
       else
-        this.log(renderTable([
-          {header: 'PLUGIN', get: (j: SlowJob) => j.plugin},
-          {header: 'COMMAND', get: (j) => j.command},
-          {header: 'DURATION', get: (j) => formatDuration(j.duration_ms), align: 'right'},
-          {header: 'COMPLETED', get: (j) => when(j.completed_at)},
-          {header: 'JOB', get: (j) => `${j.job_id ?? '-'} #${j.attempt}`},
-        ], jobs))
+        this.log(
+          renderTable(
+            [
+              {header: 'PLUGIN', get: (j: SlowJob) => j.plugin},
+              {header: 'COMMAND', get: (j) => j.command},
+              {header: 'DURATION', get: (j) => formatDuration(j.duration_ms), align: 'right'},
+              {header: 'COMPLETED', get: (j) => when(j.completed_at)},
+              {header: 'JOB', get: (j) => `${j.job_id ?? '-'} #${j.attempt}`},
+            ],
+            jobs,
+          ),
+        )
     }
     return {since_ms: this.flags.since, jobs}
   }

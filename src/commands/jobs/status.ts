@@ -35,16 +35,26 @@ export default class JobsStatus extends BaseCommand<typeof JobsStatus> {
       if (result.total === 0) {
         this.log(this.flags.plugin ? `No jobs for plugin ${this.flags.plugin}.` : 'No jobs in the queue.')
       } else if (result.byPlugin) {
-        this.log(renderTable([
-          {header: 'PLUGIN', get: (r: PluginStatusCount) => r.plugin},
-          {header: 'STATUS', get: (r) => colourStatus(r.status)},
-          {header: 'COUNT', get: (r) => r.count, align: 'right'},
-        ], result.byPlugin))
+        this.log(
+          renderTable(
+            [
+              {header: 'PLUGIN', get: (r: PluginStatusCount) => r.plugin},
+              {header: 'STATUS', get: (r) => colourStatus(r.status)},
+              {header: 'COUNT', get: (r) => r.count, align: 'right'},
+            ],
+            result.byPlugin,
+          ),
+        )
       } else {
-        this.log(renderTable([
-          {header: 'STATUS', get: (r: {status: string; count: number}) => colourStatus(r.status)},
-          {header: 'COUNT', get: (r) => r.count, align: 'right'},
-        ], [...result.counts, {status: 'total', count: result.total}]))
+        this.log(
+          renderTable(
+            [
+              {header: 'STATUS', get: (r: {status: string; count: number}) => colourStatus(r.status)},
+              {header: 'COUNT', get: (r) => r.count, align: 'right'},
+            ],
+            [...result.counts, {status: 'total', count: result.total}],
+          ),
+        )
       }
     }
     return result

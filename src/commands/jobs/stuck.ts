@@ -41,15 +41,20 @@ export default class JobsStuck extends BaseCommand<typeof JobsStuck> {
     if (this.human()) {
       if (jobs.length === 0) this.log('No stuck jobs.')
       else
-        this.log(renderTable([
-          {header: 'ID', get: (j: StuckJob) => j.id},
-          {header: 'PLUGIN', get: (j) => j.plugin},
-          {header: 'COMMAND', get: (j) => j.command},
-          {header: 'STARTED', get: (j) => when(j.started_at)},
-          {header: 'ATTEMPT', get: (j) => `${j.attempt}/${j.max_attempts}`},
-          {header: 'PLUGIN PID', get: (j) => (j.plugin_pid ? `${j.plugin_pid} ${j.process_alive ? 'alive' : 'gone'}` : '-')},
-          {header: 'ENGINE PID', get: (j) => (j.engine_pid ? `${j.engine_pid} ${j.engine_alive ? 'alive' : 'gone'}` : '-')},
-        ], jobs))
+        this.log(
+          renderTable(
+            [
+              {header: 'ID', get: (j: StuckJob) => j.id},
+              {header: 'PLUGIN', get: (j) => j.plugin},
+              {header: 'COMMAND', get: (j) => j.command},
+              {header: 'STARTED', get: (j) => when(j.started_at)},
+              {header: 'ATTEMPT', get: (j) => `${j.attempt}/${j.max_attempts}`},
+              {header: 'PLUGIN PID', get: (j) => (j.plugin_pid ? `${j.plugin_pid} ${j.process_alive ? 'alive' : 'gone'}` : '-')},
+              {header: 'ENGINE PID', get: (j) => (j.engine_pid ? `${j.engine_pid} ${j.engine_alive ? 'alive' : 'gone'}` : '-')},
+            ],
+            jobs,
+          ),
+        )
     }
     return {older_than_ms: olderThan, jobs}
   }

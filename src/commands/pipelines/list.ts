@@ -28,14 +28,23 @@ export default class PipelinesList extends BaseCommand<typeof PipelinesList> {
       from_plugin: p.fromPlugin ?? null,
       if: p.if?.source ?? null,
       max_depth: p.maxDepth,
-      steps: p.steps.map((s) => ({id: s.id, uses: s.uses, command: s.command, if: s.if?.source ?? null, baggage: s.baggage.map((b) => `${b.namespace ?? b.path} ← ${b.from}`), with: Object.keys(s.with)})),
+      steps: p.steps.map((s) => ({
+        id: s.id,
+        uses: s.uses,
+        command: s.command,
+        if: s.if?.source ?? null,
+        baggage: s.baggage.map((b) => `${b.namespace ?? b.path} ← ${b.from}`),
+        with: Object.keys(s.with),
+      })),
       file: p.file,
     }))
     if (this.human()) {
       if (views.length === 0) this.log('No pipelines configured.')
       for (const v of views) {
         this.log(`${v.name}  (${v.trigger}${v.from_plugin ? ` from ${v.from_plugin}` : ''}${v.if ? ` if ${v.if}` : ''})`)
-        v.steps.forEach((s, i) => this.log(`  ${i + 1}. ${s.id}: ${s.uses} ${s.command}${s.if ? `  if ${s.if}` : ''}${s.baggage.length ? `  baggage ${s.baggage.join(', ')}` : ''}`))
+        for (const [i, s] of v.steps.entries()) {
+          this.log(`  ${i + 1}. ${s.id}: ${s.uses} ${s.command}${s.if ? `  if ${s.if}` : ''}${s.baggage.length ? `  baggage ${s.baggage.join(', ')}` : ''}`)
+        }
       }
     }
     return {pipelines: views}

@@ -34,7 +34,9 @@ export default class PluginsList extends BaseCommand<typeof PluginsList> {
         uses: p.name === p.manifest.name ? null : p.manifest.name,
         version: p.manifest.version,
         commands: p.manifest.commands.map((c) => ({name: c.name, type: c.type})),
-        schedules: p.config.schedules.map((s) => `${s.id}: ${s.every ? `every ${s.every}` : s.cron ? `cron ${s.cron}` : s.at ? `at ${s.at}` : `after ${s.after}`} → ${s.command}`),
+        schedules: p.config.schedules.map(
+          (s) => `${s.id}: ${s.every ? `every ${s.every}` : s.cron ? `cron ${s.cron}` : s.at ? `at ${s.at}` : `after ${s.after}`} → ${s.command}`,
+        ),
         dir: p.manifest.dir,
         enabled: p.config.enabled,
       }))
@@ -43,12 +45,17 @@ export default class PluginsList extends BaseCommand<typeof PluginsList> {
     if (this.human()) {
       if (plugins.length === 0) this.log('No plugins found.')
       else
-        this.log(renderTable([
-          {header: 'NAME', get: (p: PluginView) => (p.uses ? `${p.name} (uses ${p.uses})` : p.name)},
-          {header: 'VERSION', get: (p) => p.version || '-'},
-          {header: 'COMMANDS', get: (p) => p.commands.map((c) => c.name).join(', ')},
-          {header: 'SCHEDULES', get: (p) => p.schedules.join('; ') || '-'},
-        ], plugins))
+        this.log(
+          renderTable(
+            [
+              {header: 'NAME', get: (p: PluginView) => (p.uses ? `${p.name} (uses ${p.uses})` : p.name)},
+              {header: 'VERSION', get: (p) => p.version || '-'},
+              {header: 'COMMANDS', get: (p) => p.commands.map((c) => c.name).join(', ')},
+              {header: 'SCHEDULES', get: (p) => p.schedules.join('; ') || '-'},
+            ],
+            plugins,
+          ),
+        )
       for (const p of problems) this.log(p)
     }
     return {plugins, problems}

@@ -18,8 +18,7 @@ export interface SchedulesListResult {
 
 export default class SchedulesList extends BaseCommand<typeof SchedulesList> {
   static override summary = 'Upcoming scheduled runs (active schedules by next run; every schedule with --all)'
-  static override description =
-    'The reference query "See upcoming scheduled runs". Overdue schedules (next run more than a tick in the past) are highlighted.'
+  static override description = 'The reference query "See upcoming scheduled runs". Overdue schedules (next run more than a tick in the past) are highlighted.'
   static override examples = ['<%= config.bin %> schedules list', '<%= config.bin %> schedules list --all --plugin weather --json']
 
   static override flags = {
@@ -38,15 +37,20 @@ export default class SchedulesList extends BaseCommand<typeof SchedulesList> {
     if (this.human()) {
       if (schedules.length === 0) this.log(this.flags.all ? 'No schedules recorded.' : 'No active schedules.')
       else
-        this.log(renderTable([
-          {header: 'PLUGIN', get: (s: ScheduleView) => s.plugin},
-          {header: 'SCHEDULE', get: (s) => s.schedule_id},
-          {header: 'COMMAND', get: (s) => s.command},
-          {header: 'STATUS', get: (s) => colourStatus(s.status) + (s.reason ? ` (${s.reason})` : '')},
-          {header: 'SPEC', get: (s) => s.spec ?? '-'},
-          {header: 'NEXT RUN', get: (s) => (s.overdue_ms > 60_000 ? chalk.red(when(s.next_run_at) + ' OVERDUE') : when(s.next_run_at))},
-          {header: 'LAST SUCCESS', get: (s) => when(s.last_success_at)},
-        ], schedules))
+        this.log(
+          renderTable(
+            [
+              {header: 'PLUGIN', get: (s: ScheduleView) => s.plugin},
+              {header: 'SCHEDULE', get: (s) => s.schedule_id},
+              {header: 'COMMAND', get: (s) => s.command},
+              {header: 'STATUS', get: (s) => colourStatus(s.status) + (s.reason ? ` (${s.reason})` : '')},
+              {header: 'SPEC', get: (s) => s.spec ?? '-'},
+              {header: 'NEXT RUN', get: (s) => (s.overdue_ms > 60_000 ? chalk.red(`${when(s.next_run_at)} OVERDUE`) : when(s.next_run_at))},
+              {header: 'LAST SUCCESS', get: (s) => when(s.last_success_at)},
+            ],
+            schedules,
+          ),
+        )
     }
     return {schedules}
   }

@@ -27,7 +27,9 @@ export default class SchedulesPause extends BaseCommand<typeof SchedulesPause> {
   async run(): Promise<SchedulesPauseResult> {
     const db = this.openWrite()
     const {plugin, schedule} = this.args
-    const changed = this.guard(db, () => applyScheduleChange(db, {plugin, schedule, to: 'paused_manual', reason: this.flags.reason, configured: configuredSchedules(this.flags.config, plugin)}))
+    const changed = this.guard(db, () =>
+      applyScheduleChange(db, {plugin, schedule, to: 'paused_manual', reason: this.flags.reason, configured: configuredSchedules(this.flags.config, plugin)}),
+    )
     if (this.human()) for (const c of changed) this.log(`Paused ${c.plugin}/${c.schedule_id} (was ${c.from}).`)
     return {changed}
   }

@@ -22,4 +22,13 @@ export type HelperMessage =
   | {type: 'ready'}
   | {id: number; type: 'spawned'; pid: number}
   | {id: number; type: 'error'; message: string}
-  | {id: number; type: 'exit'; code: number | null; signal: NodeJS.Signals | null; stdout64: string; stderr64: string; overflow: boolean; stderrTruncated: boolean}
+  | {
+      id: number
+      type: 'exit'
+      code: number | null
+      signal: NodeJS.Signals | null
+      stdout64: string
+      stderr64: string
+      overflow: boolean
+      stderrTruncated: boolean
+    }

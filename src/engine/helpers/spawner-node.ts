@@ -48,7 +48,16 @@ process.on('message', (m: HelperRequest) => {
     }
     killGroup(child.pid) // whatever the plugin left in its group goes with it
     if (child.pid) running.delete(child.pid)
-    send({id: m.id, type: 'exit', code: r.code, signal: r.signal, stdout64: r.stdout.toString('base64'), stderr64: r.stderr.toString('base64'), overflow: r.overflow, stderrTruncated: r.stderrTruncated})
+    send({
+      id: m.id,
+      type: 'exit',
+      code: r.code,
+      signal: r.signal,
+      stdout64: r.stdout.toString('base64'),
+      stderr64: r.stderr.toString('base64'),
+      overflow: r.overflow,
+      stderrTruncated: r.stderrTruncated,
+    })
   })
 })
 
