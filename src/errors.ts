@@ -1,5 +1,5 @@
 /**
- * One error shape for the whole program (conventions 9 and 10): a stable code, a message that says what
+ * One error shape for the whole program: a stable code, a message that says what
  * was wrong, a hint that says what to do, and the exit code scripts and cron can trust.
  */
 export const EXIT_OK = 0
@@ -69,7 +69,7 @@ export function usageError(message: string, hint?: string): DuctileError {
   return new DuctileError('usage', message, {hint})
 }
 
-/** Closed vocabularies (conventions 8): the message lists the allowed values. */
+/** Closed vocabularies: an unknown value is refused with a message that lists the allowed ones. */
 export function assertOneOf<T extends string>(what: string, value: string, allowed: readonly T[]): asserts value is T {
   if (!(allowed as readonly string[]).includes(value)) {
     throw usageError(`unknown ${what} "${value}"`, `allowed: ${allowed.join(', ')}`)

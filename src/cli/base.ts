@@ -10,7 +10,7 @@ import {printable} from './render.js'
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
-/** The JSON shape of every error under --json (conventions 10). */
+/** The JSON shape of every error under --json: scripts read code and exitCode, people read message and hint. */
 export interface ErrorJson {
   error: {code: string; message: string; exitCode: number; hint?: string}
 }
@@ -76,7 +76,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     super.log(printable(String(message)), ...args)
   }
 
-  /** The database path per spec decision 4, by the resolver the engine uses too. */
+  /** The database path (--db, $DUCTILE_DB, state.path, then the default), by the resolver the engine uses too. */
   protected dbPath(): string {
     if ('error' in this.resolvedDb) throw this.resolvedDb.error
     return this.resolvedDb.path
@@ -90,7 +90,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return db
   }
 
-  /** For operator writes: short BEGIN IMMEDIATE transactions with busy_timeout (decision 10). */
+  /** For operator writes: short BEGIN IMMEDIATE transactions with busy_timeout. */
   protected openWrite(): Db {
     // Checked before the connection writes anything (WAL mode, permissions): a refused file is left as it was.
     const db = openDb(this.dbPath(), {mode: 'write', check: assertSchemaCurrent})

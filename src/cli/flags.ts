@@ -4,7 +4,7 @@ import {errorMessage, usageError} from '../errors.js'
 import {JOB_STATUSES, type JobStatus} from '../schema/definition.js'
 import {parseDuration, parseTs} from '../schema/time.js'
 
-/** Shared flag definitions (conventions 6): durations, instants, limits, statuses. */
+/** Flags every command parses the same way: durations, instants, limits, statuses. */
 
 /** Longer than this reaches before any timestamp a database holds (and past what a Date can say). */
 export const MAX_FLAG_DURATION_MS = 100 * 365 * 86_400_000

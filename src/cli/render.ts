@@ -12,7 +12,7 @@ const OUR_SGR = /^\x1b\[((?:0|1|2|22|3[0-9]|9[0-7])(?:;(?:0|1|2|22|3[0-9]|9[0-7]
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g
 
 /**
- * Text for a terminal (spec decision 19): every control character made visible (`\x1b`, `\r`, `\x07`),
+ * Text for a terminal: every control character made visible (`\x1b`, `\r`, `\x07`),
  * so text from plugins cannot set the window title, clear the screen or move the cursor. Newlines and tabs
  * stay. With colour on, the colour codes this program adds are kept, and only those.
  */

@@ -12,7 +12,7 @@ export const DEFAULT_TIMEOUTS_MS: Record<string, number> = {poll: 60_000, handle
 export const DEFAULT_RETRY = {max_attempts: 4, backoff_base_ms: 30_000} as const
 
 /**
- * The settings of a plugin the config says nothing about (original §3, §7): one place for the defaults that
+ * The settings of a plugin the config says nothing about: one place for the defaults that
  * the loader applies key by key, discovery gives unconfigured plugins, and doctor judges against.
  */
 export function defaultPluginConfig(name: string, file: string): PluginConfig {

@@ -1,5 +1,5 @@
 /**
- * `${VAR}` interpolation, done on the text before YAML parsing (original §5.1). `${VAR:-default}` gives a
+ * `${VAR}` interpolation, done on the text before YAML parsing. `${VAR:-default}` gives a
  * default. Unresolved names are reported so the loader can say which variable is unset and where.
  */
 export interface Interpolated {

@@ -5,7 +5,7 @@ import {join, resolve} from 'node:path'
 import {DuctileError} from '../errors.js'
 
 /**
- * Where things are (spec decision 4).
+ * Where things are: the database and the config, each found in one order that every command and the engine share.
  * Config: --config PATH (a file or its directory), else $DUCTILE_CONFIG_DIR, else ~/.config/ductile/config.yaml,
  * else /etc/ductile/config.yaml.
  * Database: --db PATH, else $DUCTILE_DB, else state.path from the config, else ~/.config/ductile/ductile.db.
@@ -65,7 +65,7 @@ export async function statePathFromConfig(file: string): Promise<string | null> 
   return config.statePath
 }
 
-/** The one order every command and the engine use (decision 4): --db, a non-empty $DUCTILE_DB, state.path, the default. */
+/** The one order every command and the engine use: --db, a non-empty $DUCTILE_DB, state.path, the default. */
 export function chooseDbPath(flag: string | undefined, statePath: string | null): string {
   if (flag) return resolve(flag)
   if (process.env.DUCTILE_DB) return resolve(process.env.DUCTILE_DB)

@@ -89,7 +89,7 @@ const SCHEDULE_KEYS = new Set([
   'preferred_window',
 ])
 
-/** Later files override maps and scalars; lists are appended (original §5.1). */
+/** Later files override maps and scalars; lists are appended. */
 function merge(base: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {...base}
   for (const [k, v] of Object.entries(next)) {

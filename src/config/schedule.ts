@@ -3,7 +3,7 @@ import {Cron} from 'croner'
 import {parseDuration, parseTs} from '../schema/time.js'
 
 /**
- * Schedule specs (original §5.2, §6): every (with hourly/daily/weekly/monthly), 5-field cron in a zone (croner
+ * Schedule specs: every (with hourly/daily/weekly/monthly), 5-field cron in a zone (croner
  * handles zones and DST), one-shot at (RFC 3339) and after; only_between windows, not_on days. Shared by the
  * config check and the scheduler.
  */

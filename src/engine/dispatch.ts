@@ -1,5 +1,5 @@
 import type {ServiceConfig} from '../config/types.js'
-import type {Pipeline} from '../config/pipelines.js'
+import type {Pipeline} from '../plugins/pipelines.js'
 import type {PluginInstance, PluginRegistry} from '../plugins/discover.js'
 import {findQueueJob} from '../queries/queue.js'
 import type {Db} from '../schema/db.js'

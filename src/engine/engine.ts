@@ -3,7 +3,7 @@ import {existsSync, mkdirSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import type {Config, SpawnHelperMode} from '../config/types.js'
-import {type Pipeline, compilePipelines} from '../config/pipelines.js'
+import {type Pipeline, compilePipelines} from '../plugins/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
 import {restrictPermissions, translateSqliteError} from '../schema/db.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'

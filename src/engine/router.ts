@@ -1,7 +1,7 @@
 import {redactDeep} from '../config/secrets.js'
 import type {ServiceConfig} from '../config/types.js'
 import {getPath} from '../config/expr.js'
-import type {Pipeline, PipelineStep} from '../config/pipelines.js'
+import type {Pipeline, PipelineStep} from '../plugins/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
 import {findContext, insertContext} from '../queries/context.js'
 import {enqueueJob} from '../queries/queue.js'
@@ -13,7 +13,7 @@ import {isMap} from '../lib/json.js'
 import {DuctileError} from '../errors.js'
 
 /**
- * Events, pipelines and the baggage ledger (original §8). An event starts every pipeline whose `on`
+ * Events, pipelines and the baggage ledger. An event starts every pipeline whose `on`
  * matches; a pipeline step's events (or, when it emits none, a synthetic `ductile.step.succeeded`) advance
  * its instance to the next step. Each dispatch writes an event_context row (deep accretion: inherited values
  * are immutable except the route depth) and a job; everything runs inside the caller's transaction, so a

@@ -5,7 +5,7 @@ import type {Spawner} from './spawner.js'
 import {errorMessage} from '../errors.js'
 
 /**
- * One plugin process under protocol v2 (original §3, spec decision 6): spawn the entrypoint with no
+ * One plugin process under protocol v2: spawn the entrypoint with no
  * arguments in its own process group and an allowlisted environment, write one JSON request and close
  * stdin, read one JSON response. stdout is capped (over: failed, prefix kept), stderr truncated. On timeout:
  * SIGTERM to the group, a grace period, SIGKILL.
@@ -18,7 +18,7 @@ export const OVERFLOW_KEEP = 65_536
 export const KILL_GRACE_MS = 5_000
 export const EXIT_NO_RETRY = 78
 
-/** Environment names copied from the engine to plugins (original §3.1), plus service.plugin_env_passthrough. */
+/** Environment names copied from the engine to plugins, plus service.plugin_env_passthrough. */
 export const ENV_ALLOWLIST = [
   'PATH',
   'HOME',
@@ -166,7 +166,7 @@ export function runPlugin(opts: RunOptions): Promise<RunResult> {
 }
 
 /**
- * The timeout of one run (original §3.1): when it fires and the process has not exited, SIGTERM to its group,
+ * The timeout of one run: when it fires and the process has not exited, SIGTERM to its group,
  * then SIGKILL after the grace period. A process that already exited keeps its output (the edge race rule).
  */
 function armTimeout(timeoutMs: number, graceMs: number, state: {pid: number | null; exited: boolean}) {
@@ -302,7 +302,7 @@ function fmtMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
 
-/** Outcome classification (original §3.4, decision 6). */
+/** What a run's output means: ok, a plugin error, a timeout, a response that is not one, an output over the cap. */
 export function classify(r: Raw): RunResult {
   const base = {
     stdout: r.stdout,

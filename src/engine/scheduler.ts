@@ -15,7 +15,7 @@ import type {Logger} from './log.js'
 import {errorMessage} from '../errors.js'
 
 /**
- * The scheduler (original §6) and circuit breakers (§7). Each tick processes every schedule of every enabled
+ * The scheduler and circuit breakers. Each tick processes every schedule of every enabled
  * plugin, keeps schedule_entries true, and enqueues due jobs with submitted_by = service.name and dedupe key
  * `<plugin>:<command>:<schedule_id>`. Every decision not to fire has a reason. The clock is injected.
  */
@@ -303,11 +303,11 @@ export class Scheduler {
   }
 
   /**
-   * Breaker reconcile (original §7): the newest completed scheduler job for (plugin, command) decides.
+   * Breaker reconcile: the newest completed scheduler job for (plugin, command) decides.
    * Returns that job (the every-schedule due check reads it too).
    */
   /**
-   * Startup catch-up (original §6) for every-schedules with catch_up run_once or run_all: jobs for the slots
+   * Startup catch-up for every-schedules with catch_up run_once or run_all: jobs for the slots
    * missed while no engine ran, at most 100, without breaker, if_running or window checks.
    */
   private catchUp(p: PluginInstance, s: ScheduleConfig): Decision[] {

@@ -6,7 +6,7 @@ import {DuctileError, errorMessage} from '../errors.js'
 import {processAlive, processStartTime} from './proc.js'
 
 /**
- * One engine per database (spec decision 10): a PID lock file `<db path>.pid` holding the PID, the
+ * One engine per database: a PID lock file `<db path>.pid` holding the PID, the
  * process start time (so a reused PID is not taken for the engine) and the host. A second engine is refused
  * while the holder lives; the lock of a dead holder is taken over.
  */

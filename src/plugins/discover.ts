@@ -8,7 +8,7 @@ import type {Config, ConfigIssue, PluginConfig} from '../config/types.js'
 import {errorMessage} from '../errors.js'
 
 /**
- * Plugin discovery (original §4, spec decision 7): every manifest.yaml under plugin_roots. An invalid
+ * Plugin discovery: every manifest.yaml under plugin_roots. An invalid
  * plugin is refused with its file, the field and the reason; the others still load.
  */
 

@@ -76,7 +76,7 @@ export function saveBreaker(db: Db, b: CircuitBreaker): void {
 }
 
 /**
- * Manual reset (original §7): closed, count 0, opened_at, last_failure_at and last_job_id cleared, and a
+ * Manual reset: closed, count 0, opened_at, last_failure_at and last_job_id cleared, and a
  * manual_reset transition from the previous state (NULL when there was no row). One short transaction.
  */
 /** Close an existing breaker by hand; null (and nothing written) when there is none for that pair. */

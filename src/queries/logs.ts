@@ -5,7 +5,7 @@ import type {JobStatus} from '../schema/definition.js'
 import {durationDaysExpr, durationMsExpr, durationSecExpr, utcHourExpr, withIndex} from '../schema/sqlite.js'
 import type {JobLogRow} from '../schema/types.js'
 
-/** Operator reads of job_log: one row per attempt (spec decision 3). */
+/** Operator reads of job_log: one row per attempt. */
 
 export interface SlowJob {
   id: string

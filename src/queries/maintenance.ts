@@ -6,7 +6,7 @@ import {checkpoint, dataVersion, fileSize, tuneForBatches, withIndex} from '../s
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 
 /**
- * Retention (spec decisions 11 and 15): delete old rows in short BEGIN IMMEDIATE batches, yield between
+ * Retention: delete old rows in short BEGIN IMMEDIATE batches, yield between
  * batches so other writers get the lock, PASSIVE checkpoint between batches and TRUNCATE at the end.
  * `ductile prune` and the engine's periodic retention both call `prune`.
  */

@@ -8,8 +8,8 @@ import type {Job} from '../schema/types.js'
 import {stmts} from './queue-statements.js'
 
 /**
- * The job state machine (original §2): every status change writes job_transitions in the same transaction,
- * every claim writes job_attempts, and every finished attempt writes its own job_log row (decision 3).
+ * The job state machine: every status change writes job_transitions in the same transaction,
+ * every claim writes job_attempts, and every finished attempt writes its own job_log row.
  * Statements on the engine's hot path are compiled once per handle.
  */
 
@@ -28,7 +28,7 @@ export interface NewJobInput {
   configSnapshotId?: string | null
   /** Dedupe window for (dedupe_key, plugin, command) against succeeded jobs; 0 disables. */
   dedupeTtlMs: number
-  /** When set, also drop the enqueue while a job of the same identity is queued or running (original §2.4). */
+  /** When set, also drop the enqueue while a job of the same identity is queued or running. */
   dedupeOutstanding?: boolean
   now: string
 }
@@ -42,7 +42,7 @@ export function recordTransition(db: Db, jobId: string, from: JobStatus | null, 
   stmts(db).insertTransition.run({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})
 }
 
-/** Enqueue a job with its first transition, after the dedupe checks (original §2.4). One transaction: the caller's, if it has one. */
+/** Enqueue a job with its first transition, after the dedupe checks. One transaction: the caller's, if it has one. */
 export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
   const s = stmts(db)
   const key = input.dedupeKey?.trim() || null
@@ -205,8 +205,8 @@ export interface RecoveryResult {
 }
 
 /**
- * Crash recovery (original §2.6): running rows whose engine is gone. The interrupted attempt gets its own
- * job_log row (decision 3); the job is requeued with attempt + 1, or marked dead when that was its last.
+ * Crash recovery: running rows whose engine is gone. The interrupted attempt gets its own
+ * job_log row; the job is requeued with attempt + 1, or marked dead when that was its last.
  * `filter` picks which running rows are orphans (all of them at engine start).
  */
 export function recoverRunningJobs(db: Db, now: string, filter: (job: Job) => boolean = () => true): RecoveryResult {

@@ -62,7 +62,7 @@ export function countOutstanding(db: Db, plugin: string, command: string, submit
   return Number(row?.n ?? 0)
 }
 
-/** The newest completed job a submitter has for (plugin, command); skipped jobs do not count (original §7). */
+/** The newest completed job a submitter has for (plugin, command); skipped jobs do not count (a skipped step says nothing about the plugin's health). */
 export function latestCompletedJob(db: Db, plugin: string, command: string, submittedBy: string) {
   return db.get(
     db.k

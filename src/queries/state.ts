@@ -3,7 +3,7 @@ import {uuidv7} from '../schema/ids.js'
 import {DuctileError, errorMessage} from '../errors.js'
 
 /**
- * Plugin memory (spec decision 8, original §1.3): with a matching fact_outputs rule the state_updates
+ * Plugin memory: with a matching fact_outputs rule the state_updates
  * snapshot is appended to plugin_facts with the next seq and mirrored into plugin_state; without one it is
  * shallow-merged into plugin_state. Call inside the completion transaction so a failure rolls back the
  * sequence bump with everything else.

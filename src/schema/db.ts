@@ -8,8 +8,8 @@ import type {Database} from './types.js'
 import {applyConnectionPragmas, applyWriterPragmas} from './sqlite.js'
 
 /**
- * The database handle. Queries are built with Kysely's builder (portable SQL, spec decision 17) and run
- * synchronously through better-sqlite3, so a transaction never spans an `await` (conventions) and the
+ * The database handle. Queries are built with Kysely's builder (portable SQL: one set of queries for every dialect) and run
+ * synchronously through better-sqlite3, so a transaction never spans an `await` (it would hold the write lock across unrelated work) and the
  * engine's hot statements are compiled once and reused.
  *
  * Everything SQLite-only (pragmas, BEGIN IMMEDIATE, checkpoints, vacuum, backup) lives in this file and
@@ -134,7 +134,7 @@ export class Db {
   // One transaction wrapper for every call (better-sqlite3 builds several functions per transaction()).
   private readonly runInTx: BetterSqlite3.Transaction<(fn: () => unknown) => unknown>
 
-  /** A short write transaction: BEGIN IMMEDIATE, so the write lock is taken up front (spec decision 10). */
+  /** A short write transaction: BEGIN IMMEDIATE, so the write lock is taken up front. */
   tx<T>(fn: () => T): T {
     return (this.readonly ? this.runInTx.deferred(fn) : this.runInTx.immediate(fn)) as T
   }

@@ -1,6 +1,6 @@
 /**
  * The schema as data: one source for the DDL that migrations run and for what `db check` validates.
- * Our schema is a superset of the original Go Ductile's (spec decision 2): every original table, column and
+ * Our schema is a superset of the original Go Ductile's: every original table, column and
  * index, plus what we add. Every column we add is nullable or has a default.
  */
 

@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 
 /**
- * Time-ordered ids (spec decision 13): UUIDv7. Ids minted in the same millisecond by this process stay
+ * Time-ordered ids: UUIDv7. Ids minted in the same millisecond by this process stay
  * ordered: the 12-bit rand_a field carries a counter that restarts at a random value each millisecond.
  */
 let lastMs = 0
@@ -54,7 +54,7 @@ export function configSnapshotId(): string {
   return `cfg_${uuidv7().replaceAll('-', '')}`
 }
 
-/** job_log ids stay `<job_id>-<attempt>` (decision 13). */
+/** job_log ids stay `<job_id>-<attempt>`: one row per attempt, found without an index, and the original's form. */
 export function jobLogId(jobId: string, attempt: number): string {
   return `${jobId}-${attempt}`
 }

@@ -48,7 +48,7 @@ export const INDEXES: IndexDef[] = [
   {name: 'vault_audit_created_at_idx', table: 'vault_audit', columns: ['created_at']},
   {name: 'vault_audit_principal_created_idx', table: 'vault_audit', columns: ['principal', 'created_at']},
 
-  // Ours: every operator query is an index search (spec decision 16).
+  // Ours: every operator query is an index search.
   // The engine's claim: queued jobs in FIFO order (created_at, then the time-ordered id), only queued rows.
   {name: 'job_queue_queued_fifo_idx', table: 'job_queue', columns: ['created_at', 'id'], where: "status = 'queued'", ours: true},
   // jobs stuck; doctor's stuck check.

@@ -13,7 +13,7 @@ function indexNamed(name: string): (typeof INDEXES)[number] {
 const SLOWEST_INDEX = indexNamed('job_log_succeeded_duration_idx')
 
 /**
- * Numbered migrations (conventions 11), recorded in `schema_migrations`. All pending migrations run in one
+ * Numbered migrations, recorded in `schema_migrations`. All pending migrations run in one
  * BEGIN IMMEDIATE transaction: when a step fails, the file is as it was, and the error names the step.
  *
  * Migration 1 brings any Ductile database (empty, the original Go engine's, or an older one of ours) to the
@@ -78,7 +78,7 @@ export const MIGRATIONS: Migration[] = [
     version: 2,
     name: 'timestamps in the stored layout',
     steps: () => [
-      // The original wrote RFC 3339 (`2026-11-27T20:41:07.5Z`); ours is `2026-11-27 20:41:07.500` (decision 1).
+      // The original wrote RFC 3339 (`2026-11-27T20:41:07.5Z`); ours is `2026-11-27 20:41:07.500`.
       // SQLite's strftime parses the original's layout, fraction and offset included, and gives ours back.
       ...TABLES.flatMap((t) =>
         t.columns
@@ -360,7 +360,7 @@ export function checkSchema(db: Db): {state: SchemaState; problems: SchemaProble
   return {state, problems}
 }
 
-/** Create the schema in an empty file, with incremental auto-vacuum (spec decision 14). */
+/** Create the schema in an empty file, with incremental auto-vacuum. */
 export function initSchema(db: Db): MigrateResult {
   const state = schemaState(db)
   if (state.kind === 'empty') {

@@ -174,7 +174,7 @@ export function explainPlan(db: Db, sqlText: string, params: readonly unknown[])
   return rows.map((r) => r.detail)
 }
 
-/** Free pages in steps (spec decision 14): each step is a short write, so writers are barely delayed. */
+/** Free pages in steps: each step is a short write, so writers are barely delayed. */
 export async function incrementalVacuum(
   db: Db,
   opts: {stepPages?: number; yieldMs?: number; onProgress?: (freed: number, left: number) => void} = {},

@@ -1,5 +1,5 @@
 /**
- * Timestamps (spec decision 1): UTC text in SQLite's own layout with milliseconds,
+ * Timestamps: UTC text in SQLite's own layout with milliseconds,
  * `YYYY-MM-DD HH:MM:SS.SSS`. Lexical order equals time order, and the reference's
  * `datetime('now', '-1 hour')` comparisons are right against it.
  *
@@ -83,7 +83,7 @@ const WORDS: Record<string, number> = {
 }
 
 /**
- * Durations (spec decision 9): `ms s m h d w` and combinations (`1h30m`, `30d`), plus the schedule
+ * Durations: `ms s m h d w` and combinations (`1h30m`, `30d`), plus the schedule
  * words hourly, daily, weekly, monthly. Returns milliseconds, or throws with the accepted forms.
  */
 export function parseDuration(text: string | number): number {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {loadConfig} from '../../src/config/load.js'
-import {compilePipelines} from '../../src/config/pipelines.js'
+import {compilePipelines} from '../../src/plugins/pipelines.js'
 import {Router, normalizeEvent} from '../../src/engine/router.js'
 import {discoverPlugins} from '../../src/plugins/discover.js'
 import {runCli} from '../helpers/cli.js'

@@ -9,7 +9,7 @@ import {explainPlan} from '../../src/schema/sqlite.js'
 import {tempDir} from '../helpers/db.js'
 
 /**
- * Query plans are part of the contract (spec decision 16): every operator query searches an index; none
+ * Query plans are part of the contract: every operator query searches an index; none
  * reads all of job_log or plugin_facts, or sorts a whole table. Checked on a database with statistics
  * (PRAGMA optimize after a realistic load) and on one without.
  */

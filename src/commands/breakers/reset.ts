@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
-import {configuredPlugins} from '../../config/runtime.js'
+import {configuredPlugins} from '../../plugins/runtime.js'
 import {usageError} from '../../errors.js'
 import {listBreakers, resetBreaker} from '../../queries/breakers.js'
 import {formatTs} from '../../schema/time.js'

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
 import {formatIssue} from '../../config/load.js'
-import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
+import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
 import {ENGINE_TITLE, confineEngine} from '../../engine/affinity.js'
 import {Engine} from '../../engine/engine.js'
 import {Logger} from '../../engine/log.js'

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
 import {readPayload} from '../../cli/payload.js'
-import {loadRuntime, runtimeDbPath} from '../../config/runtime.js'
+import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
 import {DuctileError, usageError} from '../../errors.js'
 import {hasCommand} from '../../plugins/discover.js'
 import {enqueueJob} from '../../queries/queue.js'

@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../cli/base.js'
-import {loadRuntime} from '../../config/runtime.js'
+import {loadRuntime} from '../../plugins/runtime.js'
 
 export interface PipelineView {
   name: string

@@ -1,7 +1,7 @@
 import {BaseCommand} from '../../cli/base.js'
 import {renderTable} from '../../cli/render.js'
 import {formatIssue} from '../../config/load.js'
-import {requireConfigFile} from '../../config/runtime.js'
+import {requireConfigFile} from '../../plugins/runtime.js'
 import {loadConfig} from '../../config/load.js'
 import {discoverPlugins} from '../../plugins/discover.js'
 

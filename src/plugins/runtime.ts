@@ -2,11 +2,11 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {DuctileError} from '../errors.js'
-import {type PluginRegistry, discoverPlugins} from '../plugins/discover.js'
-import {assertNoConfigErrors, loadConfig} from './load.js'
-import type {Config, ConfigIssue} from './types.js'
+import {type PluginRegistry, discoverPlugins} from './discover.js'
+import {assertNoConfigErrors, loadConfig} from '../config/load.js'
+import type {Config, ConfigIssue} from '../config/types.js'
 import {type Pipeline, compilePipelines} from './pipelines.js'
-import {chooseDbPath, locateConfig} from './locate.js'
+import {chooseDbPath, locateConfig} from '../config/locate.js'
 
 /** The config and the plugins it names: what the engine and the operator write commands need. */
 export interface Runtime {

@@ -1,11 +1,11 @@
-import type {PluginRegistry} from '../plugins/discover.js'
-import {type Expr, parseExpr} from './expr.js'
-import type {Config, ConfigIssue} from './types.js'
+import type {PluginRegistry} from './discover.js'
+import {type Expr, parseExpr} from '../config/expr.js'
+import type {Config, ConfigIssue} from '../config/types.js'
 import {errorMessage} from '../errors.js'
 import {isMap} from '../lib/json.js'
 
 /**
- * Pipelines (original §8): `on` an event type (or `on-hook` a lifecycle signal), optional `from_plugin` and
+ * Pipelines: `on` an event type (or `on-hook` a lifecycle signal), optional `from_plugin` and
  * `if`, and steps run in order, each with `uses` (a plugin or alias), `command` (default handle), `if`,
  * `baggage` claims and `with` remaps. Validated at load, each problem with its file and pipeline.
  */
