@@ -75,6 +75,7 @@ export class Engine {
   private parts: Parts | null = null
   private stopping = false
   private stopped: Promise<void> | null = null
+  private workerStats = {started: 0, finished: 0}
 
   constructor(opts: EngineOptions) {
     this.opts = opts
@@ -91,16 +92,10 @@ export class Engine {
     return this.started().store.db
   }
 
+  /** Jobs started and finished by this engine (they stay readable after stop). */
   get stats(): {started: number; finished: number} {
-    return this.lastStats()
+    return this.workerStats
   }
-
-  private lastStats(): {started: number; finished: number} {
-    if (this.parts) this.finalStats = this.parts.worker.stats
-    return this.finalStats
-  }
-
-  private finalStats = {started: 0, finished: 0}
 
   private started(): Parts {
     if (!this.parts) throw new Error('the engine has not started')
@@ -203,6 +198,7 @@ export class Engine {
       },
       killJob: (id) => worker.killJob(id),
     })
+    this.workerStats = worker.stats
     const maintenance = new Maintenance({store, scheduler, service, logger, clock, dbPath: path})
     // Lifecycle hooks start pipelines when a notify_on_complete plugin's job ends.
     this.events.on('job:end', (end) => {

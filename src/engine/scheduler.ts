@@ -99,14 +99,13 @@ export class Scheduler {
   private readonly d: SchedulerDeps
   private caughtUp = false
   private readonly random: () => number
+  private readonly breakers: CircuitBreakers
 
   constructor(deps: SchedulerDeps) {
     this.d = deps
     this.random = deps.random ?? Math.random
     this.breakers = new CircuitBreakers(deps.db, deps.logger, deps.config.service.name)
   }
-
-  private readonly breakers: CircuitBreakers
 
   private get service() {
     return this.d.config.service
