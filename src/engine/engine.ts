@@ -11,7 +11,7 @@ import type {Job} from '../schema/types.js'
 import {processAlive} from '../lib/proc.js'
 import {errorMessage} from '../errors.js'
 import {PipelineDispatch} from './dispatch.js'
-import type {EngineEventMap} from './events.js'
+import {type EngineEventMap, emitJobEnd} from './events.js'
 import {EngineLock, realDbPath} from '../lib/lock.js'
 import {Logger} from './log.js'
 import {Maintenance} from './maintenance.js'
@@ -216,17 +216,9 @@ export class Engine {
     if (rec.requeued.length || rec.dead.length) this.logger.warn(message, {requeued: rec.requeued.length, dead: rec.dead.length})
     for (const id of rec.dead) {
       const job = store.job(id)
-      if (job) this.emitEnd({job, status: 'dead', error: job.last_error})
+      if (job) emitJobEnd(this.events, {job, status: 'dead', error: job.last_error}, this.logger)
     }
     if (rec.requeued.length) worker.wake()
-  }
-
-  private emitEnd(end: EngineEventMap['job:end'][0]): void {
-    try {
-      this.events.emit('job:end', end)
-    } catch (err) {
-      this.logger.error('a job:end listener failed', {job: end.job.id, error: errorMessage(err)})
-    }
   }
 
   /**
@@ -286,6 +278,7 @@ export class Engine {
     this.logger.info('engine stopping', {running: parts.worker.runningCount})
     this.stopping = true
     clearInterval(parts.orphanTimer)
+    parts.maintenance.halt()
     await parts.worker.drain()
     await parts.maintenance.stop()
     parts.spawner?.close()

@@ -1,4 +1,8 @@
+import type {EventEmitter} from 'node:events'
+
 import type {Job} from '../schema/types.js'
+import {errorMessage} from '../errors.js'
+import type {Logger} from './log.js'
 import type {PluginResponse} from './runner.js'
 
 /** The terminal statuses a job reaches in the engine (recovery marks a job dead after its last attempt). */
@@ -20,4 +24,13 @@ export interface JobEnd {
 export interface EngineEventMap {
   /** A job reached a terminal status and its row says so (outside any transaction). */
   'job:end': [JobEnd]
+}
+
+/** Tell the listeners a job ended; a listener that throws is logged and changes nothing of the job. */
+export function emitJobEnd(events: EventEmitter<EngineEventMap>, end: JobEnd, logger: Logger): void {
+  try {
+    events.emit('job:end', end)
+  } catch (err) {
+    logger.error('a job:end listener failed', {job: end.job.id, error: errorMessage(err)})
+  }
 }

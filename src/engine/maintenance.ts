@@ -83,10 +83,15 @@ export class Maintenance {
     }
   }
 
-  /** No more ticks; wait for the tick and the retention pass under way; stop the checkpoint thread. */
-  async stop(): Promise<void> {
+  /** No more ticks from now on (the engine is stopping: nothing new is scheduled while running jobs drain). */
+  halt(): void {
     this.stopping = true
     if (this.tickTimer) clearTimeout(this.tickTimer)
+  }
+
+  /** Wait for the tick and the retention pass under way; stop the checkpoint thread. */
+  async stop(): Promise<void> {
+    this.halt()
     while (this.pruning || this.ticking) await new Promise((r) => setTimeout(r, 20))
     await this.checkpointer?.stop()
     this.checkpointer = null

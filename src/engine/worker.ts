@@ -8,7 +8,7 @@ import {type Clock, formatTs} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import {DuctileError, errorMessage} from '../errors.js'
 import type {PipelineDispatch} from './dispatch.js'
-import type {EndStatus, EngineEventMap} from './events.js'
+import {type EndStatus, type EngineEventMap, emitJobEnd} from './events.js'
 import type {Logger} from './log.js'
 import {type Failure, decideAbandoned, decideOutcome} from './outcome.js'
 import {prepareAttempt} from './request.js'
@@ -313,7 +313,7 @@ export class WorkerLoop {
       status = wrote ? end.status : 'superseded'
     }
     this.logEnd(job, started, status, {error})
-    if (status !== 'superseded') this.d.events.emit('job:end', {job, status, response: result.response, error})
+    if (status !== 'superseded') emitJobEnd(this.d.events, {job, status, response: result.response, error}, this.d.logger)
   }
 
   /** A job whose step condition is false ends skipped without running its plugin. */
