@@ -37,7 +37,7 @@ execFileSync(
     ...walk(join(root, 'src', 'commands')),
     join(root, 'src', 'main.ts'),
     // Code that runs in its own thread or process, loaded by path (src/lib/assets.ts finds them).
-    join(root, 'src', 'engine', 'checkpoint-thread.ts'),
+    join(root, 'src', 'engine', 'checkpoint-thread.js'),
     join(root, 'src', 'engine', 'helpers', 'spawner-node.ts'),
     '--bundle',
     '--splitting',

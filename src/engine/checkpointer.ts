@@ -1,8 +1,6 @@
-import {pathToFileURL} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
-import {ownModule} from '../lib/assets.js'
-import type {ThreadData, ThreadMessage} from './checkpoint-thread.js'
+import {ownFile} from '../lib/assets.js'
 
 /**
  * Copies the engine's WAL back into the database file on a worker thread with its own connection, so the
@@ -23,16 +21,22 @@ import type {ThreadData, ThreadMessage} from './checkpoint-thread.js'
  * restartWaitMs: after one that gives up, the next waits 1 s, then 2, 4 … up to 30 s.
  */
 
-/** The thread runs checkpoint-thread.ts (see lib/assets.ts for where it is found). */
+/** What the checkpoint thread (checkpoint-thread.js) is given. */
+export interface ThreadData {
+  dbPath: string
+  intervalMs: number
+  busyTimeoutMs: number
+  restartAfterFrames: number
+  restartWaitMs: number
+}
+
+/** What it sends back. */
+export type ThreadMessage = {error: string} | {restart: {busy: boolean; at: number}} | {stopped: true}
+
+/** The thread runs checkpoint-thread.js, a plain JavaScript file found by lib/assets.ts (src/ or dist/). */
 function startThread(workerData: ThreadData): Worker {
-  const thread = ownModule('engine/checkpoint-thread')
-  if (!thread.source) return new Worker(thread.path, {workerData})
-  // Loader hooks do not reach worker threads on Node 20: the thread loads the TypeScript through tsx's API.
-  const url = pathToFileURL(thread.path).href
-  return new Worker(`import('tsx/esm/api').then(({tsImport}) => tsImport(${JSON.stringify(url)}, ${JSON.stringify(import.meta.url)}))`, {
-    eval: true,
-    workerData,
-  })
+  // No flags of this process (a loader under tsx would cost the thread 90 ms to start, for nothing).
+  return new Worker(ownFile('engine/checkpoint-thread.js'), {workerData, execArgv: []})
 }
 
 /** 4,096 frames: 16 MiB of WAL at the default 4 KiB page, four times SQLite's own automatic checkpoint. */
