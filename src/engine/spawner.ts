@@ -2,7 +2,7 @@ import {type ChildProcess, fork, spawn} from 'node:child_process'
 
 import type {SpawnHelperMode} from '../config/types.js'
 import {DuctileError, errorMessage} from '../errors.js'
-import {ownFile, ownModule} from '../lib/assets.js'
+import {ownFile} from '../lib/assets.js'
 import {findOnPath} from '../lib/which.js'
 import type {HelperMessage, HelperRequest} from './helpers/protocol.js'
 
@@ -10,7 +10,7 @@ import type {HelperMessage, HelperRequest} from './helpers/protocol.js'
  * The engine side of the spawn helpers: plugin processes are started by a small long-lived child process
  * instead of the engine itself. fork() copies the caller's page tables, so a spawn costs the engine (tens to
  * hundreds of MB) 1.5–2 ms of its main thread. Two helpers speak the same messages over Node's IPC channel:
- * helpers/spawner.py (python3: vfork from a small process, ~0.2 ms a spawn) and helpers/spawner-node.ts
+ * helpers/spawner.py (python3: vfork from a small process, ~0.2 ms a spawn) and helpers/spawner-node.js
  * (Node: ~0.6 ms, no other runtime needed). The engine keeps timeouts and kills: it signals the plugin's
  * group by PID.
  */
@@ -87,9 +87,8 @@ export class Spawner {
     if (this.kindNow === 'python') {
       return spawn(this.opts.python ?? 'python3', ['-I', ownFile('engine/helpers/spawner.py')], {stdio, serialization: 'json', detached: true, env})
     }
-    const node = ownModule('engine/helpers/spawner-node')
-    // Under tsx (tests) the helper is TypeScript: tsx loads it. The built helper needs no flags.
-    return fork(node.path, [], {stdio, execArgv: node.source ? ['--import', 'tsx'] : [], detached: true, env})
+    // Plain JavaScript from src/ or dist/ alike, with no flags of this process (a loader would slow its start).
+    return fork(ownFile('engine/helpers/spawner-node.js'), [], {stdio, execArgv: [], detached: true, env})
   }
 
   private ensure(): ChildProcess {

@@ -360,7 +360,7 @@ describe('worker loop: outcomes and the rows they write', () => {
         assert.equal(helper !== null, kind !== null, `${service.trim()}: a helper ${kind ?? 'none'}`)
         assert.equal(parent, helper ?? process.pid, 'the plugin is a child of the process that started it')
         if (helper)
-          assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), kind === 'python' ? /python3.*helpers\/spawner\.py/ : /helpers\/spawner-node\.[tj]s/)
+          assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), kind === 'python' ? /python3.*helpers\/spawner\.py/ : /helpers\/spawner-node\.js/)
         assert.match(env.logs.find((l) => l.includes('engine started')) ?? '', new RegExp(`spawn=${kind ? `${kind}-helper` : 'engine'}`))
         assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       } finally {

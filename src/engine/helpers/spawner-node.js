@@ -1,20 +1,29 @@
-import {type ChildProcess, spawn} from 'node:child_process'
+// @ts-check
+import {spawn} from 'node:child_process'
 
 import {capture} from '../capture.js'
-import type {HelperMessage, HelperRequest} from './protocol.js'
 
 /**
  * The engine's spawn helper in Node: a small, long-lived process that starts plugin processes for the
  * engine. fork() copies the page tables of the process that calls it, so spawning from the engine (large)
  * costs about twice what it costs from this process (small), and the spawning runs on another core. The
- * messages are in protocol.ts; the capture is the engine's own (capture.ts).
+ * messages are in protocol.ts; the capture is the engine's own (capture.js). Plain JavaScript, type-checked
+ * through JSDoc, so it starts in tens of milliseconds from the sources as from dist/: the engine's timeout
+ * runs from the request, and a helper slow to start would eat into it.
+ *
+ * @typedef {import('./protocol.js').HelperMessage} HelperMessage
+ * @typedef {import('./protocol.js').HelperRequest} HelperRequest
  */
 
-const send = (m: HelperMessage) => process.send?.(m)
+/** @param {HelperMessage} m */
+const send = (m) => process.send?.(m)
 
-// The plugin leads its own group (detached: setsid), so the group's ID is its PID. No fallback to the PID
-// alone: after the exit it may already belong to another process.
-function killGroup(pid: number | undefined): void {
+/**
+ * The plugin leads its own group (detached: setsid), so the group's ID is its PID. No fallback to the PID
+ * alone: after the exit it may already belong to another process.
+ * @param {number | undefined} pid
+ */
+function killGroup(pid) {
   if (!pid) return
   try {
     process.kill(-pid, 'SIGKILL')
@@ -24,13 +33,14 @@ function killGroup(pid: number | undefined): void {
 }
 
 // Signals to the engine's group (Ctrl-C, systemd) are the engine's to handle: it drains, then disconnects.
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {})
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) process.on(sig, () => {})
 
-// The plugins running now, so that they go with the helper when the engine is gone.
-const running = new Set<number>()
+/** The plugins running now, so that they go with the helper when the engine is gone. @type {Set<number>} */
+const running = new Set()
 
-process.on('message', (m: HelperRequest) => {
-  let child: ChildProcess
+process.on('message', (/** @type {HelperRequest} */ m) => {
+  /** @type {import('node:child_process').ChildProcess} */
+  let child
   try {
     child = spawn(m.entrypoint, [], {cwd: m.cwd, env: m.env, detached: true, stdio: ['pipe', 'pipe', 'pipe']})
   } catch (e) {
@@ -38,8 +48,9 @@ process.on('message', (m: HelperRequest) => {
     return
   }
   child.on('spawn', () => {
-    if (child.pid) running.add(child.pid)
-    if (child.pid) send({id: m.id, type: 'spawned', pid: child.pid})
+    if (!child.pid) return
+    running.add(child.pid)
+    send({id: m.id, type: 'spawned', pid: child.pid})
   })
   void capture(child, {input: m.input, stdoutCap: m.stdoutCap, stderrCap: m.stderrCap, onOverflow: () => killGroup(child.pid)}).then((r) => {
     if ('error' in r) {
@@ -48,16 +59,8 @@ process.on('message', (m: HelperRequest) => {
     }
     killGroup(child.pid) // whatever the plugin left in its group goes with it
     if (child.pid) running.delete(child.pid)
-    send({
-      id: m.id,
-      type: 'exit',
-      code: r.code,
-      signal: r.signal,
-      stdout64: r.stdout.toString('base64'),
-      stderr64: r.stderr.toString('base64'),
-      overflow: r.overflow,
-      stderrTruncated: r.stderrTruncated,
-    })
+    const {code, signal, overflow, stderrTruncated} = r
+    send({id: m.id, type: 'exit', code, signal, stdout64: r.stdout.toString('base64'), stderr64: r.stderr.toString('base64'), overflow, stderrTruncated})
   })
 })
 
