@@ -19,7 +19,7 @@ import {
 } from '../queries/queue.js'
 import {insertConfigSnapshot} from '../queries/snapshots.js'
 import {type StateWrite, applyStateUpdates, readPluginState} from '../queries/state.js'
-import {type Db, openDb} from '../schema/db.js'
+import {type Db, openDb, translateSqliteError} from '../schema/db.js'
 import {assertInitialisable, assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
 import type {Clock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
@@ -46,6 +46,8 @@ export class EngineStore {
   /** Plugin PIDs are written shortly after spawn (or with the outcome, whichever comes first). */
   private readonly pendingPids = new Map<string, {attempt: number; pid: number; startedAt: string | null}>()
   private pidTimer: NodeJS.Timeout | null = null
+  /** Attempt ends that could not be written yet (a full disk), by job id: written again until they are. */
+  private readonly lateEnds = new Map<string, {job: Job; end: EndAs; warned: boolean}>()
 
   private constructor(
     db: Db,
@@ -145,6 +147,35 @@ export class EngineStore {
       now,
     }
     return outcome.retryAt ? retryAttempt(this.db, job, rec, outcome.retryAt) : completeAttempt(this.db, job, rec)
+  }
+
+  /**
+   * An attempt that failed after its claim (an error of the engine, not the plugin) ends as decided, now if
+   * the write goes through, else at the next `writeLateEnds`: the job never stays running inside a live
+   * engine.
+   */
+  endLate(job: Job, end: EndAs, now: string): void {
+    this.lateEnds.set(job.id, {job, end, warned: false})
+    this.writeLateEnds(now)
+  }
+
+  /** Write the pending late ends, in order, until one fails (warned once per job). Returns the jobs still pending. */
+  writeLateEnds(now: string): string[] {
+    for (const [id, late] of this.lateEnds) {
+      const {job, end} = late
+      try {
+        this.tx(() => this.endAttempt(job, end, null, now))
+        this.lateEnds.delete(id)
+        const status = end.retryAt ? 'retry' : 'failed'
+        this.logger.info('job end', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt, status, error: end.error})
+      } catch (err) {
+        if (!late.warned)
+          this.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: errorMessage(translateSqliteError(err, this.db.path))})
+        late.warned = true
+        break
+      }
+    }
+    return [...this.lateEnds.keys()]
   }
 
   /** Retention: delete what service.*_retention says is old (in batches that let the engine's commits through). */

@@ -46,8 +46,6 @@ interface Active {
 export class WorkerLoop {
   readonly stats = {started: 0, finished: 0}
   private readonly active = new Map<string, Active>()
-  /** Attempts that failed after their claim and whose failure could not be written yet (a full disk). */
-  private readonly unrecorded = new Map<string, {job: Job; error: string; warned?: boolean}>()
   private stopping = false
   private wakeResolve: (() => void) | null = null
   private loopDone: Promise<void> | null = null
@@ -95,9 +93,8 @@ export class WorkerLoop {
     this.wake()
     await this.loopDone
     await Promise.all([...this.active.values()].map((a) => a.done))
-    if (this.unrecorded.size) this.recordUnrecorded()
-    if (this.unrecorded.size)
-      this.d.logger.error('could not record these failed attempts; the next engine start recovers them', {jobs: [...this.unrecorded.keys()].join(',')})
+    const left = this.d.store.writeLateEnds(this.now())
+    if (left.length) this.d.logger.error('could not record these failed attempts; the next engine start recovers them', {jobs: left.join(',')})
   }
 
   get runningCount(): number {
@@ -121,7 +118,7 @@ export class WorkerLoop {
   private async loop(): Promise<void> {
     while (!this.stopping) {
       try {
-        if (this.unrecorded.size) this.recordUnrecorded()
+        this.d.store.writeLateEnds(this.now())
         this.fill()
       } catch (err) {
         this.d.logger.error('claim failed', {error: errorMessage(translateSqliteError(err, this.d.dbPath))})
@@ -173,33 +170,7 @@ export class WorkerLoop {
   private abandon(job: Job, err: unknown): void {
     const error = `engine error after the claim: ${errorMessage(translateSqliteError(err, this.d.dbPath))}`
     this.d.logger.error('job handling failed', {job: job.id, error})
-    this.unrecorded.set(job.id, {job, error})
-    this.recordUnrecorded()
-  }
-
-  private recordUnrecorded(): void {
-    for (const [id, entry] of this.unrecorded) {
-      const {job, error} = entry
-      try {
-        const end = this.endAs(decideAbandoned(job, error, this.backoffBase(job)))
-        this.d.store.tx(() => this.d.store.endAttempt(job, end, null, this.now()))
-        this.unrecorded.delete(id)
-        this.d.logger.info('job end', {
-          plugin: job.plugin,
-          command: job.command,
-          job: job.id,
-          attempt: job.attempt,
-          status: end.retryAt ? 'retry' : 'failed',
-          error,
-        })
-      } catch (e) {
-        // Once per attempt: the loop tries again every poll until the write goes through.
-        if (!entry.warned)
-          this.d.logger.warn('could not record a failed attempt yet; trying again', {job: id, error: errorMessage(translateSqliteError(e, this.d.dbPath))})
-        entry.warned = true
-        return
-      }
-    }
+    this.d.store.endLate(job, this.endAs(decideAbandoned(job, error, this.backoffBase(job))), this.now())
   }
 
   private backoffBase(job: Job): number {
