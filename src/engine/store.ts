@@ -35,9 +35,10 @@ export interface AttemptOutput {
 }
 
 /**
- * Every database write the engine makes, in one place: opening (and creating) the database, the config
- * snapshot, claims, plugin PIDs, attempt outcomes, plugin state, crash recovery, enqueues and retention.
- * The worker loop decides; the store writes. No secret of the config reaches a row through it.
+ * The engine's database writes, in one place: opening (and creating) the database, the config snapshot,
+ * claims, plugin PIDs, attempt outcomes (late ones too), plugin state, crash recovery, enqueues and
+ * retention. The worker loop decides; the store writes. No secret of the config reaches a row through it.
+ * The scheduler and the router, given the store's database, write through their own query modules.
  */
 export class EngineStore {
   readonly db: Db
