@@ -22,7 +22,11 @@ export interface JobEnd {
  * listener that throws is logged, not propagated).
  */
 export interface EngineEventMap {
-  /** A job reached a terminal status and its row says so (outside any transaction). */
+  /**
+   * A job's plugin ran and the job reached a terminal status, or recovery ended it dead; its row says so
+   * (outside any transaction). Skipped steps and jobs that fail before a plugin starts (unknown plugin or
+   * command, a row that makes no request) are not told, as the lifecycle hooks never were.
+   */
   'job:end': [JobEnd]
 }
 
