@@ -6,7 +6,7 @@ import {type PluginInstance, type PluginRegistry, hasCommand} from '../plugins/d
 import {findBreaker} from '../queries/breakers.js'
 import type {EnqueueResult, NewJobInput} from '../queries/queue.js'
 import {cancelOutstandingJobs} from '../queries/queue.js'
-import {countOutstanding, findSchedule, saveSchedule} from '../queries/schedules.js'
+import {countOutstanding, findSchedule, newScheduleEntry, saveSchedule} from '../queries/schedules.js'
 import type {Db} from '../schema/db.js'
 import {type Clock, formatTs, parseTs} from '../schema/time.js'
 import type {ScheduleEntry} from '../schema/types.js'
@@ -140,22 +140,7 @@ export class Scheduler {
 
   private load(row: ScheduleEntry | undefined, p: PluginInstance, s: ScheduleConfig, spec: string | null, intervalMs: number | null): ScheduleEntry {
     const now = ts(this.d.clock().getTime())
-    const e: ScheduleEntry = row
-      ? {...row}
-      : {
-          plugin: p.name,
-          schedule_id: s.id,
-          command: s.command,
-          status: 'active',
-          reason: null,
-          last_fired_at: null,
-          last_success_job_id: null,
-          last_success_at: null,
-          next_run_at: null,
-          updated_at: now,
-          spec,
-          interval_ms: intervalMs,
-        }
+    const e: ScheduleEntry = row ? {...row} : newScheduleEntry(p.name, s.id, s.command, now, spec, intervalMs)
     if (e.command !== s.command) {
       e.command = s.command
       e.last_success_job_id = null

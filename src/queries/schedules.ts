@@ -18,6 +18,31 @@ export function findSchedule(db: Db, plugin: string, scheduleId: string): Schedu
 }
 
 /** Insert or replace the scheduler's row for one schedule. */
+/** The row of a schedule that has never run: active, nothing fired, nothing due yet. */
+export function newScheduleEntry(
+  plugin: string,
+  scheduleId: string,
+  command: string,
+  now: string,
+  spec: string | null = null,
+  intervalMs: number | null = null,
+): ScheduleEntry {
+  return {
+    plugin,
+    schedule_id: scheduleId,
+    command,
+    status: 'active',
+    reason: null,
+    last_fired_at: null,
+    last_success_job_id: null,
+    last_success_at: null,
+    next_run_at: null,
+    updated_at: now,
+    spec,
+    interval_ms: intervalMs,
+  }
+}
+
 export function saveSchedule(db: Db, e: ScheduleEntry): void {
   db.run(
     db.k
@@ -100,20 +125,7 @@ export function changeScheduleStatus(
       rows = (o.configured ?? [])
         .filter((s) => !o.scheduleId || s.id === o.scheduleId)
         .map((s) => {
-          const row: ScheduleEntry = {
-            plugin: o.plugin,
-            schedule_id: s.id,
-            command: s.command,
-            status: 'active',
-            reason: null,
-            last_fired_at: null,
-            last_success_job_id: null,
-            last_success_at: null,
-            next_run_at: null,
-            updated_at: o.now,
-            spec: null,
-            interval_ms: null,
-          }
+          const row = newScheduleEntry(o.plugin, s.id, s.command, o.now)
           saveSchedule(db, row)
           return row
         })
