@@ -3,6 +3,7 @@ import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {describe, it} from 'node:test'
 
 import {parentPid, processAlive} from '../../src/lib/proc.js'
+import {formatTs} from '../../src/schema/time.js'
 import {assertJobRows, enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal as waitFinished} from '../helpers/engine.js'
 
 /** Wait for the job, then check every table it must have written (job_queue … plugin_state). */
@@ -390,5 +391,28 @@ describe('worker loop: outcomes and the rows they write', () => {
     } finally {
       await engine.stop()
     }
+  })
+})
+
+describe('stopping the engine', () => {
+  it('schedules nothing while running jobs drain', async () => {
+    // A schedule that fires every tick (100 ms), and a job that keeps the drain busy for a second.
+    const env = testEnv('plugins:\n  echo-sh:\n    schedules:\n      - {every: 100ms}\n', {service: '  tick_interval: 100ms\n  max_workers: 2\n'})
+    const engine = await startEngine(env)
+    const scheduled = () => rows(env.db, `SELECT created_at FROM job_queue WHERE plugin = 'echo-sh'`).map((r) => r.created_at as string)
+    let stopAt = ''
+    try {
+      await waitFor('the schedule to fire', () => scheduled().length >= 2)
+      const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 1})
+      await waitFor('the long job to run', () => jobRow(env.db, id).status === 'running')
+    } finally {
+      stopAt = formatTs(new Date())
+      await engine.stop()
+    }
+    // Every tick of the drain would have enqueued one; the old engine stopped its ticks first, and so must the parts.
+    assert.deepEqual(
+      scheduled().filter((at) => at > stopAt),
+      [],
+    )
   })
 })
