@@ -106,28 +106,42 @@ export class Db {
   /**
    * Compile a query once with named parameters: `db.prepare((p) => db.k.selectFrom('job_queue')
    * .where('id', '=', p('id')))` then `.get({id})`. The builder runs once with sentinel values; each
-   * sentinel's position in the compiled parameters maps to its name.
+   * sentinel's position in the compiled parameters maps to its name. Compiled on first use: a process that
+   * runs one statement of a module's set (a CLI enqueue, a read command) pays for that one only.
    */
   prepare<P extends object, Q extends Compilable<unknown>>(build: (p: Param<P>) => Q): Prepared<P, Row<Q>> {
-    // The sentinel stands in for every value while the builder runs; it never reaches SQLite.
-    const sentinel = ((name: string) => SENTINEL + name) as unknown as Param<P>
-    const compiled = build(sentinel).compile()
-    const names = compiled.parameters.map((v, i) => {
-      if (typeof v === 'string' && v.startsWith(SENTINEL)) return v.slice(SENTINEL.length)
-      return {constant: compiled.parameters[i]}
-    })
-    const stmt = this.statement(compiled.sql, compiled.parameters)
-    const bind = (values: P): unknown[] =>
-      names.map((n) => {
+    let compiled: {stmt: BetterSqlite3.Statement; names: (string | {constant: unknown})[]} | null = null
+    const compile = () => {
+      // The sentinel stands in for every value while the builder runs; it never reaches SQLite.
+      const sentinel = ((name: string) => SENTINEL + name) as unknown as Param<P>
+      const c = build(sentinel).compile()
+      const names = c.parameters.map((v) => (typeof v === 'string' && v.startsWith(SENTINEL) ? v.slice(SENTINEL.length) : {constant: v}))
+      compiled = {stmt: this.statement(c.sql, c.parameters), names}
+      return compiled
+    }
+    const bound = (values: P): [BetterSqlite3.Statement, unknown[]] => {
+      const {stmt, names} = compiled ?? compile()
+      const args = names.map((n) => {
         if (typeof n !== 'string') return n.constant
         const v = (values as Record<string, unknown>)[n]
         if (v === undefined) throw new Error(`prepared query: missing parameter "${n}"`)
         return typeof v === 'boolean' ? (v ? 1 : 0) : v
       })
+      return [stmt, args]
+    }
     return {
-      all: (values) => stmt.all(...bind(values)) as Row<Q>[],
-      get: (values) => stmt.get(...bind(values)) as Row<Q> | undefined,
-      run: (values) => stmt.run(...bind(values)),
+      all: (values) => {
+        const [stmt, args] = bound(values)
+        return stmt.all(...args) as Row<Q>[]
+      },
+      get: (values) => {
+        const [stmt, args] = bound(values)
+        return stmt.get(...args) as Row<Q> | undefined
+      },
+      run: (values) => {
+        const [stmt, args] = bound(values)
+        return stmt.run(...args)
+      },
     }
   }
 
