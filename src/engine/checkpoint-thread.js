@@ -37,14 +37,27 @@ const checkpoint = (mode) => /** @type {CheckpointRow[]} */ (db.pragma(`wal_chec
 
 let restartAfter = 0
 let backoffMs = 1000
+/**
+ * The data_version at which a round left nothing to do (every frame copied, no RESTART due). It changes
+ * when another connection (the engine) commits: until then an idle engine's thread does not touch the WAL.
+ * @type {unknown}
+ */
+let settledAt = null
 
 function round() {
   try {
+    const version = db.pragma('data_version', {simple: true})
+    if (version === settledAt) return
     let r = checkpoint('PASSIVE')
     for (let pass = 1; pass < 8 && !(r.busy === 0 && r.checkpointed >= r.log); pass++) r = checkpoint('PASSIVE')
+    const copied = r.busy === 0 && r.checkpointed >= r.log
     // log: the frames since the WAL last restarted. A pass that copied all of them says little: the engine
     // has usually committed again before its next transaction could find nothing left to copy.
-    if (r.log < data.restartAfterFrames || Date.now() < restartAfter) return
+    if (r.log < data.restartAfterFrames) {
+      settledAt = copied ? version : null
+      return
+    }
+    if (Date.now() < restartAfter) return
     // Readers still in the log after restartWaitMs: it gives up (busy) and the next try waits longer.
     db.pragma(`busy_timeout = ${data.restartWaitMs}`)
     try {
@@ -53,6 +66,7 @@ function round() {
         restartAfter = Date.now() + backoffMs
         backoffMs = Math.min(backoffMs * 2, 30_000)
       } else backoffMs = 1000
+      settledAt = busy ? null : version
       // Rare (once per restartAfterFrames frames, or per back-off step): the engine and tests may watch them.
       post({restart: {busy, at: Date.now()}})
     } finally {
@@ -63,10 +77,23 @@ function round() {
   }
 }
 
-const timer = setInterval(round, data.intervalMs)
+/** Settled (an idle engine), the thread looks ten times less often: a burst waits at most this long. */
+const IDLE_INTERVAL_MS = 10 * data.intervalMs
+/** @type {NodeJS.Timeout} */
+let timer
+const next = () => {
+  timer = setTimeout(
+    () => {
+      round()
+      next()
+    },
+    settledAt === null ? data.intervalMs : IDLE_INTERVAL_MS,
+  )
+}
+next()
 port.on('message', (m) => {
   if (m !== 'stop') return
-  clearInterval(timer)
+  clearTimeout(timer)
   round()
   db.close()
   post({stopped: true})
