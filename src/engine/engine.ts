@@ -12,7 +12,7 @@ import {processAlive} from '../lib/proc.js'
 import {errorMessage} from '../errors.js'
 import {PipelineDispatch} from './dispatch.js'
 import {type EngineEventMap, emitJobEnd} from './events.js'
-import {EngineLock, realDbPath} from '../lib/lock.js'
+import {EngineLock, WAKE_SIGNAL, realDbPath} from '../lib/lock.js'
 import {Logger} from './log.js'
 import {Maintenance} from './maintenance.js'
 import {RUN_MARKER, SPAWNER_MARKER, dbKey, killLeftovers} from './orphans.js'
@@ -60,6 +60,8 @@ interface Parts {
   lock: EngineLock
   spawner: Spawner | null
   orphanTimer: NodeJS.Timeout
+  /** Wakes the worker when another process committed a job and sent WAKE_SIGNAL (lib/lock.ts wakeEngine). */
+  onWakeSignal: () => void
 }
 
 export class Engine {
@@ -152,6 +154,7 @@ export class Engine {
       spawn: parts.spawner ? `${parts.spawner.kind}-helper` : 'engine',
       snapshot: store.snapshotId,
     })
+    process.on(WAKE_SIGNAL, parts.onWakeSignal)
     parts.worker.start()
     await parts.maintenance.start()
   }
@@ -206,7 +209,7 @@ export class Engine {
     })
     const orphanTimer = setInterval(() => this.checkOrphans(), ORPHAN_CHECK_MS)
     orphanTimer.unref()
-    return {store, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer}
+    return {store, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer, onWakeSignal: () => worker.wake()}
   }
 
   /** Requeue (or mark dead) running jobs the filter picks; the dead ones end with a `job:end` event. */
@@ -278,6 +281,7 @@ export class Engine {
     this.logger.info('engine stopping', {running: parts.worker.runningCount})
     this.stopping = true
     clearInterval(parts.orphanTimer)
+    process.off(WAKE_SIGNAL, parts.onWakeSignal)
     parts.maintenance.halt()
     await parts.worker.drain()
     await parts.maintenance.stop()

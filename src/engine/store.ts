@@ -13,6 +13,7 @@ import {
   completeAttempt,
   enqueueJob,
   findQueueJob,
+  nextRetryAt,
   recordAttemptProcess,
   recoverRunningJobs,
   retryAttempt,
@@ -20,6 +21,7 @@ import {
 import {insertConfigSnapshot} from '../queries/snapshots.js'
 import {type StateWrite, applyStateUpdates, readPluginState} from '../queries/state.js'
 import {type Db, openDb, translateSqliteError} from '../schema/db.js'
+import {dataVersion} from '../schema/sqlite.js'
 import {assertInitialisable, assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
 import type {Clock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
@@ -49,6 +51,7 @@ export class EngineStore {
   private pidTimer: NodeJS.Timeout | null = null
   /** Attempt ends that could not be written yet (a full disk), by job id: written again until they are. */
   private readonly lateEnds = new Map<string, {job: Job; end: EndAs; warned: boolean}>()
+  private version: number | null = null
 
   private constructor(
     db: Db,
@@ -92,6 +95,19 @@ export class EngineStore {
   /** The oldest runnable job of a plugin not in `excludePlugins`, moved to running by this engine. */
   claim(now: string, excludePlugins: Set<string>): Job | null {
     return claimNextJob(this.db, {now, excludePlugins, snapshotId: this.snapshotId, enginePid: process.pid})
+  }
+
+  /** Whether another connection (a CLI, a script, `sqlite3`) committed since the last call (true the first time). */
+  othersCommitted(): boolean {
+    const v = dataVersion(this.db)
+    const changed = v !== this.version
+    this.version = v
+    return changed
+  }
+
+  /** When the next retry among queued jobs becomes runnable, or null when none waits for a time. */
+  nextRetryAt(now: string): string | null {
+    return nextRetryAt(this.db, now)
   }
 
   /** Requeue (or mark dead) the running jobs the filter picks. */

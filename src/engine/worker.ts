@@ -4,13 +4,14 @@ import type {ServiceConfig} from '../config/types.js'
 import {DEFAULT_RETRY} from '../config/defaults.js'
 import {type PluginInstance, type PluginRegistry, pluginParallelism} from '../plugins/discover.js'
 import {translateSqliteError} from '../schema/db.js'
-import {type Clock, formatTs} from '../schema/time.js'
+import {type Clock, formatTs, parseTs} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import {DuctileError, errorMessage} from '../errors.js'
 import type {PipelineDispatch} from './dispatch.js'
 import {type EndStatus, type EngineEventMap, emitJobEnd} from './events.js'
 import type {Logger} from './log.js'
 import {type Failure, decideAbandoned, decideOutcome} from './outcome.js'
+import {PollGate} from './poll.js'
 import {prepareAttempt} from './request.js'
 import {type RunResult, killGroup, runPlugin} from './runner.js'
 import type {Spawner} from './spawner.js'
@@ -41,13 +42,17 @@ interface Active {
 
 /**
  * The worker loop: claim queued jobs while workers are free (fill), run each attempt's plugin (launch), and
- * write its outcome while the next job is claimed (finish). Sleeps until woken or the poll interval passes.
+ * write its outcome while the next job is claimed (finish). Sleeps until woken or the poll interval passes;
+ * a poll claims only when PollGate says it may find something.
  */
 export class WorkerLoop {
   readonly stats = {started: 0, finished: 0}
   private readonly active = new Map<string, Active>()
   private stopping = false
   private wakeResolve: (() => void) | null = null
+  /** A wake that came while the loop was not waiting: its next wait returns at once. */
+  private woken = false
+  private readonly gate = new PollGate()
   private loopDone: Promise<void> | null = null
   /** While an attempt hands its worker over, its completion and the next claim carry the same time. */
   private handoverAt: string | undefined
@@ -64,7 +69,8 @@ export class WorkerLoop {
 
   /** Wake the loop now (a job was enqueued by the engine itself, or a slot freed). */
   wake(): void {
-    this.wakeResolve?.()
+    if (this.wakeResolve) this.wakeResolve()
+    else this.woken = true
   }
 
   isActive(jobId: string): boolean {
@@ -101,29 +107,40 @@ export class WorkerLoop {
     return this.active.size
   }
 
-  private waitForWake(ms: number): Promise<void> {
+  /** True when woken, false when the poll interval passed. */
+  private waitForWake(ms: number): Promise<boolean> {
+    if (this.woken) {
+      this.woken = false
+      return Promise.resolve(true)
+    }
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.wakeResolve = null
-        resolve()
+        resolve(false)
       }, ms)
       this.wakeResolve = () => {
         clearTimeout(t)
         this.wakeResolve = null
-        resolve()
+        resolve(true)
       }
     })
   }
 
   private async loop(): Promise<void> {
+    let woken = true
     while (!this.stopping) {
       try {
         this.d.store.writeLateEnds(this.now())
-        this.fill()
+        const at = this.d.clock().getTime()
+        if (this.gate.shouldClaim({woken, othersCommitted: this.d.store.othersCommitted(), at})) {
+          const empty = this.fill()
+          this.gate.claimed({woken, empty, at, nextRetryAt: () => parseTs(this.d.store.nextRetryAt(formatTs(new Date(at))))?.getTime() ?? null})
+        }
       } catch (err) {
+        this.gate.failed()
         this.d.logger.error('claim failed', {error: errorMessage(translateSqliteError(err, this.d.dbPath))})
       }
-      await this.waitForWake(this.d.pollIntervalMs)
+      woken = await this.waitForWake(this.d.pollIntervalMs)
     }
   }
 
@@ -140,13 +157,14 @@ export class WorkerLoop {
     return capped
   }
 
-  /** Claim jobs while there are free workers. */
-  private fill(): void {
+  /** Claim jobs while there are free workers. True when a claim found nothing runnable. */
+  private fill(): boolean {
     while (!this.stopping && this.active.size < this.d.service.max_workers) {
       const job = this.d.store.claim(this.now(), this.atCap())
-      if (!job) return
+      if (!job) return true
       this.launch(job)
     }
+    return false
   }
 
   private launch(job: Job): void {

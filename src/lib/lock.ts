@@ -121,3 +121,26 @@ export class EngineLock {
     }
   }
 }
+
+/**
+ * The signal that tells a database's engine a job was committed by another process (a CLI, a script of
+ * ours): it claims at once instead of at its next poll. SIGURG because its default action is to ignore
+ * it, so a signal that reaches another process (the lock's PID reused) does that process no harm.
+ */
+export const WAKE_SIGNAL = 'SIGURG'
+
+/**
+ * Wake the engine of a database after a commit that queued work. Best effort and cheap (the lock file,
+ * one /proc read, one kill): no engine, an engine on another host or of another user (EPERM) is left to
+ * its poll. Returns whether a signal was sent.
+ */
+export function wakeEngine(dbPath: string): boolean {
+  const holder = liveLockHolder(dbPath)
+  if (!holder || holder.host !== hostname()) return false
+  try {
+    process.kill(holder.pid, WAKE_SIGNAL)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -100,6 +100,14 @@ export const stmts = perHandle((db: Db) => {
       withIndex(nextQueuedBase(k, p).limit(p('limit')), 'job_queue', 'job_queue_queued_fifo_idx'),
     ),
     nextQueuedOne: db.prepare((p: Param<{now: string}>) => withIndex(nextQueuedBase(k, p).limit(sql.lit(1)), 'job_queue', 'job_queue_queued_fifo_idx')),
+    // When the next retry among queued jobs becomes runnable (the idle engine's poll sleeps until then).
+    nextRetryAt: db.prepare((p: Param<{now: string}>) =>
+      k
+        .selectFrom('job_queue')
+        .select((eb) => eb.fn.min('next_retry_at').as('at'))
+        .where('status', '=', sql.lit('queued'))
+        .where('next_retry_at', '>', p('now')),
+    ),
     markRunning: db.prepare((p: Param<{id: string; now: string; snapshot: string | null}>) =>
       k
         .updateTable('job_queue')

@@ -124,6 +124,11 @@ export function claimNextJob(db: Db, o: ClaimOptions): Job | null {
   })
 }
 
+/** The earliest next_retry_at after `now` among queued jobs (null: none waits for a time). */
+export function nextRetryAt(db: Db, now: string): string | null {
+  return stmts(db).nextRetryAt.get({now})?.at ?? null
+}
+
 /** Record the plugin process of a running attempt (orphan detection by liveness). */
 export function recordAttemptProcess(db: Db, jobId: string, attempt: number, pid: number, startedAt: string | null): void {
   stmts(db).setAttemptPid.run({job_id: jobId, attempt, plugin_pid: pid, plugin_started_at: startedAt})

@@ -41,7 +41,7 @@ export function testEnv(yaml = '', opts: {service?: string} = {}): TestEnv {
   return {dir, configPath, dbPath, db, logs: []}
 }
 
-export function startEngine(env: TestEnv, opts: {killGraceMs?: number} = {}): Promise<Engine> {
+export function startEngine(env: TestEnv, opts: {killGraceMs?: number; pollIntervalMs?: number; clock?: () => Date} = {}): Promise<Engine> {
   const config = loadConfig(env.configPath)
   const registry = discoverPlugins(config)
   const engine = new Engine({
@@ -50,8 +50,9 @@ export function startEngine(env: TestEnv, opts: {killGraceMs?: number} = {}): Pr
     dbPath: env.dbPath,
     version: 'test',
     logger: new Logger('text', 'debug', (l) => env.logs.push(l)),
-    pollIntervalMs: 50,
+    pollIntervalMs: opts.pollIntervalMs ?? 50,
     killGraceMs: opts.killGraceMs ?? 300,
+    clock: opts.clock,
   })
   return engine.start().then(() => engine)
 }

@@ -5,6 +5,7 @@ import {readPayload} from '../../cli/payload.js'
 import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
 import {usageError} from '../../errors.js'
 import {Router, normalizeEvent} from '../../engine/router.js'
+import {wakeEngine} from '../../lib/lock.js'
 import {openDb} from '../../schema/db.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
 
@@ -19,7 +20,7 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
   static override usesDbPath = false
   static override summary = 'Start the pipelines whose `on` matches an event, as if a plugin had emitted it'
   static override description =
-    'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine picks the jobs up within a second. Exit 0 with an empty list when no pipeline matches.'
+    'Enqueues the first step of every matching pipeline (a new pipeline instance each), submitted_by cli. A running engine on this host is woken and starts them at once. Exit 0 with an empty list when no pipeline matches.'
   static override examples = [
     `<%= config.bin %> events emit weather.changed --payload '{"city": "Hobart", "celsius": 31}'`,
     `<%= config.bin %> events emit weather.changed --payload-file ./event.json --dedupe-key reading-42 --json`,
@@ -36,7 +37,8 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
     if (this.args.type.trim() === '') throw usageError('the event type is empty', 'example: ductile events emit weather.changed')
     const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry, pipelines} = loadRuntime(this.flags.config)
-    const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write', check: assertSchemaCurrent})
+    const dbPath = runtimeDbPath(config, this.flags.db)
+    const db = openDb(dbPath, {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () => {
         const router = new Router({db, pipelines, registry, service: config.service, now: () => new Date(), snapshotId: null})
@@ -50,6 +52,7 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
           skipped: r.skipped,
         }
       })
+      if (result.enqueued.length) wakeEngine(dbPath)
       if (this.human()) {
         if (result.enqueued.length === 0 && result.skipped.length === 0) this.log(`No pipeline starts on ${result.type}.`)
         for (const e of result.enqueued) this.log(`${e.job_id}  ${e.pipeline}/${e.step}`)

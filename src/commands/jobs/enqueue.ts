@@ -5,6 +5,7 @@ import {readPayload} from '../../cli/payload.js'
 import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
 import {DuctileError, usageError} from '../../errors.js'
 import {hasCommand} from '../../plugins/discover.js'
+import {wakeEngine} from '../../lib/lock.js'
 import {enqueueJob} from '../../queries/queue.js'
 import {openDb} from '../../schema/db.js'
 import {uuidv7} from '../../schema/ids.js'
@@ -23,7 +24,7 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
   static override usesDbPath = false
   static override summary = 'Add a job to the queue; prints its id'
   static override description =
-    `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine picks the job up within a second.`
+    `The plugin and command must exist (exit 2 otherwise); the payload must be a JSON object. A handle job carries an event envelope {type: "cli.trigger", payload, source: "cli", event_id, timestamp}, as routed jobs do. A running engine on this host is woken and starts it at once (SIGURG); an engine that cannot be signalled finds it within its 250 ms poll.`
   static override examples = [
     '<%= config.bin %> jobs enqueue weather',
     `<%= config.bin %> jobs enqueue notify --command handle --payload '{"message": "hello"}'`,
@@ -49,7 +50,8 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
       throw usageError(`unknown plugin ${name}`, `known plugins: ${[...registry.plugins.keys()].sort().join(', ') || 'none'} (see \`ductile plugins list\`)`)
     if (!hasCommand(plugin, command))
       throw usageError(`plugin ${name} has no command ${command}`, `its commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')}`)
-    const db = openDb(runtimeDbPath(config, this.flags.db), {mode: 'write', check: assertSchemaCurrent})
+    const dbPath = runtimeDbPath(config, this.flags.db)
+    const db = openDb(dbPath, {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () => {
         const now = new Date()
@@ -66,6 +68,7 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
         })
       })
       if (result.status === 'duplicate_event') throw new DuctileError('conflict', result.reason)
+      if (result.status === 'enqueued') wakeEngine(dbPath)
       const out: JobsEnqueueResult =
         result.status === 'enqueued'
           ? {status: 'enqueued', job_id: result.job.id, plugin: name, command}

@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
 import {DuctileError} from '../../errors.js'
+import {wakeEngine} from '../../lib/lock.js'
 import {enqueueJob, findQueueJob, isTerminal} from '../../queries/queue.js'
 import {formatTs} from '../../schema/time.js'
 
@@ -42,6 +43,7 @@ export default class JobsRetry extends BaseCommand<typeof JobsRetry> {
       }),
     )
     if (r.status !== 'enqueued') throw new DuctileError('conflict', r.reason)
+    wakeEngine(this.dbPath())
     if (this.human()) this.log(r.job.id)
     return {job_id: r.job.id, retry_of: old.id, plugin: old.plugin, command: old.command}
   }
