@@ -51,7 +51,7 @@ async function main() {
     line('ductile facts plugin-07', `${c.factsMs.toFixed(0)} ms ×${c.factsRatio.toFixed(2)}`, '<= 2.5 × baseline', c.factsRatio <= 2.5)
   }
 
-  for (const name of ['wake', 'prune', 'engine', 'watch', 'concurrency']) {
+  for (const name of ['reference', 'wake', 'prune', 'engine', 'watch', 'concurrency']) {
     if (!want(name)) continue
     const file = join(root, 'bench', `${name}.ts`)
     if (!existsSync(file)) continue
