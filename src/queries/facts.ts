@@ -1,4 +1,7 @@
+import {sql} from 'kysely'
+
 import type {Db} from '../schema/db.js'
+import {FACTS_NULL_SEQ_LAST} from '../schema/indexes.js'
 import type {PluginFact} from '../schema/types.js'
 
 /** plugin_facts (the durable record) and plugin_state (its compatibility view). */
@@ -9,9 +12,11 @@ import type {PluginFact} from '../schema/types.js'
  * (plugin_name, seq, created_at) index, without sorting the plugin's rows.
  */
 export function listFacts(db: Db, opts: {plugin: string; factType?: string; limit: number}): PluginFact[] {
-  let q = db.k.selectFrom('plugin_facts').selectAll().where('plugin_name', '=', opts.plugin)
-  if (opts.factType) q = q.where('fact_type', '=', opts.factType)
-  return db.all(q.orderBy('seq', 'desc').orderBy('created_at', 'desc').limit(opts.limit))
+  const q = db.k.selectFrom('plugin_facts').selectAll().where('plugin_name', '=', opts.plugin)
+  // One order, two spellings: SQLite sorts NULL below every number, so `seq DESC` already puts NULL seqs
+  // last; the reference spells it with a CASE, and so does its index.
+  if (opts.factType) return db.all(q.where('fact_type', '=', opts.factType).orderBy('seq', 'desc').orderBy('created_at', 'desc').limit(opts.limit))
+  return db.all(q.orderBy(sql.raw(FACTS_NULL_SEQ_LAST), 'asc').orderBy('seq', 'desc').orderBy('created_at', 'desc').limit(opts.limit))
 }
 
 /** Reference: "Inspect a plugin's compatibility view". */

@@ -1,8 +1,8 @@
 import {sql} from 'kysely'
 
-import type {Db, Param} from '../schema/db.js'
+import type {Db} from '../schema/db.js'
 import type {JobStatus} from '../schema/definition.js'
-import {durationDaysExpr, durationMsExpr, durationSecExpr, utcHourExpr, withIndex} from '../schema/sqlite.js'
+import {durationDaysExpr, durationMsExpr, durationSecExpr, withIndex} from '../schema/sqlite.js'
 import type {JobLogRow} from '../schema/types.js'
 
 /** Operator reads of job_log: one row per attempt. */
@@ -19,8 +19,11 @@ export interface SlowJob {
   duration_ms: number | null
 }
 
-/** Windows up to this long are read by completed_at and sorted; longer ones hour by hour from the index. */
+/** Windows up to this long are read by completed_at and sorted; longer ones from the slowest down. */
 export const SLOWEST_RANGE_SCAN_MAX_MS = 6 * 3_600_000
+
+/** Rows tied with the limit-th at its whole second that are sorted by their exact duration (the newest first). */
+export const SLOWEST_TIES_MAX = 1000
 
 type SlowRow = SlowJob & {duration_days: number | null}
 
@@ -31,16 +34,18 @@ const bySlowest = (a: SlowRow, b: SlowRow) =>
  * Reference: "Find the slowest successful jobs in the last 24 hours". Ordered by the reference's own
  * whole-second duration, then by the exact duration, so the rows are the reference's rows.
  *
- * A short window holds few rows: they are read by completed_at and sorted. A long one is read hour by hour
- * from job_log_succeeded_duration_idx (UTC hour, duration): each hour's slowest rows come from the top of its
- * range, skipping rows of the first hour that are outside the window. Once `limit` rows are in hand, an hour
- * is only asked for rows at least as slow as the slowest-but-`limit`th, so most hours cost one index probe.
+ * A short window holds few rows: they are read by completed_at and sorted. A long one is read from
+ * job_log_succeeded_sec_idx, the index in the reference's own order (whole seconds, slowest first), from the
+ * top down, skipping rows outside the window, until `limit` are found; then the rows tied with the last of
+ * them at its whole second (up to SLOWEST_TIES_MAX, the newest first) are read too and all are sorted by the
+ * exact duration.
  */
-export function findSlowestJobs(db: Db, completedAfter: string, limit: number, windowMs: number, now: Date = new Date()): SlowJob[] {
+export function findSlowestJobs(db: Db, completedAfter: string, limit: number, windowMs: number): SlowJob[] {
+  if (!(limit >= 1)) return []
   const sec = durationSecExpr()
-  const days = durationDaysExpr()
-  const base = (q: ReturnType<typeof db.k.selectFrom<'job_log'>>) =>
-    q
+  const base = (n: number) =>
+    db.k
+      .selectFrom('job_log')
       .select([
         'id',
         'job_id',
@@ -51,52 +56,26 @@ export function findSlowestJobs(db: Db, completedAfter: string, limit: number, w
         'completed_at',
         sec.as('duration_sec'),
         durationMsExpr().as('duration_ms'),
-        days.as('duration_days'),
+        durationDaysExpr().as('duration_days'),
       ])
       // A literal, not a parameter: SQLite uses a partial index only when the query's WHERE implies the index's.
       .where('status', '=', sql.lit('succeeded'))
       .where('completed_at', '>', completedAfter)
-      .orderBy(sec, 'desc')
-      .orderBy(days, 'desc')
-      // A literal: with a bound LIMIT, SQLite took 10× as long over each hour's range here.
-      .limit(sql.lit(Math.floor(limit)))
-  if (!(limit >= 1)) return []
-  let rows: SlowRow[]
-  if (windowMs <= SLOWEST_RANGE_SCAN_MAX_MS) rows = db.all(base(db.k.selectFrom('job_log')))
-  else {
-    rows = []
-    const pin = (q: ReturnType<typeof base>) => withIndex(q, 'job_log', 'job_log_succeeded_duration_idx')
-    const perHour = db.prepare((p: Param<{hour: string}>) => pin(base(db.k.selectFrom('job_log')).where(utcHourExpr(), '=', p('hour'))))
-    // Only rows that would beat the current limit-th: slower in whole seconds, or tied and slower exactly
-    // (whole-second ties are common; fetching every tie cost 4× the time).
-    const perHourBeating = db.prepare((p: Param<{hour: string; sec: number; days: number | null}>) =>
-      pin(
-        base(db.k.selectFrom('job_log'))
-          .where(utcHourExpr(), '=', p('hour'))
-          .where(sec, '>=', p('sec'))
-          .where((eb) => eb.or([eb(sec, '>', p('sec')), eb(days, '>=', p('days'))])),
-      ),
-    )
-    for (const hour of utcHoursBetween(completedAfter.slice(0, 13), now)) {
-      const floor = rows.length >= limit ? rows[limit - 1] : undefined
-      rows.push(...(floor?.duration_sec == null ? perHour.all({hour}) : perHourBeating.all({hour, sec: floor.duration_sec, days: floor.duration_days})))
-      rows.sort(bySlowest)
-      rows.length = Math.min(rows.length, limit)
-    }
+      // A literal: with a bound LIMIT, SQLite took 10× as long here.
+      .limit(sql.lit(Math.floor(n)))
+  const strip = (rows: SlowRow[]) => rows.slice(0, limit).map(({duration_days: _d, ...r}) => r)
+  if (windowMs <= SLOWEST_RANGE_SCAN_MAX_MS) {
+    const q = base(limit).orderBy(sec, 'desc').orderBy(durationDaysExpr(), 'desc')
+    return strip(db.all(withIndex(q, 'job_log', 'job_log_completed_at_idx')))
   }
-  return rows.slice(0, limit).map(({duration_days: _d, ...r}) => r)
-}
-
-/** Every UTC hour (`YYYY-MM-DD HH`) from `first` to `now`'s, inclusive. */
-function utcHoursBetween(first: string, now: Date): string[] {
-  const out: string[] = []
-  const last = now.toISOString().slice(0, 13).replace('T', ' ')
-  for (let t = Date.parse(`${first.replace(' ', 'T')}:00:00Z`); Number.isFinite(t); t += 3_600_000) {
-    const hour = new Date(t).toISOString().slice(0, 13).replace('T', ' ')
-    out.push(hour)
-    if (hour >= last || out.length > 24 * 3660) break
-  }
-  return out
+  const pin = <Q extends ReturnType<typeof base>>(q: Q) => withIndex(q, 'job_log', 'job_log_succeeded_sec_idx')
+  const top = db.all(pin(base(limit).orderBy(sec, 'desc').orderBy('completed_at', 'desc')))
+  const edge = top.length === limit ? top[limit - 1]?.duration_sec : undefined
+  if (edge == null) return strip(top.sort(bySlowest))
+  // One whole second: the index is in completed_at order within it (ordering by the expression too made
+  // SQLite sort the rows).
+  const ties = db.all(pin(base(SLOWEST_TIES_MAX).where(sec, '=', edge).orderBy('completed_at', 'desc')))
+  return strip([...top.filter((r) => (r.duration_sec ?? -Infinity) > edge), ...ties].sort(bySlowest))
 }
 
 /** The attempt statuses `jobs errors` shows. */
@@ -130,13 +109,14 @@ export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number; 
       .where('status', '=', sql.lit(status))
     if (opts.plugin) q = q.where('plugin', '=', opts.plugin)
     const ordered = q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit)
-    return db.all(opts.plugin ? withIndex(ordered, 'job_log', index) : ordered)
+    return db.all(withIndex(ordered, 'job_log', index))
   }
   // One plugin's failures straight from the partial index, even for a plugin that never failed (the
   // (status, completed_at) index would walk every failure of every plugin to learn that).
+  const byStatus = 'job_log_unsucceeded_status_completed_idx'
   const rows = [
-    ...(statuses.includes('failed') ? newest('failed', 'job_log_failed_plugin_completed_idx') : []),
-    ...(statuses.includes('timed_out') ? newest('timed_out', 'job_log_status_completed_idx') : []),
+    ...(statuses.includes('failed') ? newest('failed', opts.plugin ? 'job_log_failed_plugin_completed_idx' : byStatus) : []),
+    ...(statuses.includes('timed_out') ? newest('timed_out', byStatus) : []),
   ]
   rows.sort((a, b) => (a.completed_at === b.completed_at ? (a.id < b.id ? 1 : -1) : a.completed_at < b.completed_at ? 1 : -1))
   return rows.slice(0, opts.limit)
@@ -169,7 +149,8 @@ export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncat
   let q = db.k.selectFrom('job_log').selectAll()
   if (s.plugin) q = q.where('plugin', '=', s.plugin)
   if (s.command) q = q.where('command', '=', s.command)
-  if (s.status) q = q.where('status', '=', s.status)
+  // A literal: a partial index serves a status only when the query names it (see the schema's indexes).
+  if (s.status) q = q.where('status', '=', sql.lit(s.status))
   if (s.submittedBy) q = q.where('submitted_by', '=', s.submittedBy)
   if (s.jobId) q = q.where('job_id', '=', s.jobId)
   if (s.from) q = q.where('completed_at', '>=', s.from)

@@ -1,3 +1,5 @@
+import {sql} from 'kysely'
+
 import {liveLockHolder, readLock} from '../lib/lock.js'
 import {processAlive} from '../lib/proc.js'
 import type {Db} from '../schema/db.js'
@@ -54,7 +56,8 @@ export function latestCompletions(db: Db, f: OverviewFilter): Completion[] {
     .selectFrom('job_log')
     .select(['id', 'job_id', 'plugin', 'command', 'status', 'attempt', 'completed_at', durationMsExpr().as('duration_ms'), 'last_error'])
   if (f.plugin) q = q.where('plugin', '=', f.plugin)
-  if (f.status) q = q.where('status', '=', f.status)
+  // A literal, as in searchJobLogs: the partial status index needs to see which status.
+  if (f.status) q = q.where('status', '=', sql.lit(f.status))
   return db.all(
     q
       .orderBy('completed_at', 'desc')

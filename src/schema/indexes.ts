@@ -1,4 +1,15 @@
-import type {IndexDef} from './definition.js'
+import {type IndexDef, TERMINAL_STATUSES} from './definition.js'
+
+/** The reference's first facts ORDER BY term, as it spells it (an index serves only the same expression). */
+export const FACTS_NULL_SEQ_LAST = 'CASE WHEN seq IS NULL THEN 1 ELSE 0 END'
+
+/** Every job_log status but succeeded, as OR terms: `status = 'failed'` in a query implies one of them. */
+const UNSUCCEEDED = TERMINAL_STATUSES.filter((s) => s !== 'succeeded')
+  .map((s) => `status = '${s}'`)
+  .join(' OR ')
+
+/** Indexes of earlier releases that `db migrate` drops (replaced by the ones above). */
+export const DROPPED_INDEXES = ['job_log_status_completed_idx', 'job_log_succeeded_duration_idx', 'plugin_facts_plugin_seq_created_idx']
 
 /**
  * Every index of the schema: the original's, and ours, each with the query it serves. The plan tests
@@ -76,30 +87,38 @@ export const INDEXES: IndexDef[] = [
     where: "status = 'failed'",
     ours: true,
   },
-  // jobs slowest over a long window: successful attempts by UTC hour, then by the reference's whole-second
-  // duration and the exact duration, so each hour's slowest are read from the top of its range. Time comes
-  // first so prune, which deletes oldest first, rewrites each leaf about once: a duration-first index
-  // scattered every prune batch across the whole index (WAL 500 MB), and a day-first one still rewrote the
-  // whole current day's leaves in every batch (the index cost half of prune's time).
+  // jobs slowest over a long window, and the reference's "Find the slowest successful jobs in the last 24
+  // hours" pasted into sqlite3: read in the reference's ORDER BY, from the slowest down, until LIMIT rows fall
+  // in the window (sqlite3 3.40 chooses it once no (status, completed_at) index offers it a range over every
+  // success instead). Duration first costs prune one run of leaves per distinct whole-second duration in
+  // each batch, not a scatter: within a duration the rows are in completed_at order. It replaced an index
+  // keyed by UTC hour and the (status, completed_at) index: prune went from 6.4–6.9 s to 7.1–7.3 s on the
+  // bench (bench/RESULTS.md), the engine writes one index fewer per job.
   {
-    name: 'job_log_succeeded_duration_idx',
+    name: 'job_log_succeeded_sec_idx',
     table: 'job_log',
-    columns: [
-      'substr(completed_at, 1, 13)',
-      "(strftime('%s', completed_at) - strftime('%s', started_at))",
-      '(julianday(completed_at) - julianday(started_at))',
-    ],
+    columns: ["(strftime('%s', completed_at) - strftime('%s', started_at)) DESC", 'completed_at DESC'],
     where: "status = 'succeeded'",
     ours: true,
   },
-  // jobs logs --plugin / --status.
+  // jobs logs --plugin.
   {name: 'job_log_plugin_completed_idx', table: 'job_log', columns: ['plugin', 'completed_at'], ours: true},
-  {name: 'job_log_status_completed_idx', table: 'job_log', columns: ['status', 'completed_at'], ours: true},
-  // facts: seq DESC with NULLs last, then created_at DESC, straight off the index.
+  // jobs logs --status, jobs errors, watch --status, for every status but succeeded (whose rows are most of
+  // the table: newest first by job_log_completed_at_idx). Partial, so that it offers the reference's
+  // slowest-jobs query no range; the status is a literal in those queries, which implies one of the terms.
   {
-    name: 'plugin_facts_plugin_seq_created_idx',
+    name: 'job_log_unsucceeded_status_completed_idx',
+    table: 'job_log',
+    columns: ['status', 'completed_at'],
+    where: UNSUCCEEDED,
+    ours: true,
+  },
+  // facts, and the reference's "Inspect recent append-only plugin facts" pasted into sqlite3: its exact ORDER
+  // BY (seq DESC with NULLs last, then created_at DESC), straight off the index.
+  {
+    name: 'plugin_facts_reference_order_idx',
     table: 'plugin_facts',
-    columns: ['plugin_name', 'seq', 'created_at'],
+    columns: ['plugin_name', FACTS_NULL_SEQ_LAST, 'seq DESC', 'created_at DESC'],
     ours: true,
   },
   // schedules list (status active, by next_run_at).

@@ -79,20 +79,15 @@ export function autoVacuumMode(db: Db): number {
 
 /**
  * Whole-second duration exactly as the reference computes it: strftime('%s', end) - strftime('%s', start).
- * The same expression is the first key of job_log_succeeded_duration_idx.
+ * The same expression is the first key of job_log_succeeded_sec_idx.
  */
 export function durationSecExpr(): RawBuilder<number | null> {
   return sql<number | null>`(strftime('%s', completed_at) - strftime('%s', started_at))`
 }
 
-/** Fractional-day duration, the index's second key (ties of the whole-second duration). */
+/** Fractional-day duration: the exact order among attempts of the same whole-second duration. */
 export function durationDaysExpr(): RawBuilder<number | null> {
   return sql<number | null>`(julianday(completed_at) - julianday(started_at))`
-}
-
-/** The UTC hour of completed_at, `YYYY-MM-DD HH` (the first key of job_log_succeeded_duration_idx). */
-export function utcHourExpr(): RawBuilder<string> {
-  return sql<string>`substr(completed_at, 1, 13)`
 }
 
 /** Millisecond duration between a job_log row's started_at and completed_at. */

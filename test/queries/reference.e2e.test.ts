@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
 
 import {runCli} from '../helpers/cli.js'
 import {freshDb} from '../helpers/db.js'
+import {referenceQueries, sqlite3} from '../helpers/reference.js'
 import {
   DAY,
   HOUR,
@@ -23,31 +23,6 @@ import {
  * The reference's own SQL is the contract: each query of the user's database reference, pasted verbatim
  * into the real sqlite3 shell, returns the rows the matching command returns with --json.
  */
-
-const REFERENCE = readFileSync(new URL('../fixtures/database-reference.txt', import.meta.url), 'utf8')
-
-/** The reference's queries, keyed by the `-- comment` line above each. */
-function referenceQueries(): Map<string, string> {
-  const out = new Map<string, string>()
-  const lines = REFERENCE.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    if (!lines[i].startsWith('-- ') || !lines[i + 1]?.startsWith('SELECT')) continue
-    const body: string[] = []
-    let j = i + 1
-    for (; j < lines.length; j++) {
-      body.push(lines[j])
-      if (lines[j].trimEnd().endsWith(';')) break
-    }
-    out.set(lines[i].slice(3).trim(), body.join('\n'))
-    i = j
-  }
-  return out
-}
-
-function sqlite3(path: string, sql: string): Record<string, unknown>[] {
-  const out = execFileSync('sqlite3', ['-json', path, sql], {encoding: 'utf8'})
-  return out.trim() === '' ? [] : JSON.parse(out)
-}
 
 const pick = <T extends Record<string, unknown>>(row: T, keys: string[]) => Object.fromEntries(keys.map((k) => [k, row[k]]))
 const sortRows = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).sort()

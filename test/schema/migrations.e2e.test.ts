@@ -5,7 +5,7 @@ import {describe, it} from 'node:test'
 
 import {openDb} from '../../src/schema/db.js'
 import {TABLES} from '../../src/schema/definition.js'
-import {INDEXES} from '../../src/schema/indexes.js'
+import {DROPPED_INDEXES, INDEXES} from '../../src/schema/indexes.js'
 import {LATEST_VERSION, assertSchemaCurrent, checkSchema, migrate, schemaState} from '../../src/schema/migrations.js'
 import {runCli} from '../helpers/cli.js'
 import {insertLog} from '../helpers/fixtures.js'
@@ -192,25 +192,35 @@ describe('schema versions', () => {
     w.close()
   })
 
-  it('migration 4 rebuilds the day-keyed slowest index by hour and adds the failure index prune uses', () => {
+  it("migrations 4 and 5 bring a version-3 file to the indexes of prune and of the reference's own SQL", () => {
     const {db} = freshDb()
     insertLog(db, {status: 'failed'})
     insertLog(db, {status: 'succeeded'})
-    db.sqlite.exec(`DROP INDEX job_log_succeeded_duration_idx; DROP INDEX job_log_failed_plugin_command_idx;
+    // The indexes of a version-3 file.
+    db.sqlite.exec(`DROP INDEX job_log_failed_plugin_command_idx; DROP INDEX job_log_succeeded_sec_idx;
+      DROP INDEX job_log_unsucceeded_status_completed_idx; DROP INDEX plugin_facts_reference_order_idx;
       CREATE INDEX job_log_succeeded_duration_idx ON job_log (substr(completed_at, 1, 10),
         (strftime('%s', completed_at) - strftime('%s', started_at)), (julianday(completed_at) - julianday(started_at)))
         WHERE status = 'succeeded';
+      CREATE INDEX job_log_status_completed_idx ON job_log (status, completed_at);
+      CREATE INDEX plugin_facts_plugin_seq_created_idx ON plugin_facts (plugin_name, seq, created_at);
       DELETE FROM schema_migrations WHERE version >= 4; ANALYZE`)
     const res = migrate(db)
     assert.deepEqual(
       res.applied.map((a) => a.version),
-      [4],
+      [4, 5],
     )
     const sqlOf = (name: string) => db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck().get(name) as string | undefined
-    assert.match(sqlOf('job_log_succeeded_duration_idx') ?? '', /substr\(completed_at, 1, 13\)/)
+    for (const gone of DROPPED_INDEXES) assert.equal(sqlOf(gone), undefined, `${gone} is dropped`)
     assert.match(sqlOf('job_log_failed_plugin_command_idx') ?? '', /\(plugin, command, completed_at\) WHERE status = 'failed'/)
+    assert.match(
+      sqlOf('job_log_succeeded_sec_idx') ?? '',
+      /\(\(strftime\('%s', completed_at\) - strftime\('%s', started_at\)\) DESC, completed_at DESC\) WHERE status = 'succeeded'/,
+    )
+    assert.match(sqlOf('plugin_facts_reference_order_idx') ?? '', /CASE WHEN seq IS NULL THEN 1 ELSE 0 END, seq DESC, created_at DESC/)
     assert.deepEqual(checkSchema(db).problems, [])
-    const analyzed = db.sqlite.prepare(`SELECT idx FROM sqlite_stat1 WHERE tbl = 'job_log'`).pluck().all() as string[]
-    for (const name of ['job_log_succeeded_duration_idx', 'job_log_failed_plugin_command_idx']) assert.ok(analyzed.includes(name), `statistics for ${name}`)
+    const analyzed = db.sqlite.prepare(`SELECT idx FROM sqlite_stat1`).pluck().all() as string[]
+    // (plugin_facts is empty here: ANALYZE writes no row for its indexes.)
+    for (const name of ['job_log_failed_plugin_command_idx', 'job_log_succeeded_sec_idx']) assert.ok(analyzed.includes(name), `statistics for ${name}`)
   })
 })
