@@ -35,6 +35,8 @@ export interface DoctorOptions {
   queueRetentionMs?: number
   /** A missing engine is a warning, not a failure. */
   engineOptional?: boolean
+  /** Also run PRAGMA quick_check, which reads every page of the file (about a second per GB). */
+  integrity?: boolean
   /** Free space on the database's volume below this fails (default 256 MiB). */
   minFreeBytes?: number
   /** Due queued work older than this with no claim as recent fails: the engine is not claiming (default 60 s). */
@@ -81,19 +83,20 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
         : fail('schema', errors.length, errors.map((p) => p.message).join('; '), `run \`${errors[0]?.fix}\``)
     }),
   )
-  checks.push(
-    safe('quick_check', () => {
-      const r = quickCheck(db)
-      return r.length === 1 && r[0] === 'ok'
-        ? ok('quick_check', 'ok', 'PRAGMA quick_check found no damage')
-        : fail(
-            'quick_check',
-            r.length,
-            r.slice(0, 3).join('; '),
-            'the file is damaged: stop the engine and restore from a backup (`ductile db backup` makes them)',
-          )
-    }),
-  )
+  if (o.integrity)
+    checks.push(
+      safe('quick_check', () => {
+        const r = quickCheck(db)
+        return r.length === 1 && r[0] === 'ok'
+          ? ok('quick_check', 'ok', 'PRAGMA quick_check found no damage')
+          : fail(
+              'quick_check',
+              r.length,
+              r.slice(0, 3).join('; '),
+              'the file is damaged: stop the engine and restore from a backup (`ductile db backup` makes them)',
+            )
+      }),
+    )
   const stats = fileStats(db)
   checks.push(
     stats.journalMode === 'wal'

@@ -146,7 +146,7 @@ describe('ductile doctor', () => {
     insertSchedule(db, {next_run_at: ago(-10 * 60_000)})
     db.close()
     try {
-      const r = await runCli(['doctor', '--db', path])
+      const r = await runCli(['doctor', '--db', path, '--integrity'])
       assert.equal(r.code, 0, r.stdout)
       assert.match(r.stdout, /HEALTHY/)
       for (const name of [
@@ -167,6 +167,26 @@ describe('ductile doctor', () => {
       const j = await doctor(path)
       assert.equal(j.healthy, true)
       assert.equal(j.check('engine').figure, process.pid)
+    } finally {
+      lock.release()
+    }
+  })
+
+  it('reads the whole file (quick_check) only with --integrity, and says it did not', async () => {
+    const {db, path, lock} = healthy()
+    db.close()
+    try {
+      const plain = await runCli(['doctor', '--db', path, '--json'])
+      assert.equal(plain.code, 0, plain.stdout)
+      assert.equal(
+        plain.json().checks.some((c: {name: string}) => c.name === 'quick_check'),
+        false,
+      )
+      assert.deepEqual(plain.json().skipped, ['quick_check'])
+      assert.match((await runCli(['doctor', '--db', path])).stdout, /SKIP\s+quick_check\s+reads the whole file: run with --integrity/)
+      const deep = await runCli(['doctor', '--db', path, '--json', '--integrity'])
+      assert.equal(deep.json().checks.find((c: {name: string}) => c.name === 'quick_check')?.status, 'ok')
+      assert.deepEqual(deep.json().skipped, [])
     } finally {
       lock.release()
     }
@@ -193,7 +213,7 @@ describe('ductile doctor', () => {
     const fd = openSync(path, 'r+')
     writeSync(fd, Buffer.alloc(8192, 0xab), 0, 8192, 4096 * 40)
     closeSync(fd)
-    const r = await doctor(path)
+    const r = await doctor(path, '--integrity')
     lock.release()
     assert.equal(r.code, 1)
     assert.equal(r.healthy, false)
