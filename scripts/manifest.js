@@ -12,7 +12,7 @@ const plugin = new Plugin({root, type: 'core', ignoreManifest: true, errorOnMani
 await plugin.load()
 const manifest = plugin.manifest
 const count = Object.keys(manifest.commands).length
-if (count === 0) throw new Error('manifest: no commands found in dist/commands (did tsc run?)')
+if (count === 0) throw new Error('manifest: no commands in the COMMANDS export of dist/cli.cjs (did the build run?)')
 // Beside it, then renamed over it: a CLI call starting now reads the old manifest or the new one, whole.
 const tmp = join(root, `.oclif.manifest.json.${process.pid}`)
 writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`)
