@@ -3,7 +3,7 @@
  * query plans, and the whole-process time of two commands against a `node -e "require('better-sqlite3')"`
  * baseline measured in the same run.
  */
-import {execFileSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 
 import {contextLineage} from '../src/queries/context.js'
 import {listBreakerTransitions, listBreakers} from '../src/queries/breakers.js'
@@ -97,20 +97,57 @@ export function benchQueries(path: string, plugin = 'plugin-07', runs = 31): Que
   return figures
 }
 
-function timeProcess(cmd: string, args: string[], runs: number): number {
-  const times: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const t = process.hrtime.bigint()
-    execFileSync(cmd, args, {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}})
-    times.push(Number(process.hrtime.bigint() - t) / 1e6)
-  }
-  return median(times)
+function runOnce(cmd: string, args: string[]): number {
+  const t = process.hrtime.bigint()
+  const r = spawnSync(cmd, args, {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}})
+  if (r.error || r.signal) throw new Error(`${args.join(' ')}: ${r.error?.message ?? r.signal}`)
+  return Number(process.hrtime.bigint() - t) / 1e6
 }
 
-export function benchColdStart(path: string, plugin = 'plugin-07', runs = 15) {
+/** Every command that only reads the database, as an operator types it (the job for `jobs inspect` is one of the newest). */
+export function readCommands(path: string, plugin = 'plugin-07'): Record<string, string[]> {
+  const db = openDb(path, {mode: 'read'})
+  const job = db.sqlite.prepare('SELECT id FROM job_queue ORDER BY created_at DESC LIMIT 1 OFFSET 100').pluck().get() as string
+  db.close()
+  return {
+    'jobs status': ['jobs', 'status'],
+    'jobs list': ['jobs', 'list'],
+    'jobs list --status failed': ['jobs', 'list', '--status', 'failed'],
+    'jobs stuck': ['jobs', 'stuck'],
+    'jobs slowest': ['jobs', 'slowest'],
+    'jobs errors': ['jobs', 'errors'],
+    'jobs logs': ['jobs', 'logs'],
+    'jobs inspect': ['jobs', 'inspect', job],
+    'breakers list': ['breakers', 'list'],
+    'breakers history': ['breakers', 'history', plugin],
+    facts: ['facts', plugin],
+    state: ['state', plugin],
+    'schedules list': ['schedules', 'list'],
+    'watch --once': ['watch', '--once'],
+    metrics: ['metrics'],
+    doctor: ['doctor'],
+    'db info': ['db', 'info'],
+    'db check': ['db', 'check'],
+  }
+}
+
+/**
+ * Whole-process time of each read command (median of `runs`) against node loading better-sqlite3, the two
+ * run in turn so that each command has a baseline from the same moments of a noisy machine.
+ */
+export function benchColdStart(path: string, runs = 11) {
   const root = new URL('..', import.meta.url).pathname
-  const baseline = timeProcess(process.execPath, ['-e', "require('better-sqlite3')"], runs)
-  const status = timeProcess(process.execPath, [`${root}bin/run.js`, 'jobs', 'status', '--db', path], runs)
-  const facts = timeProcess(process.execPath, [`${root}bin/run.js`, 'facts', plugin, '--db', path], runs)
-  return {baselineMs: baseline, jobsStatusMs: status, factsMs: facts, jobsStatusRatio: status / baseline, factsRatio: facts / baseline}
+  const baseline = () => runOnce(process.execPath, ['-e', "require('better-sqlite3')"])
+  const all: number[] = []
+  const commands = Object.entries(readCommands(path)).map(([name, args]) => {
+    const base: number[] = []
+    const times: number[] = []
+    for (let i = 0; i < runs; i++) {
+      base.push(baseline())
+      times.push(runOnce(process.execPath, [`${root}bin/run.js`, ...args, '--db', path]))
+    }
+    all.push(...base)
+    return {name, ms: median(times), ratio: median(times) / median(base)}
+  })
+  return {baselineMs: median(all), commands}
 }
