@@ -32,6 +32,12 @@ export interface PruneOptions {
   dryRun?: boolean
   /** Rows per transaction to start with; adapts to keep the work inside each transaction near `batchTargetMs`. */
   batchSize?: number
+  /**
+   * The work inside one transaction, in ms (default 25). A writer asleep in SQLite's default busy handler
+   * looks again 33, 53 and 78 ms after it found the lock taken: at 30 ms a batch and its commit sometimes
+   * outlasted the 53 ms look, and the writer (which then also copies our frames in its own automatic
+   * checkpoint) waited 101 ms; at 25 ms its worst was 77 ms, for a prune 0–15% longer (bench/RESULTS.md).
+   */
   batchTargetMs?: number
   /** The longest pause between batches so other writers get the lock (it ends when one has committed). */
   yieldMs?: number
@@ -189,7 +195,7 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
   const clock = opts.clock ?? systemClock
   const tables = opts.tables ?? PRUNE_TABLES
   const keepLastFailure = opts.keepLastFailure ?? true
-  const target = opts.batchTargetMs ?? 30
+  const target = opts.batchTargetMs ?? 25
   const yieldMs = opts.yieldMs ?? 25
   const results: PruneTableResult[] = []
   // For the duration: no automatic checkpoint inside each batch's COMMIT (two fsyncs that keep the next
