@@ -7,14 +7,14 @@ import type {PluginFact} from '../schema/types.js'
 /** plugin_facts (the durable record) and plugin_state (its compatibility view). */
 
 /**
- * Reference: "Inspect recent append-only plugin facts": seq NULLs last, seq DESC, created_at DESC.
- * SQLite sorts NULL lowest, so `seq DESC, created_at DESC` is that order and runs straight off the
- * (plugin_name, seq, created_at) index, without sorting the plugin's rows.
+ * Reference: "Inspect recent append-only plugin facts": seq NULLs last, seq DESC, created_at DESC, in the
+ * reference's own spelling, straight off plugin_facts_reference_order_idx (which sqlite3 uses for the
+ * reference's query too); with a fact type, off (plugin_name, fact_type, seq). Neither sorts the plugin's rows.
  */
 export function listFacts(db: Db, opts: {plugin: string; factType?: string; limit: number}): PluginFact[] {
   const q = db.k.selectFrom('plugin_facts').selectAll().where('plugin_name', '=', opts.plugin)
   // One order, two spellings: SQLite sorts NULL below every number, so `seq DESC` already puts NULL seqs
-  // last; the reference spells it with a CASE, and so does its index.
+  // last, as the type index gives them; the reference spells it with a CASE, and so does its index.
   if (opts.factType) return db.all(q.where('fact_type', '=', opts.factType).orderBy('seq', 'desc').orderBy('created_at', 'desc').limit(opts.limit))
   return db.all(q.orderBy(sql.raw(FACTS_NULL_SEQ_LAST), 'asc').orderBy('seq', 'desc').orderBy('created_at', 'desc').limit(opts.limit))
 }

@@ -92,8 +92,8 @@ export const INDEXES: IndexDef[] = [
   // in the window (sqlite3 3.40 chooses it once no (status, completed_at) index offers it a range over every
   // success instead). Duration first costs prune one run of leaves per distinct whole-second duration in
   // each batch, not a scatter: within a duration the rows are in completed_at order. It replaced an index
-  // keyed by UTC hour and the (status, completed_at) index: prune went from 6.4–6.9 s to 7.1–7.3 s on the
-  // bench (bench/RESULTS.md), the engine writes one index fewer per job.
+  // keyed by UTC hour and the (status, completed_at) index: prune takes about 10% longer on the bench
+  // (bench/RESULTS.md, Speed), and the engine writes one index fewer per job.
   {
     name: 'job_log_succeeded_sec_idx',
     table: 'job_log',
