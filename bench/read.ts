@@ -5,7 +5,9 @@
  */
 import {spawnSync} from 'node:child_process'
 
+import {explainJob} from '../src/cli/explain.js'
 import {contextLineage} from '../src/queries/context.js'
+import {readJobRecord} from '../src/queries/explain.js'
 import {listBreakerTransitions, listBreakers} from '../src/queries/breakers.js'
 import {getPluginState, listFacts} from '../src/queries/facts.js'
 import {countJobsByStatus, findJob, findStuckJobs, listAttempts, listChildJobs, listJobs, listTransitions} from '../src/queries/jobs.js'
@@ -67,6 +69,10 @@ export function readWorkloads(db: Db, plugin: string): Record<string, () => unkn
         listChildJobs(db, job.id)
         return contextLineage(db, job.id)
       }),
+    'explain job': () => {
+      const r = readJobRecord(db, job.id)
+      return r && explainJob(r)
+    },
     'breakers list': () => listBreakers(db),
     'breakers history': () => listBreakerTransitions(db, plugin, 'poll', 20),
     facts: () => listFacts(db, {plugin, limit: 20}),
@@ -118,6 +124,7 @@ export function readCommands(path: string, plugin = 'plugin-07'): Record<string,
     'jobs errors': ['jobs', 'errors'],
     'jobs logs': ['jobs', 'logs'],
     'jobs inspect': ['jobs', 'inspect', job],
+    'explain job': ['explain', 'job', job],
     'breakers list': ['breakers', 'list'],
     'breakers history': ['breakers', 'history', plugin],
     facts: ['facts', plugin],

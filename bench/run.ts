@@ -42,7 +42,9 @@ async function main() {
   if (want('read')) {
     console.log('\n## Read commands: warm median of their queries')
     for (const f of benchQueries(dbPath)) {
-      line(f.command, `${f.medianMs.toFixed(3)} ms`, '<= 5 ms, index search', f.medianMs <= 5 && !f.fullScan)
+      // explain answers within 50 ms (issue 19); every other read within 5.
+      const goal = f.command.startsWith('explain') ? 50 : 5
+      line(f.command, `${f.medianMs.toFixed(3)} ms`, `<= ${goal} ms, index search`, f.medianMs <= goal && !f.fullScan)
       if (f.fullScan) console.log(`      plan: ${f.plans.join(' | ')}`)
     }
     const c = benchColdStart(dbPath)

@@ -1,0 +1,79 @@
+import type {Db} from '../schema/db.js'
+import type {EventContextRow, Job, JobAttempt, JobLogRow, JobTransition} from '../schema/types.js'
+import {contextLineage} from './context.js'
+import {findJob, listAttempts, listTransitions} from './jobs.js'
+import {listJobLogsForJob} from './logs.js'
+
+/** The config snapshot a job was enqueued or started under, as `explain job` names it. */
+export interface SnapshotRef {
+  id: string
+  loaded_at: string
+  reason: string
+  config_hash: string
+}
+
+/** The job a job came from (a retry's original, a pipeline step's upstream job, a hook's trigger). */
+export interface ParentRef {
+  id: string
+  plugin: string
+  command: string
+  status: string
+}
+
+/**
+ * Every row `explain job` tells a job's story from, read in one snapshot: the queue row (null once pruned,
+ * after a day; job_log keeps the attempts for 30), its transitions, attempts and job_log rows, the pipeline
+ * lineage, the parent job and the config snapshots. Each is an index search by job id or primary key.
+ */
+export interface JobRecord {
+  id: string
+  job: Job | null
+  transitions: JobTransition[]
+  attempts: JobAttempt[]
+  logs: JobLogRow[]
+  lineage: EventContextRow[]
+  parent: ParentRef | null
+  snapshots: {enqueued: SnapshotRef | null; started: SnapshotRef | null}
+}
+
+function snapshot(db: Db, id: string | null | undefined): SnapshotRef | null {
+  if (!id) return null
+  return db.get(db.k.selectFrom('config_snapshots').select(['id', 'loaded_at', 'reason', 'config_hash']).where('id', '=', id)) ?? null
+}
+
+function parent(db: Db, id: string | null | undefined): ParentRef | null {
+  if (!id) return null
+  const queued = db.get(db.k.selectFrom('job_queue').select(['id', 'plugin', 'command', 'status']).where('id', '=', id))
+  if (queued) return queued
+  // Pruned from the queue: its newest attempt in job_log still says what it was.
+  const logged = db.get(
+    db.k.selectFrom('job_log').select(['job_id', 'plugin', 'command', 'status']).where('job_id', '=', id).orderBy('attempt', 'desc').limit(1),
+  )
+  return logged ? {id, plugin: logged.plugin, command: logged.command, status: logged.status} : null
+}
+
+/** The rows of one job's story, or null when the database has no trace of it. */
+export function readJobRecord(db: Db, id: string): JobRecord | null {
+  return db.read(() => {
+    const job = findJob(db, id) ?? null
+    const transitions = listTransitions(db, id)
+    const logs = listJobLogsForJob(db, id)
+    if (!job && transitions.length === 0 && logs.length === 0) return null
+    const attempts = listAttempts(db, id)
+    const last = logs[logs.length - 1]
+    const contextId = job?.event_context_id ?? last?.event_context_id
+    return {
+      id,
+      job,
+      transitions,
+      attempts,
+      logs,
+      lineage: contextId ? contextLineage(db, contextId) : [],
+      parent: parent(db, job?.parent_job_id ?? last?.parent_job_id),
+      snapshots: {
+        enqueued: snapshot(db, job?.enqueued_config_snapshot_id ?? last?.enqueued_config_snapshot_id),
+        started: snapshot(db, job?.started_config_snapshot_id ?? last?.started_config_snapshot_id),
+      },
+    }
+  })
+}

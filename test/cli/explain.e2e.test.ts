@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {claimNextJob} from '../../src/queries/queue.js'
+import {formatTs} from '../../src/schema/time.js'
+import {runCli} from '../helpers/cli.js'
+import {enqueue, rows, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
+
+type Env = ReturnType<typeof testEnv>
+
+const KEYS: Record<string, string> = {
+  job_queue: 'id',
+  job_transitions: 'id',
+  job_attempts: 'id',
+  job_log: 'id',
+  event_context: 'id',
+  config_snapshots: 'id',
+}
+
+/** Every row an explanation cites exists. */
+function assertCitedRowsExist(env: Env, events: {rows: string[]}[]) {
+  const cited = events.flatMap((e) => e.rows)
+  assert.ok(cited.length > 0)
+  for (const ref of cited) {
+    const [table, id] = ref.split('#') as [string, string]
+    assert.ok(KEYS[table], `cites a table it may: ${ref}`)
+    assert.equal(rows(env.db, `SELECT 1 AS ok FROM ${table} WHERE ${KEYS[table]} = ?`, /^\d+$/.test(id) ? Number(id) : id).length, 1, `${ref} exists`)
+  }
+}
+
+const explain = async (env: Env, id: string) => {
+  const r = await runCli(['explain', 'job', id, '--db', env.dbPath, '--json'])
+  assert.equal(r.code, 0, r.stderr)
+  return r.json() as {summary: string; status: string; events: {at: string; kind: string; text: string; rows: string[]}[]}
+}
+
+describe('ductile explain job, on what the real engine wrote', () => {
+  it('a job that failed every attempt: the sentence, the attempts, the retry gaps, and rows that exist', async () => {
+    const env = testEnv('plugins:\n  behave:\n    retry: {max_attempts: 3, backoff_base: 100ms}\n')
+    const engine = await startEngine(env)
+    let id: string
+    try {
+      id = enqueue(env, 'behave', {mode: 'error'}, {maxAttempts: 3})
+      assert.equal((await waitTerminal(env, id)).status, 'failed')
+    } finally {
+      await engine.stop()
+    }
+    const e = await explain(env, id)
+    assert.match(e.summary, /^failed after 3 of 3 attempts: .+ each time; retries were \S+ (ms|s) and \S+ (ms|s) apart$/)
+    assert.deepEqual(
+      e.events.filter((x) => x.kind !== 'config').map((x) => x.kind),
+      ['enqueued', 'started', 'retry', 'started', 'retry', 'started', 'failed'],
+    )
+    // Enqueued from another connection (as a CLI does): no snapshot then; the engine's when it started.
+    assert.match(e.events.find((x) => x.kind === 'config')?.text ?? '', /^attempt 3 started under config snapshot cfg_\w+ \(startup, /)
+    assert.deepEqual(
+      e.events.map((x) => x.at),
+      e.events.map((x) => x.at).sort(),
+      'in time order',
+    )
+    assertCitedRowsExist(env, e.events)
+    const human = await runCli(['explain', 'job', id, '--db', env.dbPath])
+    assert.match(human.stdout, /failed after 3 of 3 attempts/)
+    assert.match(human.stdout, /attempt 2 of 3 started \(engine PID \d+, plugin PID \d+\)/)
+  })
+
+  it('an attempt a crashed engine left running: the next engine requeues it, and the story says so', async () => {
+    const env = testEnv()
+    const id = enqueue(env, 'echo-sh', {}, {maxAttempts: 3})
+    // What an engine killed mid-attempt leaves: the job running, claimed by a PID that is gone.
+    claimNextJob(env.db, {now: formatTs(new Date()), excludePlugins: new Set(), snapshotId: null, enginePid: 2 ** 22 + 1})
+    const engine = await startEngine(env)
+    try {
+      assert.equal((await waitTerminal(env, id)).status, 'succeeded')
+    } finally {
+      await engine.stop()
+    }
+    const e = await explain(env, id)
+    assert.equal(e.summary, 'succeeded on attempt 2 of 3; an engine stop interrupted an attempt, and the next start requeued it')
+    assert.match(e.events.find((x) => x.kind === 'recovered')?.text ?? '', /attempt 1 was interrupted/)
+    assertCitedRowsExist(env, e.events)
+  })
+
+  it('an unknown id: exit 1 with what to do', async () => {
+    const env = testEnv()
+    const r = await runCli(['explain', 'job', '01900000-0000-7000-8000-0000000000aa', '--db', env.dbPath])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /no job 01900000-0000-7000-8000-0000000000aa/)
+    assert.match(r.stderr, /ductile jobs list/)
+  })
+})

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {duration, explainJob} from '../../src/cli/explain.js'
+import type {JobRecord} from '../../src/queries/explain.js'
+import type {Job, JobLogRow, JobTransition} from '../../src/schema/types.js'
+
+const T0 = Date.parse('2026-11-30T10:00:00Z')
+const at = (ms: number) => new Date(T0 + ms).toISOString().replace('T', ' ').replace('Z', '')
+
+function job(over: Partial<Job> = {}): Job {
+  return {
+    id: 'j1',
+    plugin: 'weather',
+    command: 'poll',
+    payload: null,
+    status: 'failed',
+    attempt: 3,
+    max_attempts: 3,
+    submitted_by: 'cli',
+    dedupe_key: null,
+    created_at: at(0),
+    started_at: at(0),
+    completed_at: at(100_000),
+    next_retry_at: null,
+    last_error: 'exit status 75',
+    parent_job_id: null,
+    source_event_id: null,
+    event_context_id: null,
+    enqueued_config_snapshot_id: null,
+    started_config_snapshot_id: null,
+    ...over,
+  }
+}
+
+let tid = 0
+const tr = (from: Job['status'] | null, to: Job['status'], ms: number, reason: string | null = null): JobTransition => ({
+  id: ++tid,
+  job_id: 'j1',
+  from_status: from,
+  to_status: to,
+  reason,
+  created_at: at(ms),
+})
+
+const log = (attempt: number, status: Job['status'], start: number, end: number, error: string | null): JobLogRow =>
+  ({
+    id: `j1-${attempt}`,
+    job_id: 'j1',
+    plugin: 'weather',
+    command: 'poll',
+    status,
+    attempt,
+    started_at: at(start),
+    completed_at: at(end),
+    last_error: error,
+  }) as JobLogRow
+
+const record = (over: Partial<JobRecord>): JobRecord => ({
+  id: 'j1',
+  job: job(),
+  transitions: [],
+  attempts: [],
+  logs: [],
+  lineage: [],
+  parent: null,
+  snapshots: {enqueued: null, started: null},
+  ...over,
+})
+
+describe('explain job: the story from the rows', () => {
+  it('failed after 3 of 3 attempts with the same error: one sentence, the retry gaps, every row cited', () => {
+    const e = explainJob(
+      record({
+        transitions: [
+          tr(null, 'queued', 0),
+          tr('queued', 'running', 10),
+          tr('running', 'queued', 1_010, 'exit status 75'),
+          tr('queued', 'running', 31_010),
+          tr('running', 'queued', 32_010, 'exit status 75'),
+          tr('queued', 'running', 92_010),
+          tr('running', 'failed', 93_010, 'exit status 75'),
+        ],
+        logs: [
+          log(1, 'failed', 10, 1_010, 'exit status 75'),
+          log(2, 'failed', 31_010, 32_010, 'exit status 75'),
+          log(3, 'failed', 92_010, 93_010, 'exit status 75'),
+        ],
+      }),
+    )
+    assert.equal(e.summary, 'failed after 3 of 3 attempts: exit status 75 each time; retries were 30 s and 60 s apart')
+    assert.deepEqual(
+      e.events.map((x) => x.kind),
+      ['enqueued', 'started', 'retry', 'started', 'retry', 'started', 'failed'],
+    )
+    assert.match(e.events[0]?.text ?? '', /enqueued by an operator \(ductile jobs enqueue\)/)
+    assert.match(e.events[2]?.text ?? '', /attempt 1 failed after 1 s: exit status 75; retried 30 s later/)
+    assert.deepEqual(e.events[6]?.rows, ['job_transitions#7', 'job_log#j1-3'])
+  })
+
+  it('succeeded on the first attempt; a retry of another job says so', () => {
+    const e = explainJob(
+      record({
+        job: job({status: 'succeeded', attempt: 1, parent_job_id: 'j0', last_error: null}),
+        parent: {id: 'j0', plugin: 'weather', command: 'poll', status: 'failed'},
+        transitions: [tr(null, 'queued', 0), tr('queued', 'running', 5), tr('running', 'succeeded', 1_505)],
+        logs: [log(1, 'succeeded', 5, 1_505, null)],
+      }),
+    )
+    assert.equal(e.summary, 'succeeded on the first attempt')
+    assert.match(e.events[0]?.text ?? '', /as a retry of job j0 \(weather poll, failed\) \(ductile jobs retry\)/)
+    assert.match(e.events[2]?.text ?? '', /attempt 1 succeeded after 1.5 s/)
+  })
+
+  it('an attempt interrupted by an engine stop, requeued at the next start, then succeeded', () => {
+    const e = explainJob(
+      record({
+        job: job({status: 'succeeded', attempt: 2, submitted_by: 'main-engine', last_error: null}),
+        transitions: [
+          tr(null, 'queued', 0),
+          tr('queued', 'running', 5),
+          tr('running', 'queued', 60_000, 'interrupted: the engine stopped while this attempt ran (recovered at engine start)'),
+          tr('queued', 'running', 60_010),
+          tr('running', 'succeeded', 61_010),
+        ],
+      }),
+    )
+    assert.equal(e.summary, 'succeeded on attempt 2 of 3; an engine stop interrupted an attempt, and the next start requeued it')
+    assert.equal(e.events.find((x) => x.kind === 'recovered')?.rows[0], `job_transitions#${tid - 2}`)
+    assert.match(e.events[0]?.text ?? '', /by the scheduler of engine "main-engine"/)
+  })
+
+  it('a pipeline step names its pipeline, step, upstream job and baggage; a cancel is told as such', () => {
+    const step = explainJob(
+      record({
+        job: job({status: 'dead', submitted_by: 'route', attempt: 1, last_error: 'cancelled by operator', parent_job_id: 'up'}),
+        parent: {id: 'up', plugin: 'sensor', command: 'poll', status: 'succeeded'},
+        lineage: [
+          {id: 'ctx1', parent_id: null, pipeline_name: 'alerts', step_id: 'notify', accumulated_json: '{"city":"Hobart","celsius":31}', created_at: at(0)},
+        ],
+        transitions: [tr(null, 'queued', 0), tr('queued', 'dead', 2_000, 'cancelled by operator')],
+      }),
+    )
+    assert.match(step.events[0]?.text ?? '', /step notify of pipeline alerts, by an event of job up \(sensor poll, succeeded\); baggage: city, celsius/)
+    assert.ok(step.events[0]?.rows.includes('event_context#ctx1'))
+    assert.equal(step.summary, 'dead: cancelled before it ran again: cancelled by operator')
+  })
+
+  it('a job pruned from the queue and without transitions: its attempts as job_log recorded them', () => {
+    const e = explainJob(
+      record({
+        job: null,
+        logs: [
+          {...log(1, 'failed', 0, 1_000, 'exit status 2'), submitted_by: 'cli'},
+          {...log(2, 'succeeded', 31_000, 32_000, null), submitted_by: 'cli'},
+        ],
+      }),
+    )
+    assert.equal(e.status, 'succeeded')
+    assert.equal(e.summary, 'succeeded on attempt 2 after 1 failed: exit status 2; retries were 30 s apart')
+    assert.deepEqual(e.events[0]?.rows, ['job_log#j1-1'], 'no queue row is cited')
+    assert.match(e.events[1]?.text ?? '', /attempt 1 failed after 1 s: exit status 2; retried 30 s later/)
+  })
+
+  it('durations read like an incident note', () => {
+    assert.deepEqual([250, 1500, 30_000, 90_000, 250_000, 7_500_000].map(duration), ['250 ms', '1.5 s', '30 s', '90 s', '4 min 10 s', '2 h 5 min'])
+  })
+})
