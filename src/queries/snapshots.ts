@@ -36,3 +36,35 @@ export function insertConfigSnapshot(db: Db, s: SnapshotInput): string {
   )
   return id
 }
+
+/** A config snapshot as `config history` lists it. */
+export interface SnapshotSummary {
+  id: string
+  loaded_at: string
+  reason: string
+  config_hash: string
+  source_path: string | null
+  ductile_version: string | null
+}
+
+/** The newest `limit` snapshots, newest first (a small table: one row per engine start or reload). */
+export function listSnapshots(db: Db, limit: number): SnapshotSummary[] {
+  return db.all(
+    db.k
+      .selectFrom('config_snapshots')
+      .select(['id', 'loaded_at', 'reason', 'config_hash', 'source_path', 'ductile_version'])
+      .orderBy('loaded_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit),
+  )
+}
+
+/** One snapshot with its sanitised config (secrets were masked when it was taken). */
+export function findSnapshot(db: Db, id: string): (SnapshotSummary & {sanitized_config: string | null}) | undefined {
+  return db.get(
+    db.k
+      .selectFrom('config_snapshots')
+      .select(['id', 'loaded_at', 'reason', 'config_hash', 'source_path', 'ductile_version', 'sanitized_config'])
+      .where('id', '=', id),
+  )
+}
