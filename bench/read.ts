@@ -9,7 +9,8 @@ import {explainJob} from '../src/cli/explain.js'
 import {contextLineage} from '../src/queries/context.js'
 import {readJobRecord} from '../src/queries/explain.js'
 import {listBreakerTransitions, listBreakers} from '../src/queries/breakers.js'
-import {getPluginState, listFacts} from '../src/queries/facts.js'
+import {getPluginState, listFacts, listFactsAt} from '../src/queries/facts.js'
+import {listSnapshots} from '../src/queries/snapshots.js'
 import {countJobsByStatus, findJob, findStuckJobs, listAttempts, listChildJobs, listJobs, listTransitions} from '../src/queries/jobs.js'
 import {findLatestErrors, findSlowestJobs, listJobLogsForJob, searchJobLogs} from '../src/queries/logs.js'
 import {listSchedules} from '../src/queries/schedules.js'
@@ -73,6 +74,9 @@ export function readWorkloads(db: Db, plugin: string): Record<string, () => unkn
       const r = readJobRecord(db, job.id)
       return r && explainJob(r)
     },
+    'facts --at': () => listFactsAt(db, {plugin, at: tsAgo(15 * 86_400_000), limit: 20}),
+    'state --at': () => listFactsAt(db, {plugin, at: tsAgo(15 * 86_400_000), limit: 1}),
+    'config history': () => listSnapshots(db, 20),
     'breakers list': () => listBreakers(db),
     'breakers history': () => listBreakerTransitions(db, plugin, 'poll', 20),
     facts: () => listFacts(db, {plugin, limit: 20}),

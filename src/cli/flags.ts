@@ -23,13 +23,22 @@ export const durationFlag = Flags.custom<number>({
   helpValue: '<90s|15m|24h|7d|2w>',
 })
 
+/** A moment: a UTC date or time, or a duration ago (`2h`: two hours before now). */
 export const instantFlag = Flags.custom<Date>({
   parse: async (input) => {
     const d = parseTs(input)
-    if (!d) throw usageError(`invalid instant "${input}": use 2026-11-27, 2026-11-27T10:00:00Z or "2026-11-27 10:00:00"`)
-    return d
+    if (d) return d
+    let ago: number | null = null
+    try {
+      ago = /^\d+(\.\d+)?\s*[a-z]+$/i.test(input.trim()) ? parseDuration(input.trim()) : null
+    } catch {
+      ago = null
+    }
+    if (ago === null || !(ago <= MAX_FLAG_DURATION_MS))
+      throw usageError(`invalid instant "${input}": use 2026-11-27, 2026-11-27T10:00:00Z, "2026-11-27 10:00:00" or a duration ago such as 2h`)
+    return new Date(Date.now() - ago)
   },
-  helpValue: '<2026-11-27|2026-11-27T10:00:00Z>',
+  helpValue: '<2026-11-27|2026-11-27T10:00:00Z|2h>',
 })
 
 export function limitFlag(defaultValue: number, max = 10_000) {

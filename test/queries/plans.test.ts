@@ -22,6 +22,8 @@ const EXPECTED_INDEX: Record<string, RegExp> = {
   'jobs slowest --since 1h': /SEARCH job_log USING INDEX job_log_completed_at_idx \(completed_at>\?\)/,
   'jobs errors --plugin': /job_log_failed_plugin_completed_idx \(plugin=\?\)/,
   'jobs inspect': /job_log_job_id_attempt_idx/,
+  'facts --at': /SEARCH plugin_facts USING INDEX plugin_facts_plugin_created_at_idx \(plugin_name=\? AND created_at<\?\)/,
+  'explain job': /job_log_job_id_attempt_idx/,
   'breakers history': /circuit_breaker_transitions_plugin_command_created_idx \(plugin=\? AND command=\?\)/,
   facts: /SEARCH plugin_facts USING INDEX plugin_facts_reference_order_idx \(plugin_name=\?\)/,
   'jobs errors': /job_log_unsucceeded_status_completed_idx \(status=\?\)/,
