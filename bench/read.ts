@@ -5,9 +5,10 @@
  */
 import {spawnSync} from 'node:child_process'
 
-import {explainJob} from '../src/cli/explain.js'
+import {explainBreaker, explainJob} from '../src/cli/explain.js'
+import {DEFAULT_CIRCUIT_BREAKER} from '../src/config/defaults.js'
 import {contextLineage} from '../src/queries/context.js'
-import {readJobRecord} from '../src/queries/explain.js'
+import {readBreakerRecord, readJobRecord} from '../src/queries/explain.js'
 import {listBreakerTransitions, listBreakers} from '../src/queries/breakers.js'
 import {getPluginState, listFacts, listFactsAt} from '../src/queries/facts.js'
 import {listSnapshots} from '../src/queries/snapshots.js'
@@ -74,6 +75,7 @@ export function readWorkloads(db: Db, plugin: string): Record<string, () => unkn
       const r = readJobRecord(db, job.id)
       return r && explainJob(r)
     },
+    'explain breaker': () => explainBreaker(readBreakerRecord(db, plugin, 'poll'), DEFAULT_CIRCUIT_BREAKER),
     'facts --at': () => listFactsAt(db, {plugin, at: tsAgo(15 * 86_400_000), limit: 20}),
     'state --at': () => listFactsAt(db, {plugin, at: tsAgo(15 * 86_400_000), limit: 1}),
     'config history': () => listSnapshots(db, 20),
@@ -129,6 +131,7 @@ export function readCommands(path: string, plugin = 'plugin-07'): Record<string,
     'jobs logs': ['jobs', 'logs'],
     'jobs inspect': ['jobs', 'inspect', job],
     'explain job': ['explain', 'job', job],
+    'explain breaker': ['explain', 'breaker', plugin],
     'breakers list': ['breakers', 'list'],
     'breakers history': ['breakers', 'history', plugin],
     facts: ['facts', plugin],

@@ -1,5 +1,5 @@
-import type {JobRecord} from '../queries/explain.js'
-import {parseTs} from '../schema/time.js'
+import type {BreakerRecord, JobRecord} from '../queries/explain.js'
+import {parseDuration, parseTs} from '../schema/time.js'
 import type {JobLogRow, JobTransition} from '../schema/types.js'
 
 /**
@@ -252,4 +252,81 @@ function summarise(
     default:
       return `${status ?? 'unknown'} after ${attempts} attempts`
   }
+}
+
+/** A breaker's state and why, told from its rows. */
+export interface BreakerExplanation {
+  plugin: string
+  command: string
+  state: string
+  summary: string
+  threshold: number
+  reset_after_ms: number
+  /** When the scheduler lets a probe through (open breakers only). */
+  probe_after: string | null
+  events: ExplainEvent[]
+}
+
+/** The threshold and cooldown in force: from the config snapshot's plugin entry, else the defaults. */
+function breakerConfig(r: BreakerRecord, defaults: {threshold: number; reset_after_ms: number}): {threshold: number; reset_after_ms: number; from: string} {
+  const cfg = safeJson(r.snapshot?.sanitized_config)
+  const plugins = cfg?.plugins as Record<string, {circuit_breaker?: {threshold?: unknown; reset_after?: unknown}}> | undefined
+  const cb = plugins?.[r.plugin]?.circuit_breaker
+  let reset = defaults.reset_after_ms
+  try {
+    if (cb?.reset_after !== undefined) reset = parseDuration(cb.reset_after as string | number)
+  } catch {
+    // a snapshot the engine accepted has a valid one; keep the default otherwise
+  }
+  const threshold = typeof cb?.threshold === 'number' ? cb.threshold : defaults.threshold
+  const from = r.snapshot ? (cb ? `config snapshot ${r.snapshot.id}` : `the default (config snapshot ${r.snapshot.id} sets none)`) : 'the default'
+  return {threshold, reset_after_ms: reset, from}
+}
+
+const TRANSITION_TEXT: Record<string, string> = {
+  failure_threshold: 'opened: the failures in a row reached the threshold',
+  cooldown_elapsed: 'half-opened: the cooldown passed, the next scheduled run is the probe',
+  success: 'closed: a run succeeded',
+  manual_reset: 'closed by an operator (ductile breakers reset)',
+}
+
+/** Why a breaker is in its state now. `now` decides whether a probe is due. */
+export function explainBreaker(r: BreakerRecord, defaults: {threshold: number; reset_after_ms: number}, now: Date = new Date()): BreakerExplanation {
+  const {threshold, reset_after_ms, from} = breakerConfig(r, defaults)
+  const b = r.breaker
+  const events: ExplainEvent[] = r.transitions.map((t) => ({
+    at: t.created_at,
+    kind: t.to_state === 'open' ? 'failed' : t.to_state === 'closed' ? 'succeeded' : 'retry',
+    text: `${t.from_state ?? 'closed'} → ${t.to_state}: ${TRANSITION_TEXT[t.reason] ?? t.reason} (${t.failure_count} failures${t.job_id ? `, job ${t.job_id}` : ''})`,
+    rows: [`circuit_breaker_transitions#${t.id}`],
+  }))
+  for (const f of [...r.counted].reverse())
+    events.push({
+      at: f.completed_at,
+      kind: 'failed',
+      text: `a failure that counts: job ${f.job_id} ${f.status}: ${f.last_error ?? 'no error recorded'}`,
+      rows: [`job_log#${f.id}`],
+    })
+  events.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0))
+  const state = b?.state ?? 'closed'
+  const opened = b?.opened_at ? parseTs(b.opened_at) : null
+  const probeAfter = state === 'open' && opened ? new Date(opened.getTime() + reset_after_ms) : null
+  const probe_after = probeAfter ? probeAfter.toISOString().replace('T', ' ').replace('Z', '') : null
+  const failures = r.counted.map((f) => `job ${f.job_id}${f.last_error ? ` (${f.last_error})` : ''}`)
+  const last = r.transitions[r.transitions.length - 1]
+  let summary: string
+  if (!b) summary = `closed: it never tripped (threshold ${threshold} failures in a row, from ${from})`
+  else if (state === 'open')
+    summary = `open since ${b.opened_at}: ${b.failure_count} failures in a row reached the threshold of ${threshold} (from ${from})${failures.length ? `: ${list(failures)}` : ''}; ${
+      probeAfter && probeAfter.getTime() <= now.getTime()
+        ? `its cooldown of ${duration(reset_after_ms)} has passed: the next tick lets one probe through`
+        : `one probe may run after ${probe_after} (cooldown ${duration(reset_after_ms)})`
+    }`
+  else if (state === 'half_open')
+    summary = `half open since ${last?.created_at ?? b.updated_at}: the cooldown passed; the next scheduled run is the probe (a success closes it, a failure opens it again)`
+  else if (last?.reason === 'manual_reset') summary = `closed: reset by an operator (ductile breakers reset) at ${last.created_at}`
+  else if (last?.reason === 'success')
+    summary = `closed at ${last.created_at}: job ${last.job_id ?? '?'} succeeded${b.failure_count ? `; ${b.failure_count} failures in a row since (threshold ${threshold})` : ''}`
+  else summary = `closed: ${b.failure_count} failures in a row so far, threshold ${threshold} (from ${from})`
+  return {plugin: r.plugin, command: r.command, state, summary, threshold, reset_after_ms, probe_after, events}
 }

@@ -15,6 +15,9 @@ export const DEFAULT_RETRY = {max_attempts: 4, backoff_base_ms: 30_000} as const
  * The settings of a plugin the config says nothing about: one place for the defaults that
  * the loader applies key by key, discovery gives unconfigured plugins, and doctor judges against.
  */
+/** A plugin's circuit breaker when its config says nothing: open after 3 failures in a row, probe after 30 min. */
+export const DEFAULT_CIRCUIT_BREAKER = {threshold: 3, reset_after_ms: 30 * 60_000}
+
 export function defaultPluginConfig(name: string, file: string): PluginConfig {
   return {
     name,
@@ -23,7 +26,7 @@ export function defaultPluginConfig(name: string, file: string): PluginConfig {
     schedules: [],
     retry: {...DEFAULT_RETRY},
     timeouts_ms: {...DEFAULT_TIMEOUTS_MS},
-    circuit_breaker: {threshold: 3, reset_after_ms: 30 * 60_000},
+    circuit_breaker: {...DEFAULT_CIRCUIT_BREAKER},
     max_outstanding_polls: 1,
     notify_on_complete: false,
     file,

@@ -1,5 +1,6 @@
 import type {Db} from '../schema/db.js'
-import type {EventContextRow, Job, JobAttempt, JobLogRow, JobTransition} from '../schema/types.js'
+import type {BreakerTransition, CircuitBreaker, EventContextRow, Job, JobAttempt, JobLogRow, JobTransition} from '../schema/types.js'
+import {findBreaker, listBreakerTransitions} from './breakers.js'
 import {contextLineage} from './context.js'
 import {findJob, listAttempts, listTransitions} from './jobs.js'
 import {listJobLogsForJob} from './logs.js'
@@ -75,5 +76,44 @@ export function readJobRecord(db: Db, id: string): JobRecord | null {
         started: snapshot(db, job?.started_config_snapshot_id ?? last?.started_config_snapshot_id),
       },
     }
+  })
+}
+
+/** What `explain breaker` tells a breaker's state from. */
+export interface BreakerRecord {
+  plugin: string
+  command: string
+  breaker: CircuitBreaker | null
+  /** Its transitions, oldest first (the newest 100). */
+  transitions: BreakerTransition[]
+  /** The failed attempts that count now: the breaker's failures in a row, newest first. */
+  counted: Pick<JobLogRow, 'id' | 'job_id' | 'status' | 'completed_at' | 'last_error'>[]
+  /** The config snapshot in force when it opened (else the newest): its threshold and cooldown. */
+  snapshot: (SnapshotRef & {sanitized_config: string | null}) | null
+}
+
+export function readBreakerRecord(db: Db, plugin: string, command: string): BreakerRecord {
+  return db.read(() => {
+    const breaker = findBreaker(db, plugin, command) ?? null
+    const transitions = listBreakerTransitions(db, plugin, command, 100).reverse()
+    const n = Math.min(breaker?.failure_count ?? 0, 100)
+    const counted =
+      n > 0
+        ? db.all(
+            db.k
+              .selectFrom('job_log')
+              .select(['id', 'job_id', 'status', 'completed_at', 'last_error'])
+              .where('plugin', '=', plugin)
+              .where('command', '=', command)
+              .where('status', '!=', 'succeeded')
+              .where('completed_at', '<=', breaker?.last_failure_at ?? '9999')
+              .orderBy('completed_at', 'desc')
+              .limit(n),
+          )
+        : []
+    let q = db.k.selectFrom('config_snapshots').select(['id', 'loaded_at', 'reason', 'config_hash', 'sanitized_config'])
+    if (breaker?.opened_at) q = q.where('loaded_at', '<=', breaker.opened_at)
+    const snapshot = db.get(q.orderBy('loaded_at', 'desc').limit(1)) ?? null
+    return {plugin, command, breaker, transitions, counted, snapshot}
   })
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {duration, explainJob} from '../../src/cli/explain.js'
+import {duration, explainBreaker, explainJob} from '../../src/cli/explain.js'
 import type {JobRecord} from '../../src/queries/explain.js'
 import type {Job, JobLogRow, JobTransition} from '../../src/schema/types.js'
 
@@ -164,5 +164,43 @@ describe('explain job: the story from the rows', () => {
 
   it('durations read like an incident note', () => {
     assert.deepEqual([250, 1500, 30_000, 90_000, 250_000, 7_500_000].map(duration), ['250 ms', '1.5 s', '30 s', '90 s', '4 min 10 s', '2 h 5 min'])
+  })
+})
+
+describe('explain breaker: its state from the rows', () => {
+  const base = {plugin: 'weather', command: 'poll', transitions: [], counted: [], snapshot: null}
+  const defaults = {threshold: 3, reset_after_ms: 30 * 60_000}
+  const breaker = (over: object) => ({
+    plugin: 'weather',
+    command: 'poll',
+    state: 'open',
+    failure_count: 3,
+    opened_at: '2026-11-30 10:00:00.000',
+    last_failure_at: '2026-11-30 10:00:00.000',
+    last_job_id: 'j3',
+    updated_at: '2026-11-30 10:00:00.000',
+    ...over,
+  })
+
+  it('open with its cooldown passed: the next tick probes; the defaults when no snapshot says otherwise', () => {
+    const e = explainBreaker({...base, breaker: breaker({})} as never, defaults, new Date('2026-11-30T11:00:00Z'))
+    assert.equal(e.probe_after, '2026-11-30 10:30:00.000')
+    assert.match(
+      e.summary,
+      /^open since 2026-11-30 10:00:00.000: 3 failures in a row reached the threshold of 3 \(from the default\); its cooldown of 30 min has passed: the next tick lets one probe through$/,
+    )
+  })
+
+  it('the threshold and cooldown of the config snapshot in force', () => {
+    const snapshot = {
+      id: 'cfg_1',
+      loaded_at: '',
+      reason: 'startup',
+      config_hash: 'h',
+      sanitized_config: '{"plugins":{"weather":{"circuit_breaker":{"threshold":5,"reset_after":"2m"}}}}',
+    }
+    const e = explainBreaker({...base, breaker: breaker({failure_count: 5}), snapshot} as never, defaults, new Date('2026-11-30T10:01:00Z'))
+    assert.deepEqual([e.threshold, e.reset_after_ms], [5, 120_000])
+    assert.match(e.summary, /threshold of 5 \(from config snapshot cfg_1\); one probe may run after 2026-11-30 10:02:00.000 \(cooldown 2 min\)$/)
   })
 })
