@@ -5,10 +5,10 @@
  */
 import {spawnSync} from 'node:child_process'
 
-import {explainBreaker, explainJob} from '../src/cli/explain.js'
+import {explainBreaker, explainJob, explainSchedule} from '../src/cli/explain.js'
 import {DEFAULT_CIRCUIT_BREAKER} from '../src/config/defaults.js'
 import {contextLineage} from '../src/queries/context.js'
-import {readBreakerRecord, readJobRecord} from '../src/queries/explain.js'
+import {readBreakerRecord, readJobRecord, readScheduleRecords} from '../src/queries/explain.js'
 import {listBreakerTransitions, listBreakers} from '../src/queries/breakers.js'
 import {getPluginState, listFacts, listFactsAt} from '../src/queries/facts.js'
 import {listSnapshots} from '../src/queries/snapshots.js'
@@ -76,6 +76,7 @@ export function readWorkloads(db: Db, plugin: string): Record<string, () => unkn
       return r && explainJob(r)
     },
     'explain breaker': () => explainBreaker(readBreakerRecord(db, plugin, 'poll'), DEFAULT_CIRCUIT_BREAKER),
+    'explain schedule': () => readScheduleRecords(db, plugin).map((r) => explainSchedule(r)),
     'facts --at': () => listFactsAt(db, {plugin, at: tsAgo(15 * 86_400_000), limit: 20}),
     'state --at': () => listFactsAt(db, {plugin, at: tsAgo(15 * 86_400_000), limit: 1}),
     'config history': () => listSnapshots(db, 20),
@@ -132,6 +133,7 @@ export function readCommands(path: string, plugin = 'plugin-07'): Record<string,
     'jobs inspect': ['jobs', 'inspect', job],
     'explain job': ['explain', 'job', job],
     'explain breaker': ['explain', 'breaker', plugin],
+    'explain schedule': ['explain', 'schedule', plugin],
     'breakers list': ['breakers', 'list'],
     'breakers history': ['breakers', 'history', plugin],
     facts: ['facts', plugin],

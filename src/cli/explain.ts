@@ -1,4 +1,4 @@
-import type {BreakerRecord, JobRecord} from '../queries/explain.js'
+import type {BreakerRecord, JobRecord, ScheduleRecord} from '../queries/explain.js'
 import {parseDuration, parseTs} from '../schema/time.js'
 import type {JobLogRow, JobTransition} from '../schema/types.js'
 
@@ -329,4 +329,74 @@ export function explainBreaker(r: BreakerRecord, defaults: {threshold: number; r
     summary = `closed at ${last.created_at}: job ${last.job_id ?? '?'} succeeded${b.failure_count ? `; ${b.failure_count} failures in a row since (threshold ${threshold})` : ''}`
   else summary = `closed: ${b.failure_count} failures in a row so far, threshold ${threshold} (from ${from})`
   return {plugin: r.plugin, command: r.command, state, summary, threshold, reset_after_ms, probe_after, events}
+}
+
+/** Why a schedule fired when it did, or why it has not since. */
+export interface ScheduleExplanation {
+  plugin: string
+  schedule_id: string
+  status: string
+  summary: string
+  events: ExplainEvent[]
+}
+
+/** A recorded reason not to fire, as an operator reads it. */
+const SKIP_TEXT: Record<string, string> = {
+  schedule_paused_manual: 'paused by an operator (ductile schedules pause)',
+  schedule_exhausted: 'a one-shot schedule that has run',
+  invalid_schedule_config: 'its config is invalid',
+  scheduled_handle_disallowed: 'handle cannot be scheduled',
+  command_not_supported: 'the plugin has no such command',
+  outside_day_constraint: 'a not_on day',
+  outside_time_window: 'outside its only_between window',
+  circuit_open: 'its circuit breaker is open',
+  circuit_half_open_probe_running: "its breaker's probe is still running",
+  already_running: 'its previous job is still running (if_running: skip)',
+  outstanding_limit: 'max_outstanding_polls jobs are already queued (if_running: queue)',
+  deduplicated: 'the job it enqueued was a duplicate',
+}
+
+export function explainSchedule(r: ScheduleRecord, now: Date = new Date()): ScheduleExplanation {
+  const e = r.entry
+  const events: ExplainEvent[] = r.decisions.map((d) => ({
+    at: d.created_at,
+    kind: d.decision === 'skipped' ? 'skipped' : 'started',
+    text:
+      d.decision === 'skipped'
+        ? `skipped: ${SKIP_TEXT[d.reason ?? ''] ?? d.reason ?? 'no reason recorded'}${d.detail ? ` (${d.detail})` : ''}`
+        : `${d.decision === 'catch_up' ? 'caught up a missed run' : 'fired'}${d.slot ? ` for ${d.slot}` : ''}${d.job_id ? `: job ${d.job_id}` : ''}`,
+    rows: [`schedule_decisions#${d.id}`],
+  }))
+  const last = r.decisions[r.decisions.length - 1]
+  const lastFire = [...r.decisions].reverse().find((d) => d.decision !== 'skipped')
+  const fired = e.last_fired_at
+    ? `last fired at ${e.last_fired_at}${r.lastJob ? ` (job ${r.lastJob.id}, ${r.lastJob.status}${r.lastJob.last_error ? `: ${r.lastJob.last_error}` : ''})` : ''}`
+    : 'never fired'
+  // An every-schedule without a success has no next_run_at: it is due at every tick until something stops it.
+  const next = e.next_run_at
+    ? (parseTs(e.next_run_at)?.getTime() ?? 0) <= now.getTime()
+      ? 'due now'
+      : `next run at ${e.next_run_at}`
+    : e.interval_ms
+      ? 'due now'
+      : 'no next run'
+  let summary: string
+  if (e.status === 'paused_manual')
+    summary = `paused by an operator (ductile schedules pause) since ${e.updated_at}${e.reason ? `: ${e.reason}` : ''}; ${fired}`
+  else if (e.status === 'exhausted') summary = `exhausted: a one-shot schedule that ran; ${fired}`
+  else if (e.status === 'paused_invalid')
+    summary = `not running: ${SKIP_TEXT[e.reason ?? ''] ?? e.reason ?? 'invalid'}${last?.detail ? ` (${last.detail})` : ''}; ${fired}`
+  else {
+    const since = last && last.decision === 'skipped' && (!lastFire || last.id > lastFire.id) ? last : null
+    const why = since
+      ? `; not fired since ${since.created_at}: ${SKIP_TEXT[since.reason ?? ''] ?? since.reason}${since.reason?.startsWith('circuit') ? ` (ductile explain breaker ${e.plugin}${e.command !== 'poll' ? ` --command ${e.command}` : ''})` : ''}`
+      : ''
+    const breaker = r.breaker && r.breaker.state !== 'closed' && !why ? `; its breaker is ${r.breaker.state}` : ''
+    const unsucceeded =
+      e.interval_ms && e.last_fired_at && (!e.last_success_at || e.last_success_at < e.last_fired_at) && r.lastJob && r.lastJob.status !== 'succeeded'
+        ? '; its last run has not succeeded, and an every-schedule counts its interval from the last success'
+        : ''
+    summary = `${fired}${why}${breaker}${unsucceeded}; ${next}`
+  }
+  return {plugin: e.plugin, schedule_id: e.schedule_id, status: e.status, summary, events}
 }

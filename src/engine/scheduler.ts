@@ -6,7 +6,7 @@ import {type PluginInstance, type PluginRegistry, hasCommand} from '../plugins/d
 import {findBreaker} from '../queries/breakers.js'
 import type {EnqueueResult, NewJobInput} from '../queries/queue.js'
 import {cancelOutstandingJobs} from '../queries/queue.js'
-import {countOutstanding, findSchedule, newScheduleEntry, saveSchedule} from '../queries/schedules.js'
+import {countOutstanding, findSchedule, insertScheduleDecision, listScheduleDecisions, newScheduleEntry, saveSchedule} from '../queries/schedules.js'
 import type {Db} from '../schema/db.js'
 import {type Clock, formatTs, parseTs} from '../schema/time.js'
 import type {ScheduleEntry} from '../schema/types.js'
@@ -42,6 +42,8 @@ export interface Decision {
   reason?: SkipReason
   jobId?: string
   detail?: string
+  /** The run a fire was for: the due time, or the catch-up slot. */
+  slot?: string | null
 }
 
 export interface SchedulerDeps {
@@ -98,6 +100,8 @@ const msOf = (t: string | null) => (t ? (parseTs(t)?.getTime() ?? null) : null)
 export class Scheduler {
   private readonly d: SchedulerDeps
   private caughtUp = false
+  /** The last recorded decision's signature per schedule (read from schedule_decisions on first use). */
+  private readonly lastDecision = new Map<string, string | null>()
   private readonly random: () => number
   private readonly breakers: CircuitBreakers
 
@@ -123,8 +127,8 @@ export class Scheduler {
         try {
           // One write transaction per schedule: the row is read, decided on and written back while no
           // operator's pause, resume or breaker reset can land in between and be overwritten.
-          if (first) decisions.push(...this.d.db.tx(() => this.catchUp(p, s)))
-          d = this.d.db.tx(() => this.process(p, s))
+          if (first) decisions.push(...this.d.db.tx(() => this.catchUp(p, s).map((c) => this.record(c))))
+          d = this.d.db.tx(() => this.record(this.process(p, s)))
         } catch (err) {
           d = {plugin: p.name, schedule: s.id, action: 'skipped', detail: `scheduler error: ${errorMessage(err)}`}
           this.d.logger.error('schedule failed', {plugin: p.name, schedule: s.id, error: errorMessage(err)})
@@ -243,6 +247,7 @@ export class Scheduler {
     }
 
     // Fire.
+    const slot = e.next_run_at
     const ttl = norm.kind === 'every' ? norm.intervalMs : this.service.tick_interval_ms
     const r = this.enqueueFor(p, s, `${p.name}:${s.command}:${s.id}`, ttl, s.if_running !== 'queue')
     e.last_fired_at = ts(now)
@@ -260,7 +265,35 @@ export class Scheduler {
       return this.skip(before, e, base, 'deduplicated', r.reason)
     }
     this.save(before, e)
-    return {...base, action: 'fired', jobId: r.job.id}
+    return {...base, action: 'fired', jobId: r.job.id, slot}
+  }
+
+  /**
+   * Keep a decision as a fact (schedule_decisions) when it says something new: every fire and catch-up, and a
+   * skip whose reason differs from the schedule's last recorded decision. 'not_due' is never recorded: it is
+   * every idle tick, and next_run_at says it. The last decision per schedule is remembered, read once.
+   */
+  private record(d: Decision): Decision {
+    if (d.action === 'skipped' && (d.reason === 'not_due' || !d.reason)) return d
+    const key = `${d.plugin}\0${d.schedule}`
+    const sig = `${d.action}|${d.reason ?? ''}|${d.detail ?? ''}`
+    if (!this.lastDecision.has(key)) {
+      const [last] = listScheduleDecisions(this.d.db, d.plugin, d.schedule, 1)
+      this.lastDecision.set(key, last ? `${last.decision}|${last.reason ?? ''}|${last.detail ?? ''}` : null)
+    }
+    if (d.action === 'skipped' && this.lastDecision.get(key) === sig) return d
+    insertScheduleDecision(this.d.db, {
+      plugin: d.plugin,
+      schedule_id: d.schedule,
+      decision: d.action,
+      reason: d.reason ?? null,
+      detail: d.detail ?? null,
+      slot: d.slot ?? null,
+      job_id: d.jobId ?? null,
+      created_at: ts(this.d.clock().getTime()),
+    })
+    this.lastDecision.set(key, sig)
+    return d
   }
 
   /** A scheduler job: submitted_by = service.name, the plugin's max attempts, the schedule's payload. */
@@ -316,7 +349,14 @@ export class Scheduler {
     for (let i = 1; i <= count; i++) {
       const slot = new Date(ref + interval * i).toISOString().replace(/\.\d{3}Z$/, 'Z')
       const r = this.enqueueFor(p, s, `${p.name}:${s.command}:${s.id}:catchup:${slot}`, interval, true)
-      out.push({plugin: p.name, schedule: s.id, action: 'catch_up', jobId: r.status === 'enqueued' ? r.job.id : undefined, detail: `slot ${slot}`})
+      out.push({
+        plugin: p.name,
+        schedule: s.id,
+        action: 'catch_up',
+        jobId: r.status === 'enqueued' ? r.job.id : undefined,
+        detail: `slot ${slot}`,
+        slot: formatTs(new Date(ref + interval * i)),
+      })
     }
     const before = JSON.stringify(e)
     const fired = s.catch_up === 'run_once' ? now : ref + interval * count

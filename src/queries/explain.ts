@@ -1,9 +1,20 @@
 import type {Db} from '../schema/db.js'
-import type {BreakerTransition, CircuitBreaker, EventContextRow, Job, JobAttempt, JobLogRow, JobTransition} from '../schema/types.js'
+import type {
+  BreakerTransition,
+  CircuitBreaker,
+  EventContextRow,
+  Job,
+  JobAttempt,
+  JobLogRow,
+  JobTransition,
+  ScheduleDecision,
+  ScheduleEntry,
+} from '../schema/types.js'
 import {findBreaker, listBreakerTransitions} from './breakers.js'
 import {contextLineage} from './context.js'
 import {findJob, listAttempts, listTransitions} from './jobs.js'
 import {listJobLogsForJob} from './logs.js'
+import {listScheduleDecisions, listSchedules} from './schedules.js'
 
 /** The config snapshot a job was enqueued or started under, as `explain job` names it. */
 export interface SnapshotRef {
@@ -116,4 +127,33 @@ export function readBreakerRecord(db: Db, plugin: string, command: string): Brea
     const snapshot = db.get(q.orderBy('loaded_at', 'desc').limit(1)) ?? null
     return {plugin, command, breaker, transitions, counted, snapshot}
   })
+}
+
+/** What `explain schedule` tells one schedule from. */
+export interface ScheduleRecord {
+  entry: ScheduleEntry
+  /** Its recorded decisions, oldest first (the newest 50). */
+  decisions: ScheduleDecision[]
+  /** The job of its last fire, where the database still has it. */
+  lastJob: {id: string; status: string; last_error: string | null} | null
+  breaker: CircuitBreaker | null
+}
+
+export function readScheduleRecords(db: Db, plugin: string, scheduleId?: string): ScheduleRecord[] {
+  return db.read(() =>
+    listSchedules(db, {all: true, plugin})
+      .filter((e) => !scheduleId || e.schedule_id === scheduleId)
+      .map((entry) => {
+        const decisions = listScheduleDecisions(db, plugin, entry.schedule_id, 50).reverse()
+        const fire = [...decisions].reverse().find((d) => d.decision !== 'skipped' && d.job_id)
+        return {entry, decisions, lastJob: fire?.job_id ? lastJobOf(db, fire.job_id) : null, breaker: findBreaker(db, plugin, entry.command) ?? null}
+      }),
+  )
+}
+
+/** A job's status and error from the queue, or (pruned from it) from its newest job_log row. */
+function lastJobOf(db: Db, id: string): ScheduleRecord['lastJob'] {
+  const q = db.get(db.k.selectFrom('job_queue').select(['status', 'last_error']).where('id', '=', id))
+  const l = q ?? db.get(db.k.selectFrom('job_log').select(['status', 'last_error']).where('job_id', '=', id).orderBy('attempt', 'desc').limit(1))
+  return l ? {id, status: l.status, last_error: l.last_error} : null
 }

@@ -1,5 +1,5 @@
 import type {Db} from '../schema/db.js'
-import type {ScheduleEntry} from '../schema/types.js'
+import type {ScheduleDecision, ScheduleEntry} from '../schema/types.js'
 
 /** schedule_entries: the scheduler's persistent state. */
 
@@ -138,4 +138,27 @@ export function changeScheduleStatus(
     }
     return out
   })
+}
+
+/** A scheduler decision to record (schedule_decisions). */
+export interface NewScheduleDecision {
+  plugin: string
+  schedule_id: string
+  decision: 'fired' | 'skipped' | 'catch_up'
+  reason: string | null
+  detail: string | null
+  slot: string | null
+  job_id: string | null
+  created_at: string
+}
+
+export function insertScheduleDecision(db: Db, d: NewScheduleDecision): void {
+  db.run(db.k.insertInto('schedule_decisions').values(d))
+}
+
+/** A schedule's decisions, newest first. */
+export function listScheduleDecisions(db: Db, plugin: string, scheduleId: string, limit: number): ScheduleDecision[] {
+  return db.all(
+    db.k.selectFrom('schedule_decisions').selectAll().where('plugin', '=', plugin).where('schedule_id', '=', scheduleId).orderBy('id', 'desc').limit(limit),
+  )
 }

@@ -216,6 +216,25 @@ export const TABLES: TableDef[] = [
     ],
   },
   {
+    // Ours: the scheduler's decisions as facts (explain schedule). A row when a schedule fires, and when its
+    // reason not to fire changes; never one per idle tick ('not due' is not recorded: next_run_at says it).
+    name: 'schedule_decisions',
+    primaryKey: ['id'],
+    autoincrement: true,
+    ours: true,
+    columns: [
+      c('id', 'INTEGER'),
+      c('plugin', 'TEXT', NN),
+      c('schedule_id', 'TEXT', NN),
+      c('decision', 'TEXT', NN),
+      c('reason', 'TEXT'),
+      c('detail', 'TEXT'),
+      c('slot', 'TEXT', TS),
+      c('job_id', 'TEXT'),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+  {
     name: 'schedule_entries',
     primaryKey: ['plugin', 'schedule_id'],
     columns: [

@@ -4,6 +4,12 @@ import {REQUIRED_TABLES, TABLES, type TableDef, addColumnSql, createTableSql} fr
 import {DROPPED_INDEXES, INDEXES, createIndexSql} from './indexes.js'
 import {nowTs} from './time.js'
 
+function tableNamed(name: string): TableDef {
+  const table = TABLES.find((t) => t.name === name)
+  if (!table) throw new Error(`no table ${name} in the schema definition`)
+  return table
+}
+
 function indexNamed(name: string): (typeof INDEXES)[number] {
   const index = INDEXES.find((i) => i.name === name)
   if (!index) throw new Error(`no index ${name} in the schema definition`)
@@ -165,6 +171,17 @@ export const MIGRATIONS: Migration[] = [
           db.sqlite.exec('PRAGMA analysis_limit = 2000; ANALYZE job_log; ANALYZE plugin_facts; PRAGMA analysis_limit = 0')
         },
       },
+    ],
+  },
+  {
+    version: 6,
+    name: "the scheduler's decisions as facts",
+    steps: () => [
+      ...ensureTableSteps(tableNamed('schedule_decisions')),
+      ...['schedule_decisions_schedule_idx', 'schedule_decisions_created_at_idx'].map((name) => ({
+        name: `create index ${name}`,
+        run: (db: Db) => db.sqlite.exec(createIndexSql(indexNamed(name))),
+      })),
     ],
   },
 ]

@@ -132,6 +132,21 @@ export interface CircuitBreakersTable {
   updated_at: string
 }
 
+export interface ScheduleDecisionsTable {
+  id: AutoId
+  plugin: string
+  schedule_id: string
+  /** fired, skipped or catch_up */
+  decision: string
+  /** The scheduler's reason not to fire (SkipReason), for skips. */
+  reason: string | null
+  detail: string | null
+  /** The run it was for: the due time it fired for, or the catch-up slot. */
+  slot: string | null
+  job_id: string | null
+  created_at: string
+}
+
 export interface CircuitBreakerTransitionsTable {
   id: string
   plugin: string
@@ -195,6 +210,7 @@ export interface Database {
   job_log: JobLogTable
   circuit_breakers: CircuitBreakersTable
   circuit_breaker_transitions: CircuitBreakerTransitionsTable
+  schedule_decisions: ScheduleDecisionsTable
   schedule_entries: ScheduleEntriesTable
   job_stopwatch: JobStopwatchTable
   schema_migrations: SchemaMigrationsTable
@@ -213,4 +229,5 @@ export type EventContextRow = Selectable<EventContextTable>
 export type CircuitBreaker = Selectable<CircuitBreakersTable>
 export type BreakerTransition = Selectable<CircuitBreakerTransitionsTable>
 export type ScheduleEntry = Selectable<ScheduleEntriesTable>
+export type ScheduleDecision = Selectable<ScheduleDecisionsTable>
 export type ConfigSnapshot = Selectable<ConfigSnapshotsTable>

@@ -6,7 +6,7 @@ import {describe, it} from 'node:test'
 import {ROOT, runCli} from '../helpers/cli.js'
 import {rows, spawnEngine, testEnv, waitFor} from '../helpers/engine.js'
 
-describe('ductile explain breaker, on a breaker the real engine opened', () => {
+describe('ductile explain breaker and explain schedule, on a breaker the real engine opened', () => {
   it('open: the failures that counted, the threshold from the snapshot, when it may probe; then an operator reset', async () => {
     const env = testEnv('')
     writeFileSync(
@@ -36,6 +36,31 @@ describe('ductile explain breaker, on a breaker the real engine opened', () => {
       const [table, id] = ref.split('#')
       assert.equal(rows(env.db, `SELECT 1 FROM ${table} WHERE id = ?`, id).length, 1, `${ref} exists`)
     }
+
+    // The schedule's side of it, from the decisions the scheduler kept.
+    const sched = await runCli(['explain', 'schedule', 'behave', '--db', env.dbPath, '--json'])
+    assert.equal(sched.code, 0, sched.stderr)
+    const [one] = sched.json().schedules
+    assert.match(
+      one.summary,
+      new RegExp(
+        `^last fired at \\S+ \\S+ \\(job ${failed[0]}, failed: upstream said no\\); not fired since \\S+ \\S+: its circuit breaker is open \\(ductile explain breaker behave\\); its last run has not succeeded, and an every-schedule counts its interval from the last success; (due now|next run at .+)$`,
+      ),
+    )
+    assert.deepEqual(
+      one.events.map((x: {text: string}) => x.text.replace(/( for |: job | \().*$/, '')).filter((t: string) => !t.startsWith('skipped: its previous')),
+      ['fired', 'fired', 'fired', 'skipped: its circuit breaker is open'],
+    )
+    for (const ref of one.events.flatMap((x: {rows: string[]}) => x.rows)) {
+      const [table, id] = ref.split('#')
+      assert.equal(rows(env.db, `SELECT 1 FROM ${table} WHERE id = ?`, Number(id)).length, 1, `${ref} exists`)
+    }
+    assert.equal((await runCli(['schedules', 'pause', 'behave', '--reason', 'vendor outage', '--db', env.dbPath])).code, 0)
+    const paused = (await runCli(['explain', 'schedule', 'behave', '--db', env.dbPath, '--json'])).json().schedules[0]
+    assert.match(paused.summary, /^paused by an operator \(ductile schedules pause\) since \S+ \S+: vendor outage; last fired at /)
+    const unknown = await runCli(['explain', 'schedule', 'behave', 'nope', '--db', env.dbPath])
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.stderr, /no schedule nope of plugin behave/)
 
     assert.equal((await runCli(['breakers', 'reset', 'behave', '--db', env.dbPath])).code, 0)
     const after = (await runCli(['explain', 'breaker', 'behave', '--db', env.dbPath, '--json'])).json()

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {duration, explainBreaker, explainJob} from '../../src/cli/explain.js'
+import {duration, explainBreaker, explainJob, explainSchedule} from '../../src/cli/explain.js'
 import type {JobRecord} from '../../src/queries/explain.js'
 import type {Job, JobLogRow, JobTransition} from '../../src/schema/types.js'
 
@@ -202,5 +202,64 @@ describe('explain breaker: its state from the rows', () => {
     const e = explainBreaker({...base, breaker: breaker({failure_count: 5}), snapshot} as never, defaults, new Date('2026-11-30T10:01:00Z'))
     assert.deepEqual([e.threshold, e.reset_after_ms], [5, 120_000])
     assert.match(e.summary, /threshold of 5 \(from config snapshot cfg_1\); one probe may run after 2026-11-30 10:02:00.000 \(cooldown 2 min\)$/)
+  })
+})
+
+describe('explain schedule: why it has not fired since', () => {
+  const entry = (over: object) => ({
+    plugin: 'weather',
+    schedule_id: 'hourly',
+    command: 'poll',
+    status: 'active',
+    reason: null,
+    last_fired_at: '2026-11-30 09:00:00.000',
+    last_success_job_id: 'j1',
+    last_success_at: '2026-11-30 09:00:02.000',
+    next_run_at: '2026-11-30 10:00:02.000',
+    updated_at: '2026-11-30 09:00:00.000',
+    spec: 'every 1h',
+    interval_ms: 3_600_000,
+    ...over,
+  })
+  const decision = (id: number, decision: string, reason: string | null, at: string, job: string | null = null) => ({
+    id,
+    plugin: 'weather',
+    schedule_id: 'hourly',
+    decision,
+    reason,
+    detail: null,
+    slot: null,
+    job_id: job,
+    created_at: at,
+  })
+
+  it('skipped outside its window since a time after its last fire; the next run', () => {
+    const e = explainSchedule(
+      {
+        entry: entry({next_run_at: '2026-11-30 10:00:02.000'}),
+        decisions: [decision(1, 'fired', null, '2026-11-30 09:00:00.000', 'j1'), decision(2, 'skipped', 'outside_time_window', '2026-11-30 10:00:05.000')],
+        lastJob: {id: 'j1', status: 'succeeded', last_error: null},
+        breaker: null,
+      } as never,
+      new Date('2026-11-30T09:30:00Z'),
+    )
+    assert.equal(
+      e.summary,
+      'last fired at 2026-11-30 09:00:00.000 (job j1, succeeded); not fired since 2026-11-30 10:00:05.000: outside its only_between window; next run at 2026-11-30 10:00:02.000',
+    )
+    assert.deepEqual(
+      e.events.map((x) => x.rows[0]),
+      ['schedule_decisions#1', 'schedule_decisions#2'],
+    )
+  })
+
+  it('paused by an operator, with the reason; never fired', () => {
+    const e = explainSchedule({
+      entry: entry({status: 'paused_manual', reason: 'vendor outage', last_fired_at: null}),
+      decisions: [],
+      lastJob: null,
+      breaker: null,
+    } as never)
+    assert.equal(e.summary, 'paused by an operator (ductile schedules pause) since 2026-11-30 09:00:00.000: vendor outage; never fired')
   })
 })

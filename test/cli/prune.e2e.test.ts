@@ -30,6 +30,14 @@ describe('prune: retention boundaries (injected clock)', () => {
     const bIn = insertBreakerTransition(db, {created_at: at(90 * DAY - S)})
     const bOut = insertBreakerTransition(db, {created_at: at(90 * DAY + S)})
     const fact = insertFact(db, {created_at: at(400 * DAY)})
+    const decision = (created: string) =>
+      db.sqlite
+        .prepare(
+          `INSERT INTO schedule_decisions (plugin, schedule_id, decision, reason, created_at) VALUES ('p', 's', 'skipped', 'circuit_open', ?) RETURNING id`,
+        )
+        .get(created) as {id: number}
+    const dIn = decision(at(30 * DAY - S))
+    decision(at(30 * DAY + S))
     const r = await prune(db, {clock: () => new Date(now)})
     assert.deepEqual(Object.fromEntries(r.tables.map((t) => [t.table, t.deleted])), {
       job_log: 1,
@@ -37,7 +45,12 @@ describe('prune: retention boundaries (injected clock)', () => {
       job_transitions: 1,
       job_attempts: 1,
       circuit_breaker_transitions: 1,
+      schedule_decisions: 1,
     })
+    assert.deepEqual(
+      rows(db, 'SELECT id FROM schedule_decisions').map((x) => x.id),
+      [dIn.id],
+    )
     const ids = (table: string) => rows(db, `SELECT id FROM ${table}`).map((x) => x.id)
     assert.deepEqual(ids('job_log'), [keep[0]])
     assert.deepEqual(ids('job_queue'), [keep[1]])

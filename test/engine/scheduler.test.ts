@@ -443,3 +443,48 @@ describe('circuit breakers', () => {
     assert.equal(rows(h.env.db, `SELECT * FROM circuit_breakers`).length, 0)
   })
 })
+
+describe("the scheduler's decisions as facts (schedule_decisions)", () => {
+  const CFG = `plugins:\n  behave:\n    circuit_breaker: {threshold: 3, reset_after: 10m}\n    schedules:\n      - {every: 1m}\n`
+  const decisions = (h: ReturnType<typeof harness>) =>
+    rows(h.env.db, `SELECT decision, reason, job_id, slot FROM schedule_decisions WHERE plugin = 'behave' ORDER BY id`).map(
+      (d) => `${d.decision}${d.reason ? ` ${d.reason}` : ''}`,
+    )
+
+  it('a row per fire and per change of reason; none for idle ticks, none for the same reason again', () => {
+    const h = harness(CFG)
+    for (let i = 0; i < 3; i++) {
+      const d = fired(h.tick())[0]
+      assert.ok(d, `fire ${i + 1}`)
+      for (let t = 0; t < 5; t++) {
+        h.advance(10_000)
+        h.tick() // not due, or already running: idle ticks
+      }
+      h.complete(d.jobId!, 'failed')
+      h.advance(10_000)
+    }
+    for (let i = 0; i < 6; i++) {
+      h.advance(MIN)
+      assert.equal(reasonOf(h.tick()), 'circuit_open')
+    }
+    assert.deepEqual(decisions(h), [
+      'fired',
+      'skipped already_running',
+      'fired',
+      'skipped already_running',
+      'fired',
+      'skipped already_running',
+      'skipped circuit_open',
+    ])
+    const fires = rows(h.env.db, `SELECT job_id, slot FROM schedule_decisions WHERE decision = 'fired' ORDER BY id`)
+    assert.deepEqual(
+      fires.map((f) => f.job_id),
+      h.jobs().map((j) => j.id),
+    )
+    // A restarted scheduler reads the last decision and does not repeat it.
+    h.restart()
+    h.advance(MIN)
+    assert.equal(reasonOf(h.tick()), 'circuit_open')
+    assert.equal(decisions(h).length, 7)
+  })
+})

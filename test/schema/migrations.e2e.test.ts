@@ -192,7 +192,7 @@ describe('schema versions', () => {
     w.close()
   })
 
-  it("migrations 4 and 5 bring a version-3 file to the indexes of prune and of the reference's own SQL", () => {
+  it("migrations 4 to 6 bring a version-3 file to the indexes of prune and of the reference's own SQL", () => {
     const {db} = freshDb()
     insertLog(db, {status: 'failed'})
     insertLog(db, {status: 'succeeded'})
@@ -208,7 +208,7 @@ describe('schema versions', () => {
     const res = migrate(db)
     assert.deepEqual(
       res.applied.map((a) => a.version),
-      [4, 5],
+      [4, 5, 6],
     )
     const sqlOf = (name: string) => db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck().get(name) as string | undefined
     for (const gone of DROPPED_INDEXES) assert.equal(sqlOf(gone), undefined, `${gone} is dropped`)

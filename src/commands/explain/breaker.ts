@@ -13,7 +13,7 @@ export default class ExplainBreaker extends BaseCommand<typeof ExplainBreaker> {
   static override summary = 'Why a circuit breaker is in its state: the failures that counted, the threshold, when it may probe, who reset it'
   static override description =
     'Built from circuit_breakers, circuit_breaker_transitions, job_log and the config snapshot in force when it opened (its threshold and cooldown, else the defaults: 3 failures, 30 min). --json lists the events with the rows each cites.'
-  static override examples = ['<%= config.bin %> explain breaker weather', '<%= config.bin %> explain breaker weather --command sync --json']
+  static override examples = ['<%= config.bin %> explain breaker weather', '<%= config.bin %> explain breaker weather --command poll --json']
 
   static override args = {plugin: Args.string({description: 'plugin name', required: true})}
   static override flags = {command: Flags.string({description: 'plugin command', default: 'poll'})}
