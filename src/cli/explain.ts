@@ -1,3 +1,4 @@
+import {DEFAULT_RETRY} from '../config/defaults.js'
 import type {BreakerRecord, JobRecord, ScheduleRecord} from '../queries/explain.js'
 import {parseDuration, parseTs} from '../schema/time.js'
 import type {JobLogRow, JobTransition} from '../schema/types.js'
@@ -66,7 +67,10 @@ function origin(r: JobRecord, submittedBy: string, at: string): ExplainEvent {
   else if (submittedBy === 'cli')
     text = p ? `enqueued by an operator as a retry of ${parentText} (ductile jobs retry)` : 'enqueued by an operator (ductile jobs enqueue)'
   else if (submittedBy === 'api') text = 'enqueued over the HTTP API'
-  else text = `enqueued by the scheduler of engine "${submittedBy}"`
+  else if (r.fired) {
+    rows.push(`schedule_decisions#${r.fired.id}`)
+    text = `enqueued by schedule ${r.fired.schedule_id} of engine "${submittedBy}"${r.fired.decision === 'catch_up' ? ', catching up a run missed while no engine ran' : ''}${r.fired.slot ? `, for the run due at ${r.fired.slot}` : ''}`
+  } else text = `enqueued by the scheduler of engine "${submittedBy}"`
   return {at, kind: 'enqueued', text, rows}
 }
 
@@ -77,6 +81,28 @@ function safeJson(text: string | null | undefined): Record<string, unknown> | nu
   } catch {
     return null
   }
+}
+
+/** The retry backoff base the job's retries were planned with: its plugin's in the config snapshot, else the default. */
+function backoffBase(r: JobRecord): {ms: number; from: string} | null {
+  const snap = r.snapshots.started ?? r.snapshots.enqueued
+  const plugin = r.job?.plugin ?? r.logs[0]?.plugin
+  if (!snap || !plugin) return null
+  const plugins = safeJson(snap.sanitized_config)?.plugins as Record<string, {retry?: {backoff_base?: unknown}}> | undefined
+  const base = plugins?.[plugin]?.retry?.backoff_base
+  if (base === undefined) return {ms: DEFAULT_RETRY.backoff_base_ms, from: `the default (config snapshot ${snap.id} sets none)`}
+  try {
+    return {ms: parseDuration(base as string | number), from: `config snapshot ${snap.id}`}
+  } catch {
+    return null
+  }
+}
+
+/** How the delay before the retry after `attempt` was planned (the engine's retryDelay). */
+function planned(r: JobRecord, attempt: number): string {
+  const base = backoffBase(r)
+  if (!base) return ''
+  return ` (planned: backoff ${duration(base.ms)} × 2^${attempt - 1} = ${duration(base.ms * 2 ** (attempt - 1))}, plus up to ${duration(base.ms / 4)} of jitter; retry.backoff_base from ${base.from})`
 }
 
 /** The job_log row of an attempt, if it has one. */
@@ -105,7 +131,7 @@ function endEvent(r: JobRecord, t: JobTransition, attempt: number, nextStart: Jo
       return {
         at,
         kind: 'retry',
-        text: `attempt ${attempt} failed${ran}: ${why ?? 'no error recorded'}; retried${nextStart ? ` ${duration(between(at, nextStart.created_at))} later` : ''}`,
+        text: `attempt ${attempt} failed${ran}: ${why ?? 'no error recorded'}; retried${nextStart ? ` ${duration(between(at, nextStart.created_at))} later` : ''}${planned(r, attempt)}`,
         rows,
       }
     case 'timed_out':

@@ -9,6 +9,8 @@ type Node = {k: 'lit'; v: unknown} | {k: 'path'; p: string[]} | {k: 'not'; e: No
 
 export interface Expr {
   source: string
+  /** The paths it reads (`payload.temp`, `context.weather.city`), in order of first use: what a skip reports. */
+  paths: string[]
   eval(scope: Record<string, unknown>): boolean
 }
 
@@ -97,7 +99,19 @@ export function parseExpr(source: string): Expr {
   if (toks.length === 0) throw new Error('empty expression')
   const root = or()
   if (i < toks.length) throw new Error(`unexpected "${toks[i]}" after the expression`)
-  return {source, eval: (scope) => truthy(evaluate(root, scope))}
+  const paths: string[] = []
+  const collect = (n: Node): void => {
+    if (n.k === 'path' || n.k === 'exists') {
+      const p = n.p.join('.')
+      if (!paths.includes(p)) paths.push(p)
+    } else if (n.k === 'not') collect(n.e)
+    else if (n.k === 'bin') {
+      collect(n.l)
+      collect(n.r)
+    }
+  }
+  collect(root)
+  return {source, paths, eval: (scope) => truthy(evaluate(root, scope))}
 }
 
 export function getPath(scope: Record<string, unknown>, p: string[]): unknown {

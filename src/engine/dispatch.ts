@@ -1,3 +1,4 @@
+import {getPath} from '../config/expr.js'
 import type {ServiceConfig} from '../config/types.js'
 import type {Pipeline} from '../plugins/pipelines.js'
 import type {PluginInstance, PluginRegistry} from '../plugins/discover.js'
@@ -63,7 +64,15 @@ export class PipelineDispatch {
     const at = this.router.stepOf(job)
     if (!at?.step.if) return null
     const eventPayload = isMap(payload) ? (payload.payload ?? {}) : {}
-    return at.step.if.eval({payload: eventPayload, context}) ? null : 'if condition evaluated false'
+    const scope = {payload: eventPayload, context}
+    if (at.step.if.eval(scope)) return null
+    // The expression and the values it saw, so `explain job` (and the job's row) can say why.
+    const seen = at.step.if.paths.map((p) => {
+      const v = getPath(scope, p.split('.'))
+      const text = v === undefined ? 'missing' : JSON.stringify(v)
+      return `${p}: ${text.length > 80 ? `${text.slice(0, 79)}…` : text}`
+    })
+    return `if ${at.step.if.source} was false${seen.length ? ` (${seen.join(', ')})` : ''}`
   }
 
   /** Inside the transaction that records a skipped step: it passes its own event on to the next step. Returns the jobs enqueued. */

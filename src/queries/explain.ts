@@ -22,6 +22,8 @@ export interface SnapshotRef {
   loaded_at: string
   reason: string
   config_hash: string
+  /** The config then, secrets masked (the retry backoff a job's retries were planned with). */
+  sanitized_config: string | null
 }
 
 /** The job a job came from (a retry's original, a pipeline step's upstream job, a hook's trigger). */
@@ -46,11 +48,13 @@ export interface JobRecord {
   lineage: EventContextRow[]
   parent: ParentRef | null
   snapshots: {enqueued: SnapshotRef | null; started: SnapshotRef | null}
+  /** The scheduler's decision that enqueued it (schedule and slot), when a schedule did. */
+  fired: Pick<ScheduleDecision, 'id' | 'schedule_id' | 'slot' | 'decision'> | null
 }
 
 function snapshot(db: Db, id: string | null | undefined): SnapshotRef | null {
   if (!id) return null
-  return db.get(db.k.selectFrom('config_snapshots').select(['id', 'loaded_at', 'reason', 'config_hash']).where('id', '=', id)) ?? null
+  return db.get(db.k.selectFrom('config_snapshots').select(['id', 'loaded_at', 'reason', 'config_hash', 'sanitized_config']).where('id', '=', id)) ?? null
 }
 
 function parent(db: Db, id: string | null | undefined): ParentRef | null {
@@ -86,6 +90,8 @@ export function readJobRecord(db: Db, id: string): JobRecord | null {
         enqueued: snapshot(db, job?.enqueued_config_snapshot_id ?? last?.enqueued_config_snapshot_id),
         started: snapshot(db, job?.started_config_snapshot_id ?? last?.started_config_snapshot_id),
       },
+      fired:
+        db.get(db.k.selectFrom('schedule_decisions').select(['id', 'schedule_id', 'slot', 'decision']).where('job_id', '=', id).orderBy('id').limit(1)) ?? null,
     }
   })
 }
@@ -100,7 +106,7 @@ export interface BreakerRecord {
   /** The failed attempts that count now: the breaker's failures in a row, newest first. */
   counted: Pick<JobLogRow, 'id' | 'job_id' | 'status' | 'completed_at' | 'last_error'>[]
   /** The config snapshot in force when it opened (else the newest): its threshold and cooldown. */
-  snapshot: (SnapshotRef & {sanitized_config: string | null}) | null
+  snapshot: SnapshotRef | null
 }
 
 export function readBreakerRecord(db: Db, plugin: string, command: string): BreakerRecord {

@@ -178,7 +178,7 @@ export const MIGRATIONS: Migration[] = [
     name: "the scheduler's decisions as facts",
     steps: () => [
       ...ensureTableSteps(tableNamed('schedule_decisions')),
-      ...['schedule_decisions_schedule_idx', 'schedule_decisions_created_at_idx'].map((name) => ({
+      ...['schedule_decisions_schedule_idx', 'schedule_decisions_created_at_idx', 'schedule_decisions_job_idx'].map((name) => ({
         name: `create index ${name}`,
         run: (db: Db) => db.sqlite.exec(createIndexSql(indexNamed(name))),
       })),

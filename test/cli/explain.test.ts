@@ -65,6 +65,7 @@ const record = (over: Partial<JobRecord>): JobRecord => ({
   lineage: [],
   parent: null,
   snapshots: {enqueued: null, started: null},
+  fired: null,
   ...over,
 })
 
@@ -261,5 +262,38 @@ describe('explain schedule: why it has not fired since', () => {
       breaker: null,
     } as never)
     assert.equal(e.summary, 'paused by an operator (ductile schedules pause) since 2026-11-30 09:00:00.000: vendor outage; never fired')
+  })
+})
+
+describe('explain job: the schedule, the slot and the planned backoff', () => {
+  it("a scheduler's job names its schedule and slot; a retry names the backoff its config planned", () => {
+    const snap = {
+      id: 'cfg_1',
+      loaded_at: at(0),
+      reason: 'startup',
+      config_hash: 'h',
+      sanitized_config: '{"plugins":{"weather":{"retry":{"backoff_base":"2s"}}}}',
+    }
+    const e = explainJob(
+      record({
+        job: job({submitted_by: 'main', status: 'succeeded', attempt: 2, max_attempts: 3, last_error: null}),
+        fired: {id: 7, schedule_id: 'every-15m', slot: at(0), decision: 'fired'},
+        snapshots: {enqueued: snap, started: snap},
+        transitions: [
+          tr(null, 'queued', 0),
+          tr('queued', 'running', 5),
+          tr('running', 'queued', 1_005, 'exit status 75'),
+          tr('queued', 'running', 3_500),
+          tr('running', 'succeeded', 4_000),
+        ],
+      }),
+    )
+    assert.match(e.events[0]?.text ?? '', /^enqueued by schedule every-15m of engine "main", for the run due at 2026-11-30 10:00:00.000$/)
+    assert.ok(e.events[0]?.rows.includes('schedule_decisions#7'))
+    assert.match(
+      e.events.find((x) => x.kind === 'retry')?.text ?? '',
+      /retried 2.5 s later \(planned: backoff 2 s × 2\^0 = 2 s, plus up to 500 ms of jitter; retry.backoff_base from config snapshot cfg_1\)$/,
+    )
+    assert.equal(e.summary, 'succeeded on attempt 2 of 3 after 1 failed: exit status 75; retries were 2.5 s apart')
   })
 })

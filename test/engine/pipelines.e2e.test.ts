@@ -155,11 +155,16 @@ pipelines:
       const jobs = await settle(env, 3)
       const ship = jobs.find((j) => j.plugin === 'step-b')!
       assert.equal(ship.status, 'skipped')
-      assert.equal(ship.last_error, 'if condition evaluated false')
+      // The expression and the values it saw (step-a's event says DHL).
+      const why = 'if payload.carrier == "UPS" was false (payload.carrier: "DHL")'
+      assert.equal(ship.last_error, why)
       assert.deepEqual(JSON.parse(rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', ship.id)[0].result), {
         status: 'skipped',
-        reason: 'if condition evaluated false',
+        reason: why,
       })
+      const story = await runCli(['explain', 'job', ship.id, '--db', env.dbPath, '--json'])
+      assert.equal(story.json().summary, `skipped without running its plugin: ${why}`)
+      assert.match(story.json().events[0].text, /^enqueued as step \S+ of pipeline \S+, by an event of job /)
       const notify = jobs.find((j) => j.plugin === 'step-c')!
       assert.equal(notify.status, 'succeeded')
       assert.equal(notify.parent_job_id, ship.id)
