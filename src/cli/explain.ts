@@ -221,6 +221,13 @@ export function explainJob(r: JobRecord): JobExplanation {
       if (next?.started_at) gaps.push(between(l.completed_at, next.started_at))
     }
   }
+  for (const d of r.dedupeHits)
+    events.push({
+      at: d.created_at,
+      kind: 'skipped',
+      text: `a later run of schedule ${r.fired?.schedule_id ?? '?'} was not enqueued: deduplicated against this job`,
+      rows: [`schedule_decisions#${d.id}`],
+    })
   // started_config_snapshot_id is the snapshot of the engine that started the latest attempt.
   if (started && started.id !== enqueued?.id) {
     const lastStart = [...r.transitions].reverse().find((t) => t.to_status === 'running')

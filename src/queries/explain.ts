@@ -50,6 +50,8 @@ export interface JobRecord {
   snapshots: {enqueued: SnapshotRef | null; started: SnapshotRef | null}
   /** The scheduler's decision that enqueued it (schedule and slot), when a schedule did. */
   fired: Pick<ScheduleDecision, 'id' | 'schedule_id' | 'slot' | 'decision'> | null
+  /** Later runs of that schedule deduplicated against this job (among the schedule's newest 50 decisions). */
+  dedupeHits: Pick<ScheduleDecision, 'id' | 'created_at' | 'detail'>[]
 }
 
 function snapshot(db: Db, id: string | null | undefined): SnapshotRef | null {
@@ -77,6 +79,8 @@ export function readJobRecord(db: Db, id: string): JobRecord | null {
     if (!job && transitions.length === 0 && logs.length === 0) return null
     const attempts = listAttempts(db, id)
     const last = logs[logs.length - 1]
+    const fired =
+      db.get(db.k.selectFrom('schedule_decisions').select(['id', 'schedule_id', 'slot', 'decision']).where('job_id', '=', id).orderBy('id').limit(1)) ?? null
     const contextId = job?.event_context_id ?? last?.event_context_id
     return {
       id,
@@ -90,8 +94,12 @@ export function readJobRecord(db: Db, id: string): JobRecord | null {
         enqueued: snapshot(db, job?.enqueued_config_snapshot_id ?? last?.enqueued_config_snapshot_id),
         started: snapshot(db, job?.started_config_snapshot_id ?? last?.started_config_snapshot_id),
       },
-      fired:
-        db.get(db.k.selectFrom('schedule_decisions').select(['id', 'schedule_id', 'slot', 'decision']).where('job_id', '=', id).orderBy('id').limit(1)) ?? null,
+      fired,
+      dedupeHits: fired
+        ? listScheduleDecisions(db, job?.plugin ?? last?.plugin ?? '', fired.schedule_id, 50)
+            .filter((d) => d.reason === 'deduplicated' && d.detail?.includes(id))
+            .reverse()
+        : [],
     }
   })
 }

@@ -3,7 +3,10 @@ import {describe, it} from 'node:test'
 
 import {claimNextJob} from '../../src/queries/queue.js'
 import {formatTs} from '../../src/schema/time.js'
+import {join} from 'node:path'
+
 import {runCli} from '../helpers/cli.js'
+import {tempDir} from '../helpers/db.js'
 import {enqueue, rows, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
 
 type Env = ReturnType<typeof testEnv>
@@ -79,6 +82,11 @@ describe('ductile explain job, on what the real engine wrote', () => {
     assert.equal(e.summary, 'succeeded on attempt 2 of 3; an engine stop interrupted an attempt, and the next start requeued it')
     assert.match(e.events.find((x) => x.kind === 'recovered')?.text ?? '', /attempt 1 was interrupted/)
     assertCitedRowsExist(env, e.events)
+    // Told from the rows alone: a copy of the file, elsewhere, with no engine, says the same.
+    const copy = join(tempDir('ductile-copy-'), 'copy.db')
+    assert.equal((await runCli(['db', 'backup', '--to', copy, '--db', env.dbPath])).code, 0)
+    const fromCopy = await runCli(['explain', 'job', id, '--db', copy, '--json'])
+    assert.deepEqual(fromCopy.json(), e)
   })
 
   it('an unknown id: exit 1 with what to do', async () => {

@@ -66,6 +66,7 @@ const record = (over: Partial<JobRecord>): JobRecord => ({
   parent: null,
   snapshots: {enqueued: null, started: null},
   fired: null,
+  dedupeHits: [],
   ...over,
 })
 
@@ -295,5 +296,21 @@ describe('explain job: the schedule, the slot and the planned backoff', () => {
       /retried 2.5 s later \(planned: backoff 2 s × 2\^0 = 2 s, plus up to 500 ms of jitter; retry.backoff_base from config snapshot cfg_1\)$/,
     )
     assert.equal(e.summary, 'succeeded on attempt 2 of 3 after 1 failed: exit status 75; retries were 2.5 s apart')
+  })
+
+  it('a later run of its schedule deduplicated against it is part of its story', () => {
+    const e = explainJob(
+      record({
+        job: job({submitted_by: 'main', status: 'succeeded', attempt: 1, last_error: null}),
+        fired: {id: 7, schedule_id: 'hourly', slot: null, decision: 'fired'},
+        dedupeHits: [
+          {id: 9, created_at: at(5_000), detail: 'job deduplicated for key "weather:poll:hourly" (existing job j1 succeeded within the dedupe window)'},
+        ],
+        transitions: [tr(null, 'queued', 0), tr('queued', 'running', 5), tr('running', 'succeeded', 1_000)],
+      }),
+    )
+    const hit = e.events.find((x) => x.rows.includes('schedule_decisions#9'))
+    assert.equal(hit?.text, 'a later run of schedule hourly was not enqueued: deduplicated against this job')
+    assert.equal(e.events[e.events.length - 1], hit, 'in time order')
   })
 })
