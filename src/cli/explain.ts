@@ -225,8 +225,8 @@ export function explainJob(r: JobRecord): JobExplanation {
     events.push({
       at: d.created_at,
       kind: 'skipped',
-      text: `a later run of schedule ${r.fired?.schedule_id ?? '?'} was not enqueued: deduplicated against this job`,
-      rows: [`schedule_decisions#${d.id}`],
+      text: `an enqueue by ${d.submitted_by === 'cli' ? 'an operator' : d.submitted_by === 'route' ? 'a pipeline event' : d.submitted_by} was deduplicated against this job${d.dedupe_key ? ` (dedupe key ${d.dedupe_key})` : ''}: no new job`,
+      rows: [`dedupe_hits#${d.id}`],
     })
   // started_config_snapshot_id is the snapshot of the engine that started the latest attempt.
   if (started && started.id !== enqueued?.id) {

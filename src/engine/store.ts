@@ -204,8 +204,9 @@ export class EngineStore {
         job_transitions: s.job_transitions_retention_ms,
         job_attempts: s.job_attempts_retention_ms,
         circuit_breaker_transitions: s.breaker_transitions_retention_ms,
-        // The scheduler's decisions keep as long as the job transitions they explain.
+        // The scheduler's decisions and dedupe hits keep as long as the job transitions they explain.
         schedule_decisions: s.job_transitions_retention_ms,
+        dedupe_hits: s.job_transitions_retention_ms,
       },
       clock,
     })

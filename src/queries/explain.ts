@@ -2,6 +2,7 @@ import type {Db} from '../schema/db.js'
 import type {
   BreakerTransition,
   CircuitBreaker,
+  DedupeHit,
   EventContextRow,
   Job,
   JobAttempt,
@@ -50,8 +51,8 @@ export interface JobRecord {
   snapshots: {enqueued: SnapshotRef | null; started: SnapshotRef | null}
   /** The scheduler's decision that enqueued it (schedule and slot), when a schedule did. */
   fired: Pick<ScheduleDecision, 'id' | 'schedule_id' | 'slot' | 'decision'> | null
-  /** Later runs of that schedule deduplicated against this job (among the schedule's newest 50 decisions). */
-  dedupeHits: Pick<ScheduleDecision, 'id' | 'created_at' | 'detail'>[]
+  /** Enqueues deduplicated against this job (the first 50), oldest first. */
+  dedupeHits: DedupeHit[]
 }
 
 function snapshot(db: Db, id: string | null | undefined): SnapshotRef | null {
@@ -95,11 +96,7 @@ export function readJobRecord(db: Db, id: string): JobRecord | null {
         started: snapshot(db, job?.started_config_snapshot_id ?? last?.started_config_snapshot_id),
       },
       fired,
-      dedupeHits: fired
-        ? listScheduleDecisions(db, job?.plugin ?? last?.plugin ?? '', fired.schedule_id, 50)
-            .filter((d) => d.reason === 'deduplicated' && d.detail?.includes(id))
-            .reverse()
-        : [],
+      dedupeHits: db.all(db.k.selectFrom('dedupe_hits').selectAll().where('job_id', '=', id).orderBy('id').limit(50)),
     }
   })
 }

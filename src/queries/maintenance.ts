@@ -11,7 +11,15 @@ import {type Clock, formatTs, systemClock} from '../schema/time.js'
  * `ductile prune` and the engine's periodic retention both call `prune`.
  */
 
-export const PRUNE_TABLES = ['job_log', 'job_queue', 'job_transitions', 'job_attempts', 'circuit_breaker_transitions', 'schedule_decisions'] as const
+export const PRUNE_TABLES = [
+  'job_log',
+  'job_queue',
+  'job_transitions',
+  'job_attempts',
+  'circuit_breaker_transitions',
+  'schedule_decisions',
+  'dedupe_hits',
+] as const
 export type PruneTable = (typeof PRUNE_TABLES)[number]
 
 const DAY = 86_400_000
@@ -22,6 +30,7 @@ export const DEFAULT_RETENTION_MS: Record<PruneTable, number> = {
   job_attempts: 30 * DAY,
   circuit_breaker_transitions: 90 * DAY,
   schedule_decisions: 30 * DAY,
+  dedupe_hits: 30 * DAY,
 }
 
 export interface PruneOptions {
@@ -172,6 +181,7 @@ function candidates(db: Db, table: PruneTable, cutoff: string, keep: string[]): 
       return {where: (q) => q.where('created_at', '<', cutoff).where('job_id', 'not in', unfinished), order: 'created_at'}
     case 'circuit_breaker_transitions':
     case 'schedule_decisions':
+    case 'dedupe_hits':
       return {where: (q) => q.where('created_at', '<', cutoff), order: 'created_at'}
   }
 }

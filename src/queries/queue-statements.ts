@@ -196,6 +196,18 @@ export const stmts = perHandle((db: Db) => {
         .orderBy('completed_at', 'desc')
         .limit(1),
     ),
+    insertDedupeHit: db.prepare(
+      (p: Param<{job_id: string; plugin: string; command: string; dedupe_key: string | null; submitted_by: string; reason: string; created_at: string}>) =>
+        k.insertInto('dedupe_hits').values({
+          job_id: p('job_id'),
+          plugin: p('plugin'),
+          command: p('command'),
+          dedupe_key: p('dedupe_key'),
+          submitted_by: p('submitted_by'),
+          reason: p('reason'),
+          created_at: p('created_at'),
+        }),
+    ),
     outstanding: db.prepare((p: Param<{key: string; plugin: string; command: string}>) =>
       k
         .selectFrom('job_queue')

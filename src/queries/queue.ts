@@ -49,22 +49,29 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
   // Refused before anything is written (an error here aborts a caller's transaction as it should).
   const deep = payloadDepthProblem(input.payload)
   if (deep) throw usageError(`job for ${input.plugin}: ${deep}`, 'flatten the payload, or pass a reference (a path or a URL) to the data')
+  // A dedupe hit is kept as a fact (dedupe_hits): `explain job` tells the enqueues a job absorbed.
+  const hit = (existingJobId: string, reason: string): EnqueueResult => {
+    s.insertDedupeHit.run({
+      job_id: existingJobId,
+      plugin: input.plugin,
+      command: input.command,
+      dedupe_key: key,
+      submitted_by: input.submittedBy,
+      reason,
+      created_at: input.now,
+    })
+    return {status: 'deduplicated', existingJobId, reason}
+  }
   return db.join((): EnqueueResult => {
     if (key) {
       if (input.dedupeOutstanding) {
         const o = s.outstanding.get({key, plugin: input.plugin, command: input.command})
-        if (o)
-          return {status: 'deduplicated', existingJobId: o.id, reason: `job deduplicated for key "${key}" (existing job ${o.id} is still queued or running)`}
+        if (o) return hit(o.id, `job deduplicated for key "${key}" (existing job ${o.id} is still queued or running)`)
       }
       if (input.dedupeTtlMs > 0) {
         const since = formatTs(new Date((parseTs(input.now)?.getTime() ?? Date.now()) - input.dedupeTtlMs))
         const r = s.recentSuccess.get({key, since, plugin: input.plugin, command: input.command})
-        if (r)
-          return {
-            status: 'deduplicated',
-            existingJobId: r.id,
-            reason: `job deduplicated for key "${key}" (existing job ${r.id} succeeded within the dedupe window)`,
-          }
+        if (r) return hit(r.id, `job deduplicated for key "${key}" (existing job ${r.id} succeeded within the dedupe window)`)
       }
     }
     const id = uuidv7()

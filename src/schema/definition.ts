@@ -235,6 +235,23 @@ export const TABLES: TableDef[] = [
     ],
   },
   {
+    // Ours: an enqueue deduplicated against an existing job, as a fact (explain job). Append-only.
+    name: 'dedupe_hits',
+    primaryKey: ['id'],
+    autoincrement: true,
+    ours: true,
+    columns: [
+      c('id', 'INTEGER'),
+      c('job_id', 'TEXT', NN),
+      c('plugin', 'TEXT', NN),
+      c('command', 'TEXT', NN),
+      c('dedupe_key', 'TEXT'),
+      c('submitted_by', 'TEXT', NN),
+      c('reason', 'TEXT', NN),
+      c('created_at', 'TEXT', TSNN),
+    ],
+  },
+  {
     name: 'schedule_entries',
     primaryKey: ['plugin', 'schedule_id'],
     columns: [

@@ -124,6 +124,9 @@ export const INDEXES: IndexDef[] = [
   // explain schedule: a schedule's decisions, newest first; prune by created_at.
   {name: 'schedule_decisions_schedule_idx', table: 'schedule_decisions', columns: ['plugin', 'schedule_id', 'id'], ours: true},
   {name: 'schedule_decisions_created_at_idx', table: 'schedule_decisions', columns: ['created_at'], ours: true},
+  // explain job: the enqueues deduplicated against a job; prune by created_at.
+  {name: 'dedupe_hits_job_idx', table: 'dedupe_hits', columns: ['job_id'], ours: true},
+  {name: 'dedupe_hits_created_at_idx', table: 'dedupe_hits', columns: ['created_at'], ours: true},
   // explain job: the schedule and slot a scheduler's job was fired for.
   {name: 'schedule_decisions_job_idx', table: 'schedule_decisions', columns: ['job_id'], where: 'job_id IS NOT NULL', ours: true},
   // schedules list (status active, by next_run_at).

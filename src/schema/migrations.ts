@@ -175,10 +175,17 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 6,
-    name: "the scheduler's decisions as facts",
+    name: "the scheduler's decisions and dedupe hits as facts",
     steps: () => [
       ...ensureTableSteps(tableNamed('schedule_decisions')),
-      ...['schedule_decisions_schedule_idx', 'schedule_decisions_created_at_idx', 'schedule_decisions_job_idx'].map((name) => ({
+      ...ensureTableSteps(tableNamed('dedupe_hits')),
+      ...[
+        'schedule_decisions_schedule_idx',
+        'schedule_decisions_created_at_idx',
+        'schedule_decisions_job_idx',
+        'dedupe_hits_job_idx',
+        'dedupe_hits_created_at_idx',
+      ].map((name) => ({
         name: `create index ${name}`,
         run: (db: Db) => db.sqlite.exec(createIndexSql(indexNamed(name))),
       })),

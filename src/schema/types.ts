@@ -147,6 +147,18 @@ export interface ScheduleDecisionsTable {
   created_at: string
 }
 
+export interface DedupeHitsTable {
+  id: AutoId
+  /** The existing job the enqueue was deduplicated against. */
+  job_id: string
+  plugin: string
+  command: string
+  dedupe_key: string | null
+  submitted_by: string
+  reason: string
+  created_at: string
+}
+
 export interface CircuitBreakerTransitionsTable {
   id: string
   plugin: string
@@ -211,6 +223,7 @@ export interface Database {
   circuit_breakers: CircuitBreakersTable
   circuit_breaker_transitions: CircuitBreakerTransitionsTable
   schedule_decisions: ScheduleDecisionsTable
+  dedupe_hits: DedupeHitsTable
   schedule_entries: ScheduleEntriesTable
   job_stopwatch: JobStopwatchTable
   schema_migrations: SchemaMigrationsTable
@@ -230,4 +243,5 @@ export type CircuitBreaker = Selectable<CircuitBreakersTable>
 export type BreakerTransition = Selectable<CircuitBreakerTransitionsTable>
 export type ScheduleEntry = Selectable<ScheduleEntriesTable>
 export type ScheduleDecision = Selectable<ScheduleDecisionsTable>
+export type DedupeHit = Selectable<DedupeHitsTable>
 export type ConfigSnapshot = Selectable<ConfigSnapshotsTable>

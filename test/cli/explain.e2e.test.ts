@@ -18,6 +18,8 @@ const KEYS: Record<string, string> = {
   job_log: 'id',
   event_context: 'id',
   config_snapshots: 'id',
+  dedupe_hits: 'id',
+  schedule_decisions: 'id',
 }
 
 /** Every row an explanation cites exists. */
@@ -87,6 +89,25 @@ describe('ductile explain job, on what the real engine wrote', () => {
     assert.equal((await runCli(['db', 'backup', '--to', copy, '--db', env.dbPath])).code, 0)
     const fromCopy = await runCli(['explain', 'job', id, '--db', copy, '--json'])
     assert.deepEqual(fromCopy.json(), e)
+  })
+
+  it('an enqueue deduplicated against a job is part of its story', async () => {
+    const env = testEnv()
+    const engine = await startEngine(env)
+    let first: string
+    try {
+      const a = await runCli(['jobs', 'enqueue', 'echo-sh', '--dedupe-key', 'reading-42', '--config', env.configPath, '--json'])
+      first = a.json().job_id
+      assert.equal((await waitTerminal(env, first)).status, 'succeeded')
+      const b = await runCli(['jobs', 'enqueue', 'echo-sh', '--dedupe-key', 'reading-42', '--config', env.configPath, '--json'])
+      assert.deepEqual([b.json().status, b.json().job_id], ['deduplicated', first])
+    } finally {
+      await engine.stop()
+    }
+    const e = await explain(env, first)
+    const hit = e.events.find((x) => x.rows.some((r) => r.startsWith('dedupe_hits#')))
+    assert.equal(hit?.text, 'an enqueue by an operator was deduplicated against this job (dedupe key reading-42): no new job')
+    assertCitedRowsExist(env, e.events)
   })
 
   it('an unknown id: exit 1 with what to do', async () => {

@@ -298,19 +298,27 @@ describe('explain job: the schedule, the slot and the planned backoff', () => {
     assert.equal(e.summary, 'succeeded on attempt 2 of 3 after 1 failed: exit status 75; retries were 2.5 s apart')
   })
 
-  it('a later run of its schedule deduplicated against it is part of its story', () => {
+  it('an enqueue deduplicated against it is part of its story', () => {
     const e = explainJob(
       record({
         job: job({submitted_by: 'main', status: 'succeeded', attempt: 1, last_error: null}),
-        fired: {id: 7, schedule_id: 'hourly', slot: null, decision: 'fired'},
         dedupeHits: [
-          {id: 9, created_at: at(5_000), detail: 'job deduplicated for key "weather:poll:hourly" (existing job j1 succeeded within the dedupe window)'},
+          {
+            id: 9,
+            job_id: 'j1',
+            plugin: 'weather',
+            command: 'poll',
+            dedupe_key: 'reading-42',
+            submitted_by: 'cli',
+            reason: 'job deduplicated for key "reading-42" (existing job j1 succeeded within the dedupe window)',
+            created_at: at(5_000),
+          },
         ],
         transitions: [tr(null, 'queued', 0), tr('queued', 'running', 5), tr('running', 'succeeded', 1_000)],
       }),
     )
-    const hit = e.events.find((x) => x.rows.includes('schedule_decisions#9'))
-    assert.equal(hit?.text, 'a later run of schedule hourly was not enqueued: deduplicated against this job')
+    const hit = e.events.find((x) => x.rows.includes('dedupe_hits#9'))
+    assert.equal(hit?.text, 'an enqueue by an operator was deduplicated against this job (dedupe key reading-42): no new job')
     assert.equal(e.events[e.events.length - 1], hit, 'in time order')
   })
 })

@@ -38,6 +38,12 @@ describe('prune: retention boundaries (injected clock)', () => {
         .get(created) as {id: number}
     const dIn = decision(at(30 * DAY - S))
     decision(at(30 * DAY + S))
+    const hit = (created: string) =>
+      db.sqlite
+        .prepare(`INSERT INTO dedupe_hits (job_id, plugin, command, submitted_by, reason, created_at) VALUES ('j', 'p', 'poll', 'cli', 'dup', ?) RETURNING id`)
+        .get(created) as {id: number}
+    const hIn = hit(at(30 * DAY - S))
+    hit(at(30 * DAY + S))
     const r = await prune(db, {clock: () => new Date(now)})
     assert.deepEqual(Object.fromEntries(r.tables.map((t) => [t.table, t.deleted])), {
       job_log: 1,
@@ -46,10 +52,15 @@ describe('prune: retention boundaries (injected clock)', () => {
       job_attempts: 1,
       circuit_breaker_transitions: 1,
       schedule_decisions: 1,
+      dedupe_hits: 1,
     })
     assert.deepEqual(
       rows(db, 'SELECT id FROM schedule_decisions').map((x) => x.id),
       [dIn.id],
+    )
+    assert.deepEqual(
+      rows(db, 'SELECT id FROM dedupe_hits').map((x) => x.id),
+      [hIn.id],
     )
     const ids = (table: string) => rows(db, `SELECT id FROM ${table}`).map((x) => x.id)
     assert.deepEqual(ids('job_log'), [keep[0]])
