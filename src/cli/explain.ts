@@ -387,6 +387,7 @@ const SKIP_TEXT: Record<string, string> = {
   already_running: 'its previous job is still running (if_running: skip)',
   outstanding_limit: 'max_outstanding_polls jobs are already queued (if_running: queue)',
   deduplicated: 'the job it enqueued was a duplicate',
+  missed_while_stopped: 'runs due before the engine started were not caught up (catch_up: skip)',
 }
 
 export function explainSchedule(r: ScheduleRecord, now: Date = new Date()): ScheduleExplanation {

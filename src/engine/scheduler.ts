@@ -34,6 +34,7 @@ export type SkipReason =
   | 'already_running'
   | 'outstanding_limit'
   | 'deduplicated'
+  | 'missed_while_stopped'
 
 export interface Decision {
   plugin: string
@@ -328,7 +329,7 @@ export class Scheduler {
    * missed while no engine ran, at most 100, without breaker, if_running or window checks.
    */
   private catchUp(p: PluginInstance, s: ScheduleConfig): Decision[] {
-    if (s.catch_up === 'skip' || s.every === undefined) return []
+    if (s.every === undefined) return []
     let interval: number
     try {
       const norm = normalizeSchedule(s)
@@ -344,6 +345,17 @@ export class Scheduler {
     const now = this.d.clock().getTime()
     const missed = now < ref + interval ? 0 : Math.floor((now - (ref + interval)) / interval) + 1
     if (missed === 0) return []
+    // Skipped by policy: said once, as a decision (explain schedule tells why those runs never happened).
+    if (s.catch_up === 'skip')
+      return [
+        {
+          plugin: p.name,
+          schedule: s.id,
+          action: 'skipped',
+          reason: 'missed_while_stopped',
+          detail: `${missed} runs due since its last fire were not caught up at engine start (catch_up: skip)`,
+        },
+      ]
     const count = s.catch_up === 'run_once' ? 1 : Math.min(missed, 100)
     const out: Decision[] = []
     for (let i = 1; i <= count; i++) {

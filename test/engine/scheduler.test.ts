@@ -210,6 +210,15 @@ describe('scheduler: catch-up after downtime', () => {
         .filter((k) => k.includes(':catchup:'))
       assert.equal(keys.length, expected)
       if (expected) assert.equal(keys[0], `behave:poll:default:catchup:${new Date(start - downMin * MIN + 10 * MIN).toISOString().replace('.000Z', 'Z')}`)
+      // Each policy leaves its decision as a fact: the catch-up runs, or the runs it let go.
+      const facts = rows(h.env.db, `SELECT decision, reason, detail FROM schedule_decisions WHERE plugin = 'behave' ORDER BY id`)
+      if (policy === 'skip')
+        assert.deepEqual(facts[0], {
+          decision: 'skipped',
+          reason: 'missed_while_stopped',
+          detail: '3 runs due since its last fire were not caught up at engine start (catch_up: skip)',
+        })
+      else assert.equal(facts.filter((f) => f.decision === 'catch_up').length, expected)
     })
   }
 })
@@ -481,10 +490,18 @@ describe("the scheduler's decisions as facts (schedule_decisions)", () => {
       fires.map((f) => f.job_id),
       h.jobs().map((j) => j.id),
     )
-    // A restarted scheduler reads the last decision and does not repeat it.
+    // A restarted scheduler reads the last decision and does not repeat it. (The runs it did not fire while
+    // the breaker was open count as missed at a start: catch_up: skip says so, once, and the open breaker,
+    // now a change again, is recorded after it.)
     h.restart()
     h.advance(MIN)
-    assert.equal(reasonOf(h.tick()), 'circuit_open')
-    assert.equal(decisions(h).length, 7)
+    assert.deepEqual(
+      h.tick().map((d) => d.reason),
+      ['missed_while_stopped', 'circuit_open'],
+    )
+    assert.deepEqual(decisions(h).slice(7), ['skipped missed_while_stopped', 'skipped circuit_open'])
+    h.advance(MIN)
+    h.tick()
+    assert.equal(decisions(h).length, 9, 'the same reason again is not recorded')
   })
 })
