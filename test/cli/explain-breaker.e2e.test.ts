@@ -37,6 +37,10 @@ describe('ductile explain breaker and explain schedule, on a breaker the real en
       assert.equal(rows(env.db, `SELECT 1 FROM ${table} WHERE id = ?`, id).length, 1, `${ref} exists`)
     }
 
+    // A scheduler's job names its schedule.
+    const job = (await runCli(['explain', 'job', failed[0] ?? '', '--db', env.dbPath, '--json'])).json()
+    assert.match(job.events[0].text, /^enqueued by schedule default of engine "e2e"/)
+    assert.match(job.summary, /^failed after 1 of 1 attempts: upstream said no$/)
     // The schedule's side of it, from the decisions the scheduler kept.
     const sched = await runCli(['explain', 'schedule', 'behave', '--db', env.dbPath, '--json'])
     assert.equal(sched.code, 0, sched.stderr)

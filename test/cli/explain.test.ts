@@ -164,6 +164,31 @@ describe('explain job: the story from the rows', () => {
     assert.match(e.events[1]?.text ?? '', /attempt 1 failed after 1 s: exit status 2; retried 30 s later/)
   })
 
+  it('a hook job names the job whose end started it; a timeout is told with its limit and kill', () => {
+    const e = explainJob(
+      record({
+        job: job({
+          submitted_by: 'hook',
+          parent_job_id: 'up',
+          status: 'timed_out',
+          attempt: 1,
+          max_attempts: 1,
+          last_error: 'timed out after 60s (SIGTERM, then SIGKILL after 5s)',
+        }),
+        parent: {id: 'up', plugin: 'backup', command: 'poll', status: 'succeeded'},
+        transitions: [
+          tr(null, 'queued', 0),
+          tr('queued', 'running', 5),
+          tr('running', 'timed_out', 65_005, 'timed out after 60s (SIGTERM, then SIGKILL after 5s)'),
+        ],
+        logs: [log(1, 'timed_out', 5, 65_005, 'timed out after 60s (SIGTERM, then SIGKILL after 5s)')],
+      }),
+    )
+    assert.match(e.events[0]?.text ?? '', /^enqueued by a lifecycle hook when job up \(backup poll, succeeded\) ended$/)
+    assert.match(e.events[2]?.text ?? '', /^attempt 1 timed out after 65 s: timed out after 60s \(SIGTERM, then SIGKILL after 5s\)$/)
+    assert.equal(e.summary, 'timed out after 1 of 1 attempts: timed out after 60s (SIGTERM, then SIGKILL after 5s)')
+  })
+
   it('durations read like an incident note', () => {
     assert.deepEqual([250, 1500, 30_000, 90_000, 250_000, 7_500_000].map(duration), ['250 ms', '1.5 s', '30 s', '90 s', '4 min 10 s', '2 h 5 min'])
   })
