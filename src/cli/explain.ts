@@ -12,7 +12,7 @@ import type {JobLogRow, JobTransition} from '../schema/types.js'
 /** One step of the story and the rows it is told from (`table#id`). */
 export interface ExplainEvent {
   at: string
-  kind: 'enqueued' | 'config' | 'started' | 'retry' | 'recovered' | 'succeeded' | 'failed' | 'timed_out' | 'dead' | 'cancelled' | 'skipped'
+  kind: 'enqueued' | 'config' | 'started' | 'retry' | 'recovered' | 'succeeded' | 'failed' | 'timed_out' | 'dead' | 'cancelled' | 'skipped' | 'deduplicated'
   text: string
   rows: string[]
 }
@@ -224,7 +224,7 @@ export function explainJob(r: JobRecord): JobExplanation {
   for (const d of r.dedupeHits)
     events.push({
       at: d.created_at,
-      kind: 'skipped',
+      kind: 'deduplicated',
       text: `an enqueue by ${d.submitted_by === 'cli' ? 'an operator' : d.submitted_by === 'route' ? 'a pipeline event' : d.submitted_by} was deduplicated against this job${d.dedupe_key ? ` (dedupe key ${d.dedupe_key})` : ''}: no new job`,
       rows: [`dedupe_hits#${d.id}`],
     })
