@@ -189,6 +189,20 @@ describe('explain job: the story from the rows', () => {
     assert.equal(e.summary, 'timed out after 1 of 1 attempts: timed out after 60s (SIGTERM, then SIGKILL after 5s)')
   })
 
+  it('enqueued under one config and started under another: it says the config changed in between', () => {
+    const snap = (id: string, hash: string) => ({id, loaded_at: at(0), reason: 'startup', config_hash: hash, sanitized_config: '{}'})
+    const e = explainJob(
+      record({
+        job: job({status: 'succeeded', attempt: 1, last_error: null}),
+        snapshots: {enqueued: snap('cfg_a', 'h1'), started: snap('cfg_b', 'h2')},
+        transitions: [tr(null, 'queued', 0), tr('queued', 'running', 5), tr('running', 'succeeded', 1_000)],
+      }),
+    )
+    const config = e.events.filter((x) => x.kind === 'config').map((x) => x.text)
+    assert.match(config[0] ?? '', /^enqueued under config snapshot cfg_a/)
+    assert.match(config[1] ?? '', /^started under a different config snapshot cfg_b \(startup, .+\): the config changed in between$/)
+  })
+
   it('durations read like an incident note', () => {
     assert.deepEqual([250, 1500, 30_000, 90_000, 250_000, 7_500_000].map(duration), ['250 ms', '1.5 s', '30 s', '90 s', '4 min 10 s', '2 h 5 min'])
   })
