@@ -3,7 +3,8 @@
  * `prune`, while a second process inserts one row per transaction in a loop; then the same with a single
  * DELETE statement on a fresh copy. Reports total time (as a ratio to the single DELETE), the writer's
  * maximum and 99th-percentile insert latency, and the peak WAL size.
- * Goals: writer stall <= 100 ms, WAL <= 64 MiB, time <= 1.5 × the single DELETE.
+ * Goals: writer stall <= 100 ms, WAL <= 64 MiB, time <= 1.5 × the single DELETE. Then the same prune beside a
+ * writer that is not ours (Python's sqlite3 module), BENCH_PRUNE_PY_RUNS times (default 3).
  */
 import {spawn} from 'node:child_process'
 import {closeSync, copyFileSync, fsyncSync, openSync, rmSync} from 'node:fs'
@@ -110,10 +111,9 @@ async function withWriter(root: string, path: string, work: () => Promise<void> 
 }
 
 /** A fresh copy of the database, flushed (or the first checkpoint's fsync pays for writing back 1.2 GB inside a measurement). */
-function freshCopy(from: string, to: string, flush = process.env.BENCH_NO_FLUSH !== '1'): void {
+function freshCopy(from: string, to: string): void {
   for (const x of ['', '-wal', '-shm']) rmSync(to + x, {force: true})
   copyFileSync(from, to)
-  if (!flush) return
   const fd = openSync(to, 'r+')
   fsyncSync(fd)
   closeSync(fd)
