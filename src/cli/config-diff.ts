@@ -35,12 +35,3 @@ export function diffConfigs(a: unknown, b: unknown): ConfigChange[] {
   }
   return out
 }
-
-/** A snapshot's stored config (JSON text), or null when it has none or it does not parse. */
-export function parseConfig(text: string | null | undefined): unknown {
-  try {
-    return text ? JSON.parse(text) : null
-  } catch {
-    return null
-  }
-}

@@ -1,4 +1,5 @@
 import {DEFAULT_RETRY} from '../config/defaults.js'
+import {isMap, parseJsonOr} from '../lib/json.js'
 import type {BreakerRecord, JobRecord, ScheduleRecord} from '../queries/explain.js'
 import {parseDuration, parseTs} from '../schema/time.js'
 import type {JobLogRow, JobTransition} from '../schema/types.js'
@@ -74,13 +75,10 @@ function origin(r: JobRecord, submittedBy: string, at: string): ExplainEvent {
   return {at, kind: 'enqueued', text, rows}
 }
 
+/** A stored JSON object (baggage, a snapshot's config), or null. */
 function safeJson(text: string | null | undefined): Record<string, unknown> | null {
-  try {
-    const v = text ? JSON.parse(text) : null
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null
-  } catch {
-    return null
-  }
+  const v = parseJsonOr(text, null)
+  return isMap(v) ? v : null
 }
 
 /** The retry backoff base the job's retries were planned with: its plugin's in the config snapshot, else the default. */

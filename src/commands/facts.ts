@@ -5,6 +5,7 @@ import {BaseCommand} from '../cli/base.js'
 import {instantFlag, limitFlag} from '../cli/flags.js'
 import {prettyJson, when} from '../cli/render.js'
 import {listFacts, listFactsAt} from '../queries/facts.js'
+import {parseJsonOr} from '../lib/json.js'
 import {formatTs} from '../schema/time.js'
 import type {PluginFact} from '../schema/types.js'
 
@@ -40,7 +41,7 @@ export default class Facts extends BaseCommand<typeof Facts> {
     const at = this.flags.at ? formatTs(this.flags.at) : null
     const opts = {plugin, factType: this.flags.type, limit: this.flags.limit}
     const rows = this.guard(db, () => (at ? listFactsAt(db, {...opts, at}) : listFacts(db, opts)))
-    const facts = rows.map(({fact_json, ...rest}) => ({...rest, fact: safeParse(fact_json), approximate: rest.seq === null}))
+    const facts = rows.map(({fact_json, ...rest}) => ({...rest, fact: parseJsonOr(fact_json, fact_json), approximate: rest.seq === null}))
     if (this.human()) {
       if (facts.length === 0)
         this.log(`No facts for plugin ${plugin}${this.flags.type ? ` of type ${this.flags.type}` : ''}${at ? ` at or before ${at}` : ''}.`)
@@ -57,13 +58,5 @@ export default class Facts extends BaseCommand<typeof Facts> {
       }
     }
     return {plugin, fact_type: this.flags.type ?? null, at, facts}
-  }
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
   }
 }

@@ -6,6 +6,7 @@ import {prettyJson, when} from '../cli/render.js'
 import {instantFlag} from '../cli/flags.js'
 import {getPluginState, listFactsAt} from '../queries/facts.js'
 import type {Db} from '../schema/db.js'
+import {parseJsonOr} from '../lib/json.js'
 import {formatTs} from '../schema/time.js'
 
 export interface StateResult {
@@ -41,14 +42,7 @@ export default class State extends BaseCommand<typeof State> {
     const {plugin} = this.args
     if (this.flags.at) return this.stateAt(db, plugin, formatTs(this.flags.at))
     const row = this.guard(db, () => getPluginState(db, plugin))
-    let state: unknown = {}
-    if (row) {
-      try {
-        state = JSON.parse(row.state)
-      } catch {
-        state = row.state
-      }
-    }
+    const state = row ? parseJsonOr(row.state, row.state) : {}
     if (this.human()) {
       if (!row) this.log(`No state for plugin ${plugin}.`)
       else {
@@ -75,12 +69,6 @@ export default class State extends BaseCommand<typeof State> {
       this.log(`(as at ${at}: fact seq ${f.seq ?? '-'} of ${when(f.created_at)}, written by job ${f.job_id})`)
       if (f.seq === null) this.log(chalk.yellow('(a legacy fact without seq: facts of the same time are only approximately ordered)'))
     }
-    let state: unknown
-    try {
-      state = JSON.parse(f.fact_json)
-    } catch {
-      state = f.fact_json
-    }
-    return {plugin, state, updated_at: f.created_at, exists: true, at, fact, approximate: f.seq === null}
+    return {plugin, state: parseJsonOr(f.fact_json, f.fact_json), updated_at: f.created_at, exists: true, at, fact, approximate: f.seq === null}
   }
 }

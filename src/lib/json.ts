@@ -27,3 +27,13 @@ export function payloadDepthProblem(value: unknown): string | null {
 
 /** A JSON object (a YAML mapping): not null, not an array. */
 export const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/** Stored JSON text parsed, or `fallback` when there is none or it does not parse (text written by a plugin or an older build). */
+export function parseJsonOr<T>(text: string | null | undefined, fallback: T): unknown {
+  if (!text) return fallback
+  try {
+    return JSON.parse(text)
+  } catch {
+    return fallback
+  }
+}

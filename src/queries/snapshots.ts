@@ -37,6 +37,8 @@ export function insertConfigSnapshot(db: Db, s: SnapshotInput): string {
   return id
 }
 
+const SUMMARY = ['id', 'loaded_at', 'reason', 'config_hash', 'source_path', 'ductile_version'] as const
+
 /** A config snapshot as `config history` lists it. */
 export interface SnapshotSummary {
   id: string
@@ -49,10 +51,15 @@ export interface SnapshotSummary {
 
 /** The newest `limit` snapshots, newest first (a small table: one row per engine start or reload). */
 export function listSnapshots(db: Db, limit: number): SnapshotSummary[] {
+  return db.all(db.k.selectFrom('config_snapshots').select(SUMMARY).orderBy('loaded_at', 'desc').orderBy('id', 'desc').limit(limit))
+}
+
+/** The same, each with its sanitised config (config history compares each with the one before). */
+export function listSnapshotConfigs(db: Db, limit: number): (SnapshotSummary & {sanitized_config: string | null})[] {
   return db.all(
     db.k
       .selectFrom('config_snapshots')
-      .select(['id', 'loaded_at', 'reason', 'config_hash', 'source_path', 'ductile_version'])
+      .select([...SUMMARY, 'sanitized_config'])
       .orderBy('loaded_at', 'desc')
       .orderBy('id', 'desc')
       .limit(limit),
@@ -64,7 +71,7 @@ export function findSnapshot(db: Db, id: string): (SnapshotSummary & {sanitized_
   return db.get(
     db.k
       .selectFrom('config_snapshots')
-      .select(['id', 'loaded_at', 'reason', 'config_hash', 'source_path', 'ductile_version', 'sanitized_config'])
+      .select([...SUMMARY, 'sanitized_config'])
       .where('id', '=', id),
   )
 }

@@ -1,8 +1,18 @@
 import {DuctileError, errorMessage} from '../errors.js'
 import type {Db} from './db.js'
-import {REQUIRED_TABLES, TABLES, type TableDef, addColumnSql, createTableSql} from './definition.js'
+import {type IndexDef, REQUIRED_TABLES, TABLES, type TableDef, addColumnSql, createTableSql} from './definition.js'
 import {DROPPED_INDEXES, INDEXES, createIndexSql} from './indexes.js'
 import {nowTs} from './time.js'
+
+/** One step per index, named after it (CREATE INDEX IF NOT EXISTS: a file that has it is left as it is). */
+function createIndexSteps(indexes: readonly IndexDef[]): MigrationStep[] {
+  return indexes.map((i) => ({name: `create index ${i.name}`, run: (db: Db) => db.sqlite.exec(createIndexSql(i))}))
+}
+
+/** Whether the file has statistics (ANALYZE or PRAGMA optimize ran): new indexes then need theirs too. */
+function hasStatistics(db: Db): boolean {
+  return Boolean(db.sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'`).get())
+}
 
 function tableNamed(name: string): TableDef {
   const table = TABLES.find((t) => t.name === name)
@@ -77,10 +87,7 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'tables, columns and indexes',
-    steps: () => [
-      ...TABLES.flatMap(ensureTableSteps),
-      ...INDEXES.map((i) => ({name: `create index ${i.name}`, run: (db: Db) => db.sqlite.exec(createIndexSql(i))})),
-    ],
+    steps: () => [...TABLES.flatMap(ensureTableSteps), ...createIndexSteps(INDEXES)],
   },
   {
     version: 2,
@@ -134,10 +141,7 @@ export const MIGRATIONS: Migration[] = [
     version: 4,
     name: 'indexes that let prune rewrite each page about once',
     steps: () => [
-      {
-        name: 'create index job_log_failed_plugin_command_idx',
-        run: (db) => db.sqlite.exec(createIndexSql(indexNamed('job_log_failed_plugin_command_idx'))),
-      },
+      ...createIndexSteps([indexNamed('job_log_failed_plugin_command_idx')]),
       {
         // Versions 1–3 keyed it by UTC day, which made every prune batch rewrite the whole day's leaves. It was
         // rebuilt keyed by hour here; migration 5 replaced it, so now the old one is only dropped.
@@ -149,8 +153,7 @@ export const MIGRATIONS: Migration[] = [
         // --status failed` went from 0.6 ms to 11 ms on the new failure index until it was analyzed.
         name: 'statistics for the new indexes',
         run(db) {
-          if (!db.sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'`).get()) return
-          db.sqlite.exec('ANALYZE job_log_failed_plugin_command_idx')
+          if (hasStatistics(db)) db.sqlite.exec('ANALYZE job_log_failed_plugin_command_idx')
         },
       },
     ],
@@ -160,15 +163,14 @@ export const MIGRATIONS: Migration[] = [
     name: "indexes that answer the reference's own SQL",
     steps: () => [
       ...DROPPED_INDEXES.map((name) => ({name: `drop index ${name}`, run: (db: Db) => db.sqlite.exec(`DROP INDEX IF EXISTS ${name}`)})),
-      ...REFERENCE_INDEXES.map((i) => ({name: `create index ${i.name}`, run: (db: Db) => db.sqlite.exec(createIndexSql(i))})),
+      ...createIndexSteps(REFERENCE_INDEXES),
       {
         // As `PRAGMA optimize` takes them (sampled, analysis_limit 2000), for every index of the two tables:
         // exact counts for the new indexes beside sampled ones for the old made sqlite3 prefer an old index
         // and sort 25,000 facts (53 ms) over the new one's 20 rows.
         name: 'statistics for the new indexes',
         run(db) {
-          if (!db.sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'`).get()) return
-          db.sqlite.exec('PRAGMA analysis_limit = 2000; ANALYZE job_log; ANALYZE plugin_facts; PRAGMA analysis_limit = 0')
+          if (hasStatistics(db)) db.sqlite.exec('PRAGMA analysis_limit = 2000; ANALYZE job_log; ANALYZE plugin_facts; PRAGMA analysis_limit = 0')
         },
       },
     ],
@@ -179,16 +181,15 @@ export const MIGRATIONS: Migration[] = [
     steps: () => [
       ...ensureTableSteps(tableNamed('schedule_decisions')),
       ...ensureTableSteps(tableNamed('dedupe_hits')),
-      ...[
-        'schedule_decisions_schedule_idx',
-        'schedule_decisions_created_at_idx',
-        'schedule_decisions_job_idx',
-        'dedupe_hits_job_idx',
-        'dedupe_hits_created_at_idx',
-      ].map((name) => ({
-        name: `create index ${name}`,
-        run: (db: Db) => db.sqlite.exec(createIndexSql(indexNamed(name))),
-      })),
+      ...createIndexSteps(
+        [
+          'schedule_decisions_schedule_idx',
+          'schedule_decisions_created_at_idx',
+          'schedule_decisions_job_idx',
+          'dedupe_hits_job_idx',
+          'dedupe_hits_created_at_idx',
+        ].map(indexNamed),
+      ),
     ],
   },
 ]

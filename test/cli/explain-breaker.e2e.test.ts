@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {ROOT, runCli} from '../helpers/cli.js'
-import {rows, spawnEngine, testEnv, waitFor} from '../helpers/engine.js'
+import {assertCitedRowsExist, rows, spawnEngine, testEnv, waitFor} from '../helpers/engine.js'
 
 describe('ductile explain breaker and explain schedule, on a breaker the real engine opened', () => {
   it('open: the failures that counted, the threshold from the snapshot, when it may probe; then an operator reset', async () => {
@@ -32,10 +32,7 @@ describe('ductile explain breaker and explain schedule, on a breaker the real en
       /^open since \S+ \S+: 3 failures in a row reached the threshold of 3 \(from config snapshot cfg_\w+\): job .+; one probe may run after \S+ \S+ \(cooldown 1 h\)$/,
     )
     for (const id of failed) assert.ok(e.summary.includes(`job ${id}`), `the failing job ${id} is named`)
-    for (const ref of e.events.flatMap((x: {rows: string[]}) => x.rows)) {
-      const [table, id] = ref.split('#')
-      assert.equal(rows(env.db, `SELECT 1 FROM ${table} WHERE id = ?`, id).length, 1, `${ref} exists`)
-    }
+    assertCitedRowsExist(env.db, e.events)
 
     // A scheduler's job names its schedule.
     const job = (await runCli(['explain', 'job', failed[0] ?? '', '--db', env.dbPath, '--json'])).json()
@@ -55,10 +52,7 @@ describe('ductile explain breaker and explain schedule, on a breaker the real en
       one.events.map((x: {text: string}) => x.text.replace(/( for |: job | \().*$/, '')).filter((t: string) => !t.startsWith('skipped: its previous')),
       ['fired', 'fired', 'fired', 'skipped: its circuit breaker is open'],
     )
-    for (const ref of one.events.flatMap((x: {rows: string[]}) => x.rows)) {
-      const [table, id] = ref.split('#')
-      assert.equal(rows(env.db, `SELECT 1 FROM ${table} WHERE id = ?`, Number(id)).length, 1, `${ref} exists`)
-    }
+    assertCitedRowsExist(env.db, one.events)
     assert.equal((await runCli(['schedules', 'pause', 'behave', '--reason', 'vendor outage', '--db', env.dbPath])).code, 0)
     const paused = (await runCli(['explain', 'schedule', 'behave', '--db', env.dbPath, '--json'])).json().schedules[0]
     assert.match(paused.summary, /^paused by an operator \(ductile schedules pause\) since \S+ \S+: vendor outage; last fired at /)

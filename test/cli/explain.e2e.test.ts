@@ -7,31 +7,9 @@ import {join} from 'node:path'
 
 import {runCli} from '../helpers/cli.js'
 import {tempDir} from '../helpers/db.js'
-import {enqueue, rows, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
+import {assertCitedRowsExist, enqueue, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
 
 type Env = ReturnType<typeof testEnv>
-
-const KEYS: Record<string, string> = {
-  job_queue: 'id',
-  job_transitions: 'id',
-  job_attempts: 'id',
-  job_log: 'id',
-  event_context: 'id',
-  config_snapshots: 'id',
-  dedupe_hits: 'id',
-  schedule_decisions: 'id',
-}
-
-/** Every row an explanation cites exists. */
-function assertCitedRowsExist(env: Env, events: {rows: string[]}[]) {
-  const cited = events.flatMap((e) => e.rows)
-  assert.ok(cited.length > 0)
-  for (const ref of cited) {
-    const [table, id] = ref.split('#') as [string, string]
-    assert.ok(KEYS[table], `cites a table it may: ${ref}`)
-    assert.equal(rows(env.db, `SELECT 1 AS ok FROM ${table} WHERE ${KEYS[table]} = ?`, /^\d+$/.test(id) ? Number(id) : id).length, 1, `${ref} exists`)
-  }
-}
 
 const explain = async (env: Env, id: string) => {
   const r = await runCli(['explain', 'job', id, '--db', env.dbPath, '--json'])
@@ -63,7 +41,7 @@ describe('ductile explain job, on what the real engine wrote', () => {
       e.events.map((x) => x.at).sort(),
       'in time order',
     )
-    assertCitedRowsExist(env, e.events)
+    assertCitedRowsExist(env.db, e.events)
     const human = await runCli(['explain', 'job', id, '--db', env.dbPath])
     assert.match(human.stdout, /failed after 3 of 3 attempts/)
     assert.match(human.stdout, /attempt 2 of 3 started \(engine PID \d+, plugin PID \d+\)/)
@@ -83,7 +61,7 @@ describe('ductile explain job, on what the real engine wrote', () => {
     const e = await explain(env, id)
     assert.equal(e.summary, 'succeeded on attempt 2 of 3; an engine stop interrupted an attempt, and the next start requeued it')
     assert.match(e.events.find((x) => x.kind === 'recovered')?.text ?? '', /attempt 1 was interrupted/)
-    assertCitedRowsExist(env, e.events)
+    assertCitedRowsExist(env.db, e.events)
     // Told from the rows alone: a copy of the file, elsewhere, with no engine, says the same.
     const copy = join(tempDir('ductile-copy-'), 'copy.db')
     assert.equal((await runCli(['db', 'backup', '--to', copy, '--db', env.dbPath])).code, 0)
@@ -107,7 +85,7 @@ describe('ductile explain job, on what the real engine wrote', () => {
     const e = await explain(env, first)
     const hit = e.events.find((x) => x.rows.some((r) => r.startsWith('dedupe_hits#')))
     assert.equal(hit?.text, 'an enqueue by an operator was deduplicated against this job (dedupe key reading-42): no new job')
-    assertCitedRowsExist(env, e.events)
+    assertCitedRowsExist(env.db, e.events)
   })
 
   it('an unknown id: exit 1 with what to do', async () => {

@@ -7,7 +7,7 @@ import {Router, normalizeEvent} from '../../src/engine/router.js'
 import {discoverPlugins} from '../../src/plugins/discover.js'
 import {runCli} from '../helpers/cli.js'
 import {insertJob} from '../helpers/fixtures.js'
-import {assertJobRows, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
+import {assertCitedRowsExist, assertJobRows, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
 
 const FULFIL = `plugins:
   step-a:
@@ -165,10 +165,7 @@ pipelines:
       const story = await runCli(['explain', 'job', ship.id, '--db', env.dbPath, '--json'])
       assert.equal(story.json().summary, `skipped without running its plugin: ${why}`)
       assert.match(story.json().events[0].text, /^enqueued as step \S+ of pipeline \S+, by an event of job /)
-      for (const ref of story.json().events.flatMap((x: {rows: string[]}) => x.rows)) {
-        const [table, id] = ref.split('#')
-        assert.equal(rows(env.db, `SELECT 1 FROM ${table} WHERE id = ?`, /^\d+$/.test(id) ? Number(id) : id).length, 1, `${ref} exists`)
-      }
+      assertCitedRowsExist(env.db, story.json().events)
       const notify = jobs.find((j) => j.plugin === 'step-c')!
       assert.equal(notify.status, 'succeeded')
       assert.equal(notify.parent_job_id, ship.id)

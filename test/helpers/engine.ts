@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -111,6 +112,31 @@ export function waitTerminal(env: TestEnv, id: string, timeoutMs = 15_000) {
 export function rows(db: Db, sql: string, ...params: unknown[]) {
   // biome-ignore lint/suspicious/noExplicitAny: rows read loosely, as above
   return db.sqlite.prepare(sql).all(...params) as Record<string, any>[]
+}
+
+/** The tables an explanation may cite (`table#id`), and their keys. */
+const CITABLE: Record<string, string> = {
+  job_queue: 'id',
+  job_transitions: 'id',
+  job_attempts: 'id',
+  job_log: 'id',
+  event_context: 'id',
+  config_snapshots: 'id',
+  dedupe_hits: 'id',
+  schedule_decisions: 'id',
+  circuit_breaker_transitions: 'id',
+}
+
+/** Every row an explanation (`explain … --json`) cites exists in the database. */
+export function assertCitedRowsExist(db: Db, events: {rows: string[]}[]): void {
+  const cited = events.flatMap((e) => e.rows)
+  assert.ok(cited.length > 0, 'it cites rows')
+  for (const ref of cited) {
+    const [table, id] = ref.split('#') as [string, string]
+    const key = CITABLE[table]
+    assert.ok(key, `cites a table it may: ${ref}`)
+    assert.equal(rows(db, `SELECT 1 AS ok FROM ${table} WHERE ${key} = ?`, /^\d+$/.test(id) ? Number(id) : id).length, 1, `${ref} exists`)
+  }
 }
 
 export interface EngineProcess {

@@ -2,7 +2,8 @@ import {Args} from '@oclif/core'
 import chalk from 'chalk'
 
 import {BaseCommand} from '../../cli/base.js'
-import {type ConfigChange, diffConfigs, parseConfig} from '../../cli/config-diff.js'
+import {type ConfigChange, diffConfigs} from '../../cli/config-diff.js'
+import {parseJsonOr} from '../../lib/json.js'
 import {findSnapshot, listSnapshots, type SnapshotSummary} from '../../queries/snapshots.js'
 import {DuctileError} from '../../errors.js'
 
@@ -46,7 +47,7 @@ export default class ConfigDiff extends BaseCommand<typeof ConfigDiff> {
           if (!s) throw new DuctileError('not_found', `no config snapshot ${id}`, {hint: '`ductile config history` lists them'})
           return s
         }) as [NonNullable<ReturnType<typeof findSnapshot>>, NonNullable<ReturnType<typeof findSnapshot>>]
-        const changes = diffConfigs(parseConfig(a.sanitized_config), parseConfig(b.sanitized_config))
+        const changes = diffConfigs(parseJsonOr(a.sanitized_config, null), parseJsonOr(b.sanitized_config, null))
         const {sanitized_config: _a, ...from} = a
         const {sanitized_config: _b, ...to} = b
         return {from, to, secrets_only: changes.length === 0 && a.config_hash !== b.config_hash, changes}

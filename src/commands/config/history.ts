@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
-import {diffConfigs, parseConfig} from '../../cli/config-diff.js'
+import {diffConfigs} from '../../cli/config-diff.js'
+import {parseJsonOr} from '../../lib/json.js'
 import {renderTable, when} from '../../cli/render.js'
-import {findSnapshot, listSnapshots, type SnapshotSummary} from '../../queries/snapshots.js'
+import {type SnapshotSummary, listSnapshotConfigs} from '../../queries/snapshots.js'
 
 export interface ConfigHistoryEntry extends SnapshotSummary {
   /** Keys that differ from the snapshot before it (null for the oldest listed). */
@@ -29,9 +30,9 @@ export default class ConfigHistory extends BaseCommand<typeof ConfigHistory> {
     const snapshots = this.guard(db, () =>
       db.read(() => {
         // One more than asked: the oldest listed is compared with the one before it.
-        const rows = listSnapshots(db, this.flags.limit + 1)
-        const configs = rows.map((r) => parseConfig(findSnapshot(db, r.id)?.sanitized_config))
-        return rows.slice(0, this.flags.limit).map((r, i) => ({
+        const rows = listSnapshotConfigs(db, this.flags.limit + 1)
+        const configs = rows.map((r) => parseJsonOr(r.sanitized_config, null))
+        return rows.slice(0, this.flags.limit).map(({sanitized_config: _c, ...r}, i) => ({
           ...r,
           changed_keys: i + 1 < rows.length ? diffConfigs(configs[i + 1], configs[i]).length : null,
         }))
