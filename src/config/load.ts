@@ -5,6 +5,7 @@ import {dirname, resolve} from 'node:path'
 import {DuctileError} from '../errors.js'
 import {isMap} from '../lib/json.js'
 import {DAY, defaultMaxWorkers, defaultPluginConfig} from './defaults.js'
+import {parseIngress} from './ingress.js'
 import {type LoadState, err, parseFile} from './read.js'
 import {MIN_SECRET, isSecretKey, maskSecrets, redactDeep, secretValues} from './secrets.js'
 import {CPU_AFFINITY_MODES, type Config, type ConfigIssue, type PluginConfig, SPAWN_HELPER_MODES, type ServiceConfig} from './types.js'
@@ -99,6 +100,8 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     }
   }
 
+  const {api, webhooks} = parseIngress(st, abs, doc)
+
   const whole = {...doc, pipelines: st.pipelines.map((p) => p.raw)}
   const fromVars = new Set<string>()
   for (const text of st.texts) {
@@ -118,6 +121,8 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     pluginRoots,
     plugins,
     pipelines: st.pipelines,
+    api,
+    webhooks,
     env: st.env,
     issues: st.issues,
     sourceHash: createHash('sha256').update(st.texts.join('\0')).digest('hex'),

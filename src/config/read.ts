@@ -32,7 +32,22 @@ const TOP_KEYS = new Set([
   'accounts',
   'secrets',
   'tcc_paths',
+  'tokens',
 ])
+const API_KEYS = new Set([
+  'enabled',
+  'listen',
+  'auth',
+  'max_concurrent_sync',
+  'max_sync_timeout',
+  'max_body_size',
+  'request_timeout',
+  'rate_limit',
+  'heartbeat',
+  'allowed_origins',
+])
+const WEBHOOKS_KEYS = new Set(['listen', 'endpoints'])
+const ENDPOINT_KEYS = new Set(['name', 'path', 'plugin', 'command', 'secret_ref', 'secret', 'signature_header', 'max_body_size'])
 const SERVICE_KEYS = new Set([
   'name',
   'tick_interval',
@@ -144,6 +159,7 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
   // environment_vars.include is read before interpolation so its files can supply the variables.
   try {
     const pre = YAML.parse(text) as {environment_vars?: {include?: unknown}} | null
+    checkSecretSources(st, file, pre)
     const envFiles = pre?.environment_vars?.include
     if (Array.isArray(envFiles)) {
       for (const f of envFiles) {
@@ -200,6 +216,8 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
     return {}
   }
   if (value == null) return {}
+  // The original's webhooks.yaml may be a bare list of endpoints.
+  if (Array.isArray(value) && /^webhooks\.ya?ml$/.test(basename(file))) value = {webhooks: {endpoints: value}}
   if (!isMap(value)) {
     err(st, file, '(top)', 'the file must be a YAML mapping (key: value), not a list or a scalar')
     return {}
@@ -220,6 +238,11 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
     }
   }
   if (isMap(value.service)) warnUnknown(st, file, 'service', value.service, SERVICE_KEYS)
+  warnUnknown(st, file, 'api', value.api, API_KEYS)
+  warnUnknown(st, file, 'webhooks', value.webhooks, WEBHOOKS_KEYS)
+  if (isMap(value.webhooks) && Array.isArray(value.webhooks.endpoints))
+    for (const [i, e] of value.webhooks.endpoints.entries()) warnUnknown(st, file, `webhooks.endpoints[${i}]`, e, ENDPOINT_KEYS)
+  if (value.tokens !== undefined) checkTokensFile(st, file, statSync(file).mode)
   warnUnknown(st, file, 'state', value.state, PATH_KEYS)
   warnUnknown(st, file, 'database', value.database, PATH_KEYS)
   warnUnknown(st, file, 'environment_vars', value.environment_vars, ENV_VARS_KEYS)
@@ -250,4 +273,31 @@ export function parseFile(st: LoadState, file: string, stack: string[]): Record<
     }
   }
   return merged
+}
+
+const VAR_ONLY = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/
+
+/**
+ * Raw values that must come from `${VAR}`: api.auth.tokens[].token and webhooks.endpoints[].secret. Called on
+ * each file's text before interpolation; a literal is an error naming the key.
+ */
+export function checkSecretSources(st: LoadState, file: string, pre: unknown): void {
+  const literal = (path: string, v: unknown, hint: string) => {
+    if (v !== undefined && v !== null && !(typeof v === 'string' && VAR_ONLY.test(v.trim())))
+      err(st, file, path, `a literal secret in a config file is refused: write it as \${VAR} and set VAR in the environment (${hint})`)
+  }
+  const bySecretRef = 'or name a tokens.yaml entry with secret_ref'
+  if (Array.isArray(pre)) for (const [i, e] of pre.entries()) if (isMap(e)) literal(`[${i}].secret`, e.secret, bySecretRef)
+  if (!isMap(pre)) return
+  const tokens = isMap(pre.api) && isMap(pre.api.auth) ? pre.api.auth.tokens : undefined
+  if (Array.isArray(tokens))
+    for (const [i, t] of tokens.entries())
+      if (isMap(t)) literal(`api.auth.tokens[${i}].token`, t.token, `token: \${DUCTILE_API_TOKEN}, or secret_ref: a tokens.yaml name`)
+  const endpoints = isMap(pre.webhooks) ? pre.webhooks.endpoints : undefined
+  if (Array.isArray(endpoints)) for (const [i, e] of endpoints.entries()) if (isMap(e)) literal(`webhooks.endpoints[${i}].secret`, e.secret, bySecretRef)
+}
+
+/** tokens.yaml holds keys in the clear: it must be readable by its owner only. */
+export function checkTokensFile(st: LoadState, file: string, mode: number): void {
+  if ((mode & 0o077) !== 0) warn(st, file, 'tokens', `this file holds keys and is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${file}`)
 }

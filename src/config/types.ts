@@ -74,6 +74,10 @@ export interface Config {
   pluginRoots: string[]
   plugins: Record<string, PluginConfig>
   pipelines: PipelineConfigRaw[]
+  /** api: the HTTP API (off unless enabled). */
+  api: ApiConfig
+  /** webhooks: signed webhook endpoints (nothing listens unless listen is set). */
+  webhooks: WebhooksConfig
   /** The environment after environment_vars.include files (the process environment wins). */
   env: Record<string, string>
   issues: ConfigIssue[]
@@ -86,4 +90,60 @@ export interface Config {
    * passwords, and the values of `${VAR}`s with secret-looking names. Redacted from logs and stored output.
    */
   secrets: string[]
+}
+
+/** The HTTP API and webhooks (config/ingress.ts reads them). */
+export const SCOPES = ['*', 'plugin:ro', 'plugin:rw', 'jobs:ro', 'jobs:rw', 'events:ro', 'events:rw'] as const
+export type Scope = (typeof SCOPES)[number]
+
+export interface Listen {
+  host: string
+  port: number
+  /** As written (for messages): `127.0.0.1:8080`. */
+  text: string
+}
+
+export interface ApiToken {
+  /** tokens.yaml name, or `api.auth.tokens[i]` for a token given by `${VAR}`: what logs and limits name. */
+  name: string
+  token: string
+  scopes: Scope[]
+}
+
+export interface RateLimit {
+  requests: number
+  perMs: number
+}
+
+export interface ApiConfig {
+  enabled: boolean
+  listen: Listen
+  tokens: ApiToken[]
+  /** Synchronous pipeline requests waiting at once; more get 429. */
+  max_concurrent_sync: number
+  max_sync_timeout_ms: number
+  /** Request bodies larger than this get 413 before they are read whole. */
+  max_body_bytes: number
+  /** A request must arrive whole within this. */
+  request_timeout_ms: number
+  /** Per token; null when off. */
+  rate_limit: RateLimit | null
+  /** How often an idle /events stream gets a comment line. */
+  heartbeat_ms: number
+}
+
+export interface WebhookEndpoint {
+  name: string
+  path: string
+  plugin: string
+  command: string
+  secret: string
+  signature_header: string
+  max_body_bytes: number
+  file: string
+}
+
+export interface WebhooksConfig {
+  listen: Listen | null
+  endpoints: WebhookEndpoint[]
 }
