@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'usage',
   'validation',
   'not_found',
+  'unknown_plugin',
   'db_missing',
   'db_not_sqlite',
   'db_corrupt',
@@ -53,7 +54,15 @@ export class DuctileError extends Error {
  * Codes that say the request itself was wrong (a flag, a value, the config, or an action the job's state
  * does not allow): running it again unchanged cannot succeed. The same code exits the same way everywhere.
  */
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['usage', 'validation', 'config_invalid', 'config_missing', 'conflict', 'route_failed'])
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'usage',
+  'validation',
+  'unknown_plugin',
+  'config_invalid',
+  'config_missing',
+  'conflict',
+  'route_failed',
+])
 
 /** The exit status of an error code: 2 for the request's own fault, 1 for everything else. */
 export function exitCodeOf(code: ErrorCode): number {

@@ -5,7 +5,7 @@ import {DuctileError, ERROR_CODES, EXIT_FAILURE, EXIT_USAGE, errorMessage, exitC
 
 describe('errors: one code, one exit status', () => {
   it("the request's own faults exit 2, everything else 1, whoever throws them", () => {
-    const usage = ['usage', 'validation', 'config_invalid', 'config_missing', 'conflict', 'route_failed']
+    const usage = ['usage', 'validation', 'unknown_plugin', 'config_invalid', 'config_missing', 'conflict', 'route_failed']
     for (const code of ERROR_CODES) {
       const want = usage.includes(code) ? EXIT_USAGE : EXIT_FAILURE
       assert.equal(exitCodeOf(code), want, code)

@@ -40,11 +40,23 @@ export function nextBreaker(
   return {next, reason: null}
 }
 
+/** A breaker that changed state (told after its transition row is committed). */
+export interface BreakerChange {
+  plugin: string
+  command: string
+  from: CircuitBreaker['state'] | null
+  to: CircuitBreaker['state']
+  reason: string
+  failureCount: number
+  at: string
+}
+
 export class CircuitBreakers {
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
     private readonly submittedBy: string,
+    private readonly onChange: (c: BreakerChange) => void = () => {},
   ) {}
 
   /** Bring the breaker up to date with the newest completion; returns that completion (or undefined). */
@@ -72,8 +84,18 @@ export class CircuitBreakers {
         insertBreakerTransition(db, {plugin: p.name, command, from, to: next.state, failureCount: next.failure_count, reason, jobId: latest.id, now})
       }
     })
-    if (next.state !== prev.state)
+    if (next.state !== prev.state) {
       this.logger.info('circuit breaker', {plugin: p.name, command, from: prev.state, to: next.state, failures: next.failure_count})
+      this.onChange({
+        plugin: p.name,
+        command,
+        from: b ? prev.state : null,
+        to: next.state,
+        reason: reason ?? 'failure',
+        failureCount: next.failure_count,
+        at: now,
+      })
+    }
     return latest
   }
 
@@ -95,5 +117,6 @@ export class CircuitBreakers {
       })
     })
     this.logger.info('circuit breaker', {plugin: b.plugin, command: b.command, from: b.state, to, reason})
+    this.onChange({plugin: b.plugin, command: b.command, from: b.state, to, reason, failureCount: b.failure_count, at: now})
   }
 }

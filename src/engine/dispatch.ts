@@ -106,7 +106,7 @@ export class PipelineDispatch {
   /** A job of a notify_on_complete plugin reached a terminal status: start the pipelines `on_hook` names. Returns the jobs enqueued. */
   hook(end: JobEnd, plugin: PluginInstance | undefined): number {
     const {job, status, error} = end
-    if (!plugin?.config.notify_on_complete || job.event_context_id || this.hookPipelines.length === 0) return 0
+    if (!end.ran || !plugin?.config.notify_on_complete || job.event_context_id || this.hookPipelines.length === 0) return 0
     const signal =
       status === 'succeeded' ? 'job.completed' : status === 'timed_out' ? 'job.timed_out' : status === 'failed' || status === 'dead' ? 'job.failed' : null
     if (!signal) return 0

@@ -11,7 +11,7 @@ import type {Job} from '../schema/types.js'
 import {processAlive} from '../lib/proc.js'
 import {errorMessage} from '../errors.js'
 import {PipelineDispatch} from './dispatch.js'
-import {type EngineEventMap, emitJobEnd} from './events.js'
+import {type EngineEventMap, emitEngineEvent, emitJobEnd} from './events.js'
 import {EngineLock, WAKE_SIGNAL, realDbPath} from '../lib/lock.js'
 import {Logger} from './log.js'
 import {Maintenance} from './maintenance.js'
@@ -53,6 +53,7 @@ export const ORPHAN_CHECK_MS = 5000
 
 interface Parts {
   store: EngineStore
+  pipelines: Pipeline[]
   dispatch: PipelineDispatch
   scheduler: Scheduler
   worker: WorkerLoop
@@ -78,6 +79,7 @@ export class Engine {
   private stopping = false
   private stopped: Promise<void> | null = null
   private workerStats = {started: 0, finished: 0}
+  private startedAt = Date.now()
 
   constructor(opts: EngineOptions) {
     this.opts = opts
@@ -92,6 +94,26 @@ export class Engine {
   /** The open database (after start). */
   get db() {
     return this.started().store.db
+  }
+
+  /**
+   * What the HTTP listeners use (src/http): the open database, the plugins and pipelines, the config
+   * snapshot their jobs are enqueued under, and a wake for the worker after each commit.
+   */
+  httpDeps() {
+    const parts = this.started()
+    return {
+      db: parts.store.db,
+      registry: this.registry,
+      pipelines: parts.pipelines,
+      config: this.config,
+      snapshotId: parts.store.snapshotId,
+      version: this.version,
+      startedAt: this.startedAt,
+      wake: () => parts.worker.wake(),
+      events: this.events,
+      logger: this.logger,
+    }
   }
 
   /** Jobs started and finished by this engine (they stay readable after stop). */
@@ -155,6 +177,7 @@ export class Engine {
       snapshot: store.snapshotId,
     })
     process.on(WAKE_SIGNAL, parts.onWakeSignal)
+    this.startedAt = Date.now()
     parts.worker.start()
     await parts.maintenance.start()
   }
@@ -200,6 +223,7 @@ export class Engine {
         return r
       },
       killJob: (id) => worker.killJob(id),
+      onBreakerChange: (c) => emitEngineEvent(this.events, logger, 'breaker:change', c),
     })
     this.workerStats = worker.stats
     const maintenance = new Maintenance({store, scheduler, service, logger, clock, dbPath: path})
@@ -209,7 +233,7 @@ export class Engine {
     })
     const orphanTimer = setInterval(() => this.checkOrphans(), ORPHAN_CHECK_MS)
     orphanTimer.unref()
-    return {store, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer, onWakeSignal: () => worker.wake()}
+    return {store, pipelines, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer, onWakeSignal: () => worker.wake()}
   }
 
   /** Requeue (or mark dead) running jobs the filter picks; the dead ones end with a `job:end` event. */
@@ -219,7 +243,7 @@ export class Engine {
     if (rec.requeued.length || rec.dead.length) this.logger.warn(message, {requeued: rec.requeued.length, dead: rec.dead.length})
     for (const id of rec.dead) {
       const job = store.job(id)
-      if (job) emitJobEnd(this.events, {job, status: 'dead', error: job.last_error}, this.logger)
+      if (job) emitJobEnd(this.events, {job, status: 'dead', ran: true, error: job.last_error}, this.logger)
     }
     if (rec.requeued.length) worker.wake()
   }

@@ -2,6 +2,7 @@ import type {EventEmitter} from 'node:events'
 
 import type {Job} from '../schema/types.js'
 import {errorMessage} from '../errors.js'
+import type {BreakerChange} from './breakers.js'
 import type {Logger} from './log.js'
 import type {PluginResponse} from './runner.js'
 
@@ -11,6 +12,11 @@ export type EndStatus = 'succeeded' | 'failed' | 'timed_out' | 'skipped' | 'dead
 export interface JobEnd {
   job: Job
   status: EndStatus
+  /**
+   * False when the job ended without its plugin running: a skipped step, or a job that failed before a plugin
+   * could start (unknown plugin or command, a row that makes no request). Lifecycle hooks ignore these.
+   */
+  ran: boolean
   /** The plugin's response (absent when no plugin ran, or its output was not a response). */
   response?: PluginResponse
   error: string | null
@@ -21,20 +27,38 @@ export interface JobEnd {
  * WorkerEventMap: each event has one typed payload, and a listener cannot change the engine's course (a
  * listener that throws is logged, not propagated).
  */
-export interface EngineEventMap {
-  /**
-   * A job's plugin ran and the job reached a terminal status, or recovery ended it dead; its row says so
-   * (outside any transaction). Skipped steps and jobs that fail before a plugin starts (unknown plugin or
-   * command, a row that makes no request) are not told, as the lifecycle hooks never were.
-   */
-  'job:end': [JobEnd]
+export interface JobRetry {
+  job: Job
+  error: string | null
+  retryAt: string
 }
 
-/** Tell the listeners a job ended; a listener that throws is logged and changes nothing of the job. */
-export function emitJobEnd(events: EventEmitter<EngineEventMap>, end: JobEnd, logger: Logger): void {
+export interface EngineEventMap {
+  /** A job's attempt was claimed and its plugin is about to start. */
+  'job:start': [{job: Job}]
+  /** A job reached a terminal status (its row says so, outside any transaction); see JobEnd.ran. */
+  'job:end': [JobEnd]
+  /** An attempt failed and the job was requeued for a later attempt. */
+  'job:retry': [JobRetry]
+  /** A circuit breaker changed state. */
+  'breaker:change': [BreakerChange]
+}
+
+/** Tell the listeners; a listener that throws is logged and changes nothing of the job. */
+export function emitEngineEvent<K extends keyof EngineEventMap>(
+  events: EventEmitter<EngineEventMap>,
+  logger: Logger,
+  name: K,
+  ...args: EngineEventMap[K]
+): void {
   try {
-    events.emit('job:end', end)
+    ;(events.emit as (n: K, ...a: EngineEventMap[K]) => boolean)(name, ...args)
   } catch (err) {
-    logger.error('a job:end listener failed', {job: end.job.id, error: errorMessage(err)})
+    logger.error(`a ${name} listener failed`, {error: errorMessage(err)})
   }
+}
+
+/** Tell the listeners a job ended. */
+export function emitJobEnd(events: EventEmitter<EngineEventMap>, end: JobEnd, logger: Logger): void {
+  emitEngineEvent(events, logger, 'job:end', end)
 }

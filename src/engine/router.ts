@@ -51,15 +51,20 @@ export interface RouterDeps {
   secrets?: string[]
 }
 
+/** Where work entering from outside the engine came from (engine/ingress.ts). */
+export type Origin = 'cli' | 'api' | 'webhook'
+
 export interface RouteSource {
   /** The emitting job (null for `ductile events emit`). */
   job: Job | null
   plugin: string
-  submittedBy: 'route' | 'cli' | 'hook'
+  submittedBy: 'route' | 'hook' | Origin
   /** Only advance the source's own pipeline instance (synthetic and re-routed events). */
   intraOnly?: boolean
   /** Pipelines to consider for root triggers (default: those with `on`). */
   roots?: Pipeline[]
+  /** The roots were named by the caller (POST /pipeline/{name}): start them whatever their `on` and from_plugin. */
+  explicit?: boolean
 }
 
 export interface RouteResult {
@@ -172,8 +177,8 @@ export class Router {
     if (!src.intraOnly && ev.type !== STEP_SUCCEEDED) {
       const scope = {payload: ev.payload, context: acc}
       for (const p of src.roots ?? this.d.pipelines.filter((x) => x.on !== undefined)) {
-        if (p.on !== undefined && p.on !== ev.type) continue
-        if (p.fromPlugin && p.fromPlugin !== src.plugin) continue
+        if (!src.explicit && p.on !== undefined && p.on !== ev.type) continue
+        if (!src.explicit && p.fromPlugin && p.fromPlugin !== src.plugin) continue
         if (p.if && !p.if.eval(scope)) continue
         const first = p.steps[0]
         if (!first) continue

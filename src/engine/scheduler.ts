@@ -10,7 +10,7 @@ import {countOutstanding, findSchedule, insertScheduleDecision, listScheduleDeci
 import type {Db} from '../schema/db.js'
 import {type Clock, formatTs, parseTs} from '../schema/time.js'
 import type {ScheduleEntry} from '../schema/types.js'
-import {CircuitBreakers} from './breakers.js'
+import {type BreakerChange, CircuitBreakers} from './breakers.js'
 import type {Logger} from './log.js'
 import {errorMessage} from '../errors.js'
 
@@ -56,6 +56,8 @@ export interface SchedulerDeps {
   enqueue: (input: Omit<NewJobInput, 'now' | 'configSnapshotId'>) => EnqueueResult
   /** Stop the plugin of a job the scheduler cancelled (if_running: cancel). */
   killJob?: (jobId: string) => void
+  /** Told when a circuit breaker changes state. */
+  onBreakerChange?: (c: BreakerChange) => void
   random?: () => number
 }
 
@@ -109,7 +111,7 @@ export class Scheduler {
   constructor(deps: SchedulerDeps) {
     this.d = deps
     this.random = deps.random ?? Math.random
-    this.breakers = new CircuitBreakers(deps.db, deps.logger, deps.config.service.name)
+    this.breakers = new CircuitBreakers(deps.db, deps.logger, deps.config.service.name, deps.onBreakerChange)
   }
 
   private get service() {

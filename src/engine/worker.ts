@@ -8,7 +8,7 @@ import {type Clock, formatTs, parseTs} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import {DuctileError, errorMessage} from '../errors.js'
 import type {PipelineDispatch} from './dispatch.js'
-import {type EndStatus, type EngineEventMap, emitJobEnd} from './events.js'
+import {type EndStatus, type EngineEventMap, emitEngineEvent, emitJobEnd} from './events.js'
 import type {Logger} from './log.js'
 import {type Failure, decideAbandoned, decideOutcome} from './outcome.js'
 import {PollGate} from './poll.js'
@@ -239,6 +239,7 @@ export class WorkerLoop {
     if (prep.kind === 'skip') return this.skip(job, prep.reason, started)
     const {plugin, request, timeoutMs} = prep
     this.d.logger.info('job start', {plugin: job.plugin, command: job.command, job: job.id, attempt: job.attempt})
+    emitEngineEvent(this.d.events, this.d.logger, 'job:start', {job})
     const result = await runPlugin({
       entrypoint: plugin.manifest.entrypoint,
       request,
@@ -297,12 +298,13 @@ export class WorkerLoop {
       const wrote = this.finishAttempt(job, () => this.d.store.endAttempt(job, end, output, this.now()))
       if (end.retryAt) {
         this.logEnd(job, started, end.status, {retry_at: end.retryAt, error})
+        if (wrote) emitEngineEvent(this.d.events, this.d.logger, 'job:retry', {job, error, retryAt: end.retryAt})
         return
       }
       status = wrote ? end.status : 'superseded'
     }
     this.logEnd(job, started, status, {error})
-    if (status !== 'superseded') emitJobEnd(this.d.events, {job, status, response: result.response, error}, this.d.logger)
+    if (status !== 'superseded') emitJobEnd(this.d.events, {job, status, ran: true, response: result.response, error}, this.d.logger)
   }
 
   /** A job whose step condition is false ends skipped without running its plugin. */
@@ -314,12 +316,14 @@ export class WorkerLoop {
       return ok
     })
     this.logEnd(job, started, wrote ? 'skipped' : 'superseded', {reason})
+    if (wrote) emitJobEnd(this.d.events, {job, status: 'skipped', ran: false, error: reason}, this.d.logger)
   }
 
   /** Failures that bypass retry: unknown plugin or command, a payload that cannot make a request, unreadable state. */
   private failDirectly(job: Job, error: string, started: number): void {
     const wrote = this.finishAttempt(job, () => this.d.store.endAttempt(job, {status: 'failed', error}, null, this.now()))
     this.logEnd(job, started, wrote ? 'failed' : 'superseded', {error})
+    if (wrote) emitJobEnd(this.d.events, {job, status: 'failed', ran: false, error}, this.d.logger)
   }
 
   /** One `job end` line per attempt: who, how it ended, how long it took, and why. */

@@ -2,6 +2,7 @@ import type {PluginRegistry} from './discover.js'
 import {type Expr, parseExpr} from '../config/expr.js'
 import type {Config, ConfigIssue} from '../config/types.js'
 import {errorMessage} from '../errors.js'
+import {parseDuration} from '../schema/time.js'
 import {isMap} from '../lib/json.js'
 
 /**
@@ -37,6 +38,10 @@ export interface Pipeline {
   steps: PipelineStep[]
   /** route_max_depth: how many hops an instance (and what it triggers) may take; 0 = unlimited. */
   maxDepth: number
+  /** How POST /pipeline/{name} answers: at once (asynchronous) or when the run ends (synchronous). */
+  executionMode: 'asynchronous' | 'synchronous'
+  /** How long a synchronous call waits (null: api.max_sync_timeout). */
+  timeoutMs: number | null
   file: string
 }
 
@@ -70,6 +75,18 @@ export function compilePipelines(config: Config, registry: PluginRegistry): {pip
     if (fromPlugin && !registry.plugins.has(fromPlugin)) bad('.from_plugin', `unknown plugin ${fromPlugin}`)
     const maxDepth = raw.max_depth === undefined ? DEFAULT_MAX_DEPTH : Number(raw.max_depth)
     if (!Number.isInteger(maxDepth) || maxDepth < 0) bad('.max_depth', 'must be a whole number ≥ 0 (0 = unlimited)')
+    const executionMode = raw.execution_mode === undefined ? 'asynchronous' : String(raw.execution_mode)
+    if (executionMode !== 'asynchronous' && executionMode !== 'synchronous')
+      bad('.execution_mode', `must be asynchronous or synchronous (got ${executionMode})`)
+    let timeoutMs: number | null = null
+    if (raw.timeout !== undefined) {
+      try {
+        timeoutMs = parseDuration(raw.timeout as string | number)
+        if (timeoutMs <= 0) bad('.timeout', 'must be more than 0')
+      } catch (e) {
+        bad('.timeout', errorMessage(e))
+      }
+    }
     const steps: PipelineStep[] = []
     if (!Array.isArray(raw.steps) || raw.steps.length === 0) bad('.steps', 'is required: a list of steps')
     else {
@@ -111,6 +128,8 @@ export function compilePipelines(config: Config, registry: PluginRegistry): {pip
       if: expr('.if', raw.if),
       steps,
       maxDepth: Number.isInteger(maxDepth) && maxDepth >= 0 ? maxDepth : DEFAULT_MAX_DEPTH,
+      executionMode: executionMode === 'synchronous' ? 'synchronous' : 'asynchronous',
+      timeoutMs,
       file,
     })
   })

@@ -2,7 +2,7 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {DuctileError} from '../errors.js'
-import {type PluginRegistry, discoverPlugins} from './discover.js'
+import {type PluginRegistry, discoverPlugins, hasCommand} from './discover.js'
 import {assertNoConfigErrors, loadConfig} from '../config/load.js'
 import type {Config, ConfigIssue} from '../config/types.js'
 import {type Pipeline, compilePipelines} from './pipelines.js'
@@ -32,10 +32,24 @@ export function loadRuntime(flag?: string, opts: {strict?: boolean} = {}): Runti
   const config = loadConfig(requireConfigFile(flag), {throwOnError: false})
   const registry = discoverPlugins(config)
   const compiled = compilePipelines(config, registry)
-  const issues = [...config.issues, ...registry.issues, ...compiled.issues]
+  const webhooks = webhookIssues(config, registry)
+  const issues = [...config.issues, ...registry.issues, ...compiled.issues, ...webhooks]
   if (opts.strict) assertNoConfigErrors(issues, {strict: true})
-  else assertNoConfigErrors([...config.issues, ...compiled.issues])
+  else assertNoConfigErrors([...config.issues, ...compiled.issues, ...webhooks])
   return {config, registry, pipelines: compiled.pipelines, issues}
+}
+
+/** Webhook endpoints must name a plugin and command that exist (a typo would 404 every delivery). */
+export function webhookIssues(config: Config, registry: PluginRegistry): ConfigIssue[] {
+  const out: ConfigIssue[] = []
+  config.webhooks.endpoints.forEach((e, i) => {
+    const p = registry.plugins.get(e.plugin)
+    const path = `webhooks.endpoints[${e.name || i}]`
+    if (e.plugin && !p) out.push({severity: 'error', file: e.file, path: `${path}.plugin`, message: `unknown plugin ${e.plugin}`})
+    else if (p && !hasCommand(p, e.command))
+      out.push({severity: 'error', file: e.file, path: `${path}.command`, message: `plugin ${e.plugin} has no command ${e.command}`})
+  })
+  return out
 }
 
 /** The database of a runtime: --db, $DUCTILE_DB, state.path, the default. */

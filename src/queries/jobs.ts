@@ -119,3 +119,25 @@ export function listChildJobs(db: Db, parentId: string): ChildJob[] {
       .orderBy('id'),
   )
 }
+
+/** A job and its descendants by parent_job_id (breadth first, at most `max` rows), from the queue. */
+export function findJobTree(db: Db, rootId: string, max = 1000): Job[] {
+  const root = findJob(db, rootId)
+  if (!root) return []
+  const out: Job[] = [root]
+  let level = [root.id]
+  while (level.length > 0 && out.length < max) {
+    const children = db.all(
+      db.k
+        .selectFrom('job_queue')
+        .selectAll()
+        .where('parent_job_id', 'in', level)
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(max - out.length),
+    )
+    out.push(...children)
+    level = children.map((c) => c.id)
+  }
+  return out
+}

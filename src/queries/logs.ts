@@ -182,3 +182,19 @@ export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncat
 export function listJobLogsForJob(db: Db, jobId: string): JobLogRow[] {
   return db.all(db.k.selectFrom('job_log').selectAll().where('job_id', '=', jobId).orderBy('attempt'))
 }
+
+/** The newest attempt's job_log row of each job (its result, error and stderr), by job id. */
+export function latestAttemptLogs(db: Db, jobIds: readonly string[]): Map<string, JobLogRow> {
+  const out = new Map<string, JobLogRow>()
+  for (let i = 0; i < jobIds.length; i += 500) {
+    const rows = db.all(
+      db.k
+        .selectFrom('job_log')
+        .selectAll()
+        .where('job_id', 'in', jobIds.slice(i, i + 500))
+        .orderBy('attempt'),
+    )
+    for (const r of rows) if (r.job_id) out.set(r.job_id, r)
+  }
+  return out
+}

@@ -2,7 +2,7 @@ import {BaseCommand} from '../../cli/base.js'
 import type {DuctileError} from '../../errors.js'
 import {formatIssue, loadConfig} from '../../config/load.js'
 import type {Config, ConfigIssue} from '../../config/types.js'
-import {requireConfigFile} from '../../plugins/runtime.js'
+import {requireConfigFile, webhookIssues} from '../../plugins/runtime.js'
 import {discoverPlugins} from '../../plugins/discover.js'
 import {compilePipelines} from '../../plugins/pipelines.js'
 import {affinityPlan, allowedCpus, formatCpuList, otherEnginesCpus} from '../../engine/affinity.js'
@@ -32,7 +32,7 @@ export default class ConfigCheck extends BaseCommand<typeof ConfigCheck> {
     const file = requireConfigFile(this.flags.config)
     const config = loadConfig(file, {throwOnError: false})
     const registry = discoverPlugins(config)
-    const issues = [...config.issues, ...registry.issues, ...compilePipelines(config, registry).issues]
+    const issues = [...config.issues, ...registry.issues, ...compilePipelines(config, registry).issues, ...webhookIssues(config, registry)]
     const engine = engineOnThisMachine(config.service, file, issues)
     const errors = issues.filter((i) => i.severity === 'error')
     const warnings = issues.filter((i) => i.severity === 'warning')

@@ -4,7 +4,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {readPayload} from '../../cli/payload.js'
 import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
 import {usageError} from '../../errors.js'
-import {Router, normalizeEvent} from '../../engine/router.js'
+import {emitEvent} from '../../engine/ingress.js'
 import {wakeEngine} from '../../lib/lock.js'
 import {openDb} from '../../schema/db.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
@@ -41,13 +41,16 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
     const db = openDb(dbPath, {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () => {
-        const router = new Router({db, pipelines, registry, service: config.service, now: () => new Date(), snapshotId: null})
-        const ev = normalizeEvent({type: this.args.type, payload, dedupe_key: this.flags['dedupe-key'], source: 'cli'}, 'cli', new Date())
         // A routing error (route_failed, exit 2) rolls back every job of the event.
-        const r = db.tx(() => router.route(ev, {job: null, plugin: 'cli', submittedBy: 'cli'}))
+        const r = db.tx(() =>
+          emitEvent(
+            {db, registry, pipelines, service: config.service, snapshotId: null, now: new Date()},
+            {type: this.args.type, payload, origin: 'cli', dedupeKey: this.flags['dedupe-key']},
+          ),
+        )
         return {
-          event_id: ev.event_id,
-          type: ev.type,
+          event_id: r.eventId,
+          type: this.args.type,
           enqueued: r.enqueued.map((e) => ({job_id: e.jobId, pipeline: e.pipeline, step: e.step})),
           skipped: r.skipped,
         }

@@ -3,14 +3,11 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {readPayload} from '../../cli/payload.js'
 import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
-import {DuctileError, usageError} from '../../errors.js'
-import {hasCommand} from '../../plugins/discover.js'
+import {DuctileError} from '../../errors.js'
+import {enqueueCommand, targetOf} from '../../engine/ingress.js'
 import {wakeEngine} from '../../lib/lock.js'
-import {enqueueJob} from '../../queries/queue.js'
 import {openDb} from '../../schema/db.js'
-import {uuidv7} from '../../schema/ids.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
-import {formatTs} from '../../schema/time.js'
 
 export interface JobsEnqueueResult {
   status: 'enqueued' | 'deduplicated'
@@ -45,28 +42,16 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
     const {command} = this.flags
     const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry} = loadRuntime(this.flags.config)
-    const plugin = registry.plugins.get(name)
-    if (!plugin)
-      throw usageError(`unknown plugin ${name}`, `known plugins: ${[...registry.plugins.keys()].sort().join(', ') || 'none'} (see \`ductile plugins list\`)`)
-    if (!hasCommand(plugin, command))
-      throw usageError(`plugin ${name} has no command ${command}`, `its commands: ${plugin.manifest.commands.map((c) => c.name).join(', ')}`)
+    targetOf(registry, name, command)
     const dbPath = runtimeDbPath(config, this.flags.db)
     const db = openDb(dbPath, {mode: 'write', check: assertSchemaCurrent})
     try {
-      const result = this.guard(db, () => {
-        const now = new Date()
-        const stored = command === 'handle' ? {type: 'cli.trigger', payload, source: 'cli', event_id: uuidv7(), timestamp: formatTs(now)} : payload
-        return enqueueJob(db, {
-          plugin: name,
-          command,
-          payload: stored,
-          submittedBy: 'cli',
-          maxAttempts: this.flags['max-attempts'] ?? plugin.config.retry.max_attempts,
-          dedupeKey: this.flags['dedupe-key'],
-          dedupeTtlMs: config.service.dedupe_ttl_ms,
-          now: formatTs(now),
-        })
-      })
+      const result = this.guard(db, () =>
+        enqueueCommand(
+          {db, registry, service: config.service, snapshotId: null, now: new Date()},
+          {plugin: name, command, payload, origin: 'cli', maxAttempts: this.flags['max-attempts'], dedupeKey: this.flags['dedupe-key']},
+        ),
+      )
       if (result.status === 'duplicate_event') throw new DuctileError('conflict', result.reason)
       if (result.status === 'enqueued') wakeEngine(dbPath)
       const out: JobsEnqueueResult =
