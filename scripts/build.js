@@ -61,7 +61,8 @@ buildSync({
   stdin: {contents: entry, resolveDir: root, sourcefile: 'cli-entry.ts', loader: 'ts'},
   format: 'cjs',
   outfile: join(next, 'cli.cjs'),
-  external: ['better-sqlite3', 'typescript', 'tsx'],
+  // fastify is required from node_modules when an engine listens: the CLI's bundle stays as small as it was.
+  external: ['better-sqlite3', 'typescript', 'tsx', 'fastify'],
   alias: {'string-width': './scripts/string-width-ascii.cjs'},
   // import.meta does not exist in CommonJS: its one use (src/lib/assets.ts) gets the bundle's own URL.
   define: {'import.meta.url': '__ductileImportMetaUrl'},

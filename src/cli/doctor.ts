@@ -8,6 +8,8 @@ import {checkSchema} from '../schema/migrations.js'
 import {JOURNAL_SIZE_LIMIT, fileStats, quickCheck} from '../schema/sqlite.js'
 import {formatTs, parseTs} from '../schema/time.js'
 import {errorMessage} from '../errors.js'
+import {isLoopback} from '../config/ingress.js'
+import type {Config} from '../config/types.js'
 
 /**
  * `ductile doctor`: one verdict per check, with the figure it judged and what to do. Each check is a plain
@@ -52,6 +54,28 @@ function safe(name: string, fn: () => Check): Check {
   } catch (err) {
     return fail(name, null, `could not check: ${errorMessage(err)}`, 'run `ductile doctor` again; if it persists the file may be damaged')
   }
+}
+
+/**
+ * Where the engine listens for HTTP (a config with api.enabled or webhooks.listen): beyond localhost in plain
+ * HTTP is a warning, since tokens and webhook bodies would cross the network in the clear.
+ */
+export function listenCheck(cfg: Pick<Config, 'api' | 'webhooks'>): Check | null {
+  const listeners = [
+    ...(cfg.api.enabled ? [{what: 'API', key: 'api.listen', l: cfg.api.listen}] : []),
+    ...(cfg.webhooks.listen ? [{what: 'webhooks', key: 'webhooks.listen', l: cfg.webhooks.listen}] : []),
+  ]
+  if (listeners.length === 0) return null
+  const exposed = listeners.filter((x) => !isLoopback(x.l.host))
+  const all = listeners.map((x) => `${x.what} on ${x.l.text}`).join(', ')
+  if (exposed.length === 0) return ok('listen', all, `${all}: localhost only`)
+  return fail(
+    'listen',
+    all,
+    `${exposed.map((x) => `${x.what} on ${x.l.text}`).join(', ')}: beyond localhost, in plain HTTP`,
+    `put a TLS-terminating proxy (nginx, caddy) in front and bind ${exposed.map((x) => x.key).join(' and ')} to 127.0.0.1`,
+    'warn',
+  )
 }
 
 /** Free space on the database's volume; needs no open database (a full disk may refuse to open one). */

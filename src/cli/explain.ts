@@ -67,7 +67,11 @@ function origin(r: JobRecord, submittedBy: string, at: string): ExplainEvent {
   else if (submittedBy === 'hook') text = `enqueued by a lifecycle hook${parentText ? ` when ${parentText} ended` : ''}`
   else if (submittedBy === 'cli')
     text = p ? `enqueued by an operator as a retry of ${parentText} (ductile jobs retry)` : 'enqueued by an operator (ductile jobs enqueue)'
-  else if (submittedBy === 'api') text = 'enqueued over the HTTP API'
+  else if (submittedBy === 'api' && leaf?.pipeline_name) {
+    rows.push(`event_context#${leaf.id}`)
+    text = `enqueued over the HTTP API as step ${leaf.step_id || '?'} of pipeline ${leaf.pipeline_name} (POST /pipeline/${leaf.pipeline_name})`
+  } else if (submittedBy === 'api') text = 'enqueued over the HTTP API'
+  else if (submittedBy.startsWith('webhook:')) text = `enqueued by a signed delivery to webhook ${submittedBy.slice('webhook:'.length)}`
   else if (r.fired) {
     rows.push(`schedule_decisions#${r.fired.id}`)
     text = `enqueued by schedule ${r.fired.schedule_id} of engine "${submittedBy}"${r.fired.decision === 'catch_up' ? ', catching up a run missed while no engine ran' : ''}${r.fired.slot ? `, for the run due at ${r.fired.slot}` : ''}`

@@ -9,7 +9,7 @@ import type {Config} from '../config/types.js'
 import {KILL_GRACE_MS} from '../engine/runner.js'
 import {locateConfig} from '../config/locate.js'
 import {describeError} from '../cli/base.js'
-import {type Check, diskSpaceCheck, runChecks} from '../cli/doctor.js'
+import {type Check, diskSpaceCheck, listenCheck, runChecks} from '../cli/doctor.js'
 import {openDb} from '../schema/db.js'
 
 export interface DoctorResult {
@@ -60,6 +60,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
           engineOptional: this.flags['engine-optional'],
           integrity: this.flags.integrity,
         })
+        const listen = cfg ? listenCheck(cfg) : null
+        if (listen) checks.push(listen)
       } finally {
         db.close()
       }

@@ -3,6 +3,7 @@ import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
+import {listenCheck} from '../../src/cli/doctor.js'
 import {isLoopback, parseListen, parseSize} from '../../src/config/ingress.js'
 import {loadConfig} from '../../src/config/load.js'
 import {tempDir} from '../helpers/db.js'
@@ -170,5 +171,19 @@ webhooks: {listen: ":8091"}
     assert.equal(parseSize('-1'), null)
     assert.ok(isLoopback('127.0.0.1') && isLoopback('::1') && isLoopback('localhost'))
     assert.ok(!isLoopback('0.0.0.0') && !isLoopback('192.168.1.2'))
+  })
+
+  it('doctor warns when the API or webhooks listen beyond localhost, and says nothing without listeners', () => {
+    const exposed = loadConfig(
+      write({'config.yaml': 'plugin_roots: [./p]\napi: {enabled: true, listen: "0.0.0.0:8080"}\nwebhooks: {listen: "127.0.0.1:8091"}\n'}),
+      {env: {}},
+    )
+    const c = listenCheck(exposed)
+    assert.equal(c?.status, 'warn')
+    assert.match(c?.detail ?? '', /API on 0\.0\.0\.0:8080: beyond localhost, in plain HTTP/)
+    assert.match(c?.hint ?? '', /TLS-terminating proxy/)
+    const local = loadConfig(write({'config.yaml': 'plugin_roots: [./p]\napi: {enabled: true}\n'}), {env: {}})
+    assert.equal(listenCheck(local)?.status, 'ok')
+    assert.equal(listenCheck(loadConfig(write({'config.yaml': 'plugin_roots: [./p]\n'}), {env: {}})), null)
   })
 })

@@ -7,6 +7,7 @@ import {ENGINE_TITLE, confineEngine} from '../../engine/affinity.js'
 import {Engine} from '../../engine/engine.js'
 import {Logger} from '../../engine/log.js'
 import {errorMessage} from '../../errors.js'
+import type {Listeners} from '../../http/server.js'
 
 export interface EngineStartResult {
   db: string
@@ -18,7 +19,7 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
   static override usesDbPath = false
   static override summary = 'Run the engine in the foreground: scheduler and worker loop'
   static override description =
-    `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to max_workers of them, leaving the others free: the lowest ones that other engines on the machine do not use (service.cpu_affinity: off to use them all). Its process title is "ductile engine start …". On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
+    `Takes the engine lock (<db>.pid; a second engine on the same database is refused), records a config snapshot, recovers jobs a crashed engine left running, then claims and runs jobs until SIGINT or SIGTERM. When max_workers is less than the CPUs it may use, it first confines itself (and so its plugins) to max_workers of them, leaving the others free: the lowest ones that other engines on the machine do not use (service.cpu_affinity: off to use them all). Its process title is "ductile engine start …". With api.enabled it serves the HTTP API on api.listen (default 127.0.0.1:8080), and with webhooks.listen the signed webhooks; both stop accepting before the engine drains. On a signal it stops claiming and lets running plugins finish (each is bounded by its timeout); a second signal terminates them. Logs one line per job start and end on stderr.`
   static override examples = [
     '<%= config.bin %> engine start --config /etc/ductile/config.yaml',
     '<%= config.bin %> engine start --config ./examples --log-format json',
@@ -61,6 +62,8 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
         signals++
         logger.info('signal', {signal: sig, action: signals === 1 ? 'draining running jobs' : 'terminating running plugins'})
         starting
+          // Listeners first: no request is accepted that the stopping engine would not see through.
+          .then(() => (signals === 1 ? listeners?.close() : undefined))
           .then(() => engine.stop({force: signals > 1}))
           .then(resolve, (err) => {
             logger.error('stop failed', {error: errorMessage(err)})
@@ -70,7 +73,18 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
     })
-    const starting = engine.start()
+    let listeners: Listeners | null = null
+    const starting = engine.start().then(async () => {
+      if (!config.api.enabled && !config.webhooks.listen) return
+      // Loaded only here: the HTTP framework costs nothing to the commands that never listen.
+      const {startListeners} = await import('../../http/server.js')
+      try {
+        listeners = await startListeners(engine.httpDeps())
+      } catch (err) {
+        await engine.stop()
+        throw err
+      }
+    })
     await starting
     await stopped
     return {db, jobs_started: engine.stats.started, jobs_finished: engine.stats.finished}
