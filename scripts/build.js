@@ -6,6 +6,7 @@
 //   ductile often, and parsing the bundle was a third of a read command's time.
 // - dist/engine/checkpoint-thread.js, dist/engine/helpers/spawner-node.js: code that runs in its own thread or
 //   process, loaded by path (src/lib/assets.ts finds them); ESM, each on its own.
+// - dist/http/thread.js: the HTTP listeners' thread, bundled on its own (fastify stays in node_modules).
 // typescript and tsx stay external: oclif only reaches for them in development.
 //
 // The build goes beside dist/ and is swapped in by two renames, so a CLI call in another shell during a build
@@ -87,6 +88,16 @@ buildSync({
   outdir: next,
   outbase: join(root, 'src'),
   external: ['better-sqlite3'],
+  banner: {js: "import {createRequire as __ductileCreateRequire} from 'node:module'; const require = __ductileCreateRequire(import.meta.url);"},
+})
+// The HTTP listeners' thread (src/http/thread.ts): its own bundle, loaded by path when an engine listens.
+buildSync({
+  ...common,
+  entryPoints: [join(root, 'src', 'http', 'thread.ts')],
+  format: 'esm',
+  outdir: join(next, 'http'),
+  external: ['better-sqlite3', 'fastify'],
+  define: {},
   banner: {js: "import {createRequire as __ductileCreateRequire} from 'node:module'; const require = __ductileCreateRequire(import.meta.url);"},
 })
 // The Python spawn helper is not bundled: it is copied to the same path under the build.

@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {readFileSync, readdirSync} from 'node:fs'
+import {readFileSync, readdirSync, readlinkSync} from 'node:fs'
 
 import type {CpuAffinityMode} from '../config/types.js'
 import {findOnPath} from '../lib/which.js'
@@ -66,6 +66,16 @@ export function affinityPlan(mode: CpuAffinityMode, maxWorkers: number, allowed:
     .sort((a, b) => a - b)
 }
 
+/**
+ * Where the HTTP listeners' thread runs when the engine confined itself to `engine` of the `given` CPUs: on
+ * those it left free (beside the engine, not on top of it), or on all it was given when it left none.
+ */
+export function cpusBeside(given: number[] | null, engine: number[]): number[] | null {
+  if (!given) return null
+  const free = given.filter((c) => !engine.includes(c))
+  return free.length > 0 ? free : given
+}
+
 /** `engine start` names its process so that ps shows it and other engines find it (its comm starts with this). */
 export const ENGINE_TITLE = 'ductile engine'
 
@@ -93,13 +103,13 @@ export function otherEnginesCpus(): number[] {
  * Set the affinity of every thread of a process (children started later inherit it). Node has no call for
  * it, so: `taskset` (util-linux), else python3's os.sched_setaffinity. Throws with both reasons.
  */
-export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python3' {
+export function confineProcess(pid: number, cpus: number[], o: {thread?: boolean} = {}): 'taskset' | 'python3' {
   const list = formatCpuList(cpus)
   const reasons: string[] = []
   const taskset = findOnPath('taskset')
   if (taskset) {
     try {
-      execFileSync(taskset, ['--all-tasks', '--pid', '--cpu-list', list, String(pid)], {stdio: ['ignore', 'ignore', 'pipe']})
+      execFileSync(taskset, [...(o.thread ? [] : ['--all-tasks']), '--pid', '--cpu-list', list, String(pid)], {stdio: ['ignore', 'ignore', 'pipe']})
       return 'taskset'
     } catch (e) {
       reasons.push(`taskset: ${String((e as {stderr?: Buffer}).stderr ?? errorMessage(e)).trim()}`)
@@ -108,7 +118,9 @@ export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python
   const python = findOnPath('python3')
   if (python) {
     try {
-      const script = `import os, sys\ncpus = set(map(int, sys.argv[2].split(',')))\nfor t in os.listdir('/proc/%s/task' % sys.argv[1]):\n    os.sched_setaffinity(int(t), cpus)\n`
+      const script = o.thread
+        ? `import os, sys\nos.sched_setaffinity(int(sys.argv[1]), set(map(int, sys.argv[2].split(','))))\n`
+        : `import os, sys\ncpus = set(map(int, sys.argv[2].split(',')))\nfor t in os.listdir('/proc/%s/task' % sys.argv[1]):\n    os.sched_setaffinity(int(t), cpus)\n`
       execFileSync(python, ['-I', '-c', script, String(pid), cpus.join(',')], {stdio: ['ignore', 'ignore', 'pipe']})
       return 'python3'
     } catch (e) {
@@ -121,6 +133,15 @@ export function confineProcess(pid: number, cpus: number[]): 'taskset' | 'python
     }
   } else reasons.push('python3 is not on the PATH')
   throw new Error(reasons.join('; '))
+}
+
+/** The id of the calling thread (Linux: /proc/thread-self is `<pid>/task/<tid>`), or null. */
+export function currentThreadId(): number | null {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop()) || null
+  } catch {
+    return null
+  }
 }
 
 /** Every thread's affinity (thread id → CPU list), for tests. */

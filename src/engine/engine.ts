@@ -53,7 +53,6 @@ export const ORPHAN_CHECK_MS = 5000
 
 interface Parts {
   store: EngineStore
-  pipelines: Pipeline[]
   dispatch: PipelineDispatch
   scheduler: Scheduler
   worker: WorkerLoop
@@ -97,15 +96,14 @@ export class Engine {
   }
 
   /**
-   * What the HTTP listeners use (src/http): the open database, the plugins and pipelines, the config
-   * snapshot their jobs are enqueued under, and a wake for the worker after each commit.
+   * What the HTTP listeners use (src/http): the database's path (they open their own connection), the config
+   * and plugins, the config snapshot their jobs are enqueued under, the events, and a wake for the worker.
    */
   httpDeps() {
     const parts = this.started()
     return {
-      db: parts.store.db,
+      dbPath: parts.store.db.path,
       registry: this.registry,
-      pipelines: parts.pipelines,
       config: this.config,
       snapshotId: parts.store.snapshotId,
       version: this.version,
@@ -233,7 +231,7 @@ export class Engine {
     })
     const orphanTimer = setInterval(() => this.checkOrphans(), ORPHAN_CHECK_MS)
     orphanTimer.unref()
-    return {store, pipelines, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer, onWakeSignal: () => worker.wake()}
+    return {store, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer, onWakeSignal: () => worker.wake()}
   }
 
   /** Requeue (or mark dead) running jobs the filter picks; the dead ones end with a `job:end` event. */

@@ -16,8 +16,8 @@ export class Logger {
   }
 
   constructor(
-    private readonly format: LogFormat = 'text',
-    private readonly level: Level = 'info',
+    readonly format: LogFormat = 'text',
+    readonly level: Level = 'info',
     private readonly write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
   ) {}
 
@@ -33,6 +33,11 @@ export class Logger {
       .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : typeof v === 'object' ? JSON.stringify(v) : v}`)
       .join(' ')
     this.write(redact(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ` ${kv}` : ''}`, this.secrets))
+  }
+
+  /** A line another thread formatted (and redacted) with its own Logger: written as it is. */
+  writeLine(line: string): void {
+    this.write(redact(line, this.secrets))
   }
 
   debug(msg: string, f?: Record<string, unknown>) {

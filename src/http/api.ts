@@ -16,8 +16,8 @@ import {type WireJob, wireJob, wireLog, wireLoggedJob} from './wire.js'
  * The HTTP API of the original (its endpoints, request bodies and field names): trigger plugin commands and
  * pipelines, read jobs and job logs, follow the engine's events. Every request but /healthz, /plugins and /
  * carries a bearer token with the scope its endpoint needs. Reads use the CLI's query modules; enqueues go
- * through engine/ingress.ts, as `jobs enqueue` does, and wake the worker after their commit: a 202 means the
- * job is committed.
+ * through engine/ingress.ts, as `jobs enqueue` does, in group commits (batch.ts) that wake the worker: a 202
+ * means the job is committed.
  */
 
 const STATUS_ALIASES: Record<string, JobStatus> = {pending: 'queued', ok: 'succeeded', error: 'failed'}
@@ -127,9 +127,8 @@ export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStrea
     guard(req, [type === 'write' ? 'plugin:rw' : 'plugin:ro'])
     targetOf(d.registry, plugin, command)
     const payload = payloadOf(req.body)
-    const r = enqueueCommand(ctx(), {plugin, command, payload, origin: 'api'})
+    const r = await d.commit.run(() => enqueueCommand(ctx(), {plugin, command, payload, origin: 'api'}))
     if (r.status !== 'enqueued') throw new HttpError(409, 'conflict', r.reason)
-    d.wake()
     return reply.code(202).send({job_id: r.job.id, status: 'queued', plugin, command})
   })
 
@@ -153,7 +152,6 @@ export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStrea
       const why = r.skipped[0]?.reason ?? (p.if ? `its if: ${p.if.source} is false for this payload` : 'no step to start')
       throw new HttpError(422, 'not_started', `pipeline ${p.name} did not start: ${why}`)
     }
-    d.wake()
     const accepted = {job_id: root.jobId, status: 'queued', plugin: 'pipeline', command: p.name, pipeline: p.name, step: root.step}
     if (!sync) return reply.code(202).send(accepted)
     const timeoutMs = Math.min(p.timeoutMs ?? api.max_sync_timeout_ms, api.max_sync_timeout_ms)

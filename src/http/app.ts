@@ -9,6 +9,7 @@ import type {Pipeline} from '../plugins/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
 import type {Db} from '../schema/db.js'
 import {DuctileError, errorMessage} from '../errors.js'
+import type {CommitBatch} from './batch.js'
 
 /**
  * What the API and the webhook listener share: the engine parts they use, one error shape
@@ -16,7 +17,7 @@ import {DuctileError, errorMessage} from '../errors.js'
  * route pattern, never the raw URL or a body.
  */
 
-/** The engine parts the HTTP listeners use (Engine.httpDeps()). */
+/** What the listeners' handlers use (built by http/thread.ts). */
 export interface HttpDeps {
   db: Db
   registry: PluginRegistry
@@ -25,8 +26,8 @@ export interface HttpDeps {
   snapshotId: string
   version: string
   startedAt: number
-  /** Wake the worker loop: a job was committed. */
-  wake: () => void
+  /** Where requests' writes go: one transaction per turn of the event loop, the worker woken after it. */
+  commit: CommitBatch
   events: EventEmitter<EngineEventMap>
   logger: Logger
 }
@@ -92,8 +93,10 @@ export function createApp(d: Pick<HttpDeps, 'logger'>, o: {bodyLimit: number; re
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({error: {code: 'not_found', message: `no endpoint ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}`}})
   })
+  const debug = d.logger.level === 'debug'
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode
+    if (status < 400 && !debug) return
     d.logger.log(status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug', 'http', {
       method: req.method,
       route: req.routeOptions.url ?? '(none)',

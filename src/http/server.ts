@@ -1,15 +1,17 @@
-import type {FastifyInstance} from 'fastify'
+import type {EventEmitter} from 'node:events'
+import {pathToFileURL} from 'node:url'
+import {Worker} from 'node:worker_threads'
 
-import type {Listen} from '../config/types.js'
-import {DuctileError, errorMessage} from '../errors.js'
-import {buildApi} from './api.js'
-import type {HttpDeps} from './app.js'
-import {buildWebhooks} from './webhooks.js'
+import type {EngineEventMap} from '../engine/events.js'
+import type {Logger} from '../engine/log.js'
+import {ownModule} from '../lib/assets.js'
+import {DuctileError} from '../errors.js'
+import type {FromListeners, ListenerData, ToListeners} from './thread.js'
 
 /**
- * The engine's listeners: the API when api.enabled, the webhooks when webhooks.listen is set. Started after
- * the engine (the database is open, crash recovery is done) and closed before it stops, so no request is
- * accepted that the engine will not see through.
+ * The engine's listeners: the API when api.enabled, the webhooks when webhooks.listen is set, run on a thread
+ * of their own (http/thread.ts). Started after the engine (the database is open, crash recovery is done) and
+ * closed before it stops, so no request is accepted that the engine will not see through.
  */
 
 export interface Listeners {
@@ -20,42 +22,70 @@ export interface Listeners {
   close(): Promise<void>
 }
 
-async function listen(app: FastifyInstance, l: Listen, what: string, key: string): Promise<string> {
-  try {
-    await app.listen({host: l.host, port: l.port})
-  } catch (err) {
-    const code = (err as {code?: string}).code
-    const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : errorMessage(err)
-    throw new DuctileError('runtime', `cannot listen for ${what} on ${l.text}: ${why}`, {hint: `stop what holds it or change ${key}`})
-  }
-  const a = app.server.address()
-  return a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : l.text
+/** What the engine gives its listeners (Engine.httpDeps()). */
+export type ListenerDeps = Omit<ListenerData, 'logFormat' | 'logLevel' | 'cpus'> & {
+  /** Wake the worker loop: jobs were committed. */
+  wake: () => void
+  events: EventEmitter<EngineEventMap>
+  logger: Logger
 }
 
-export async function startListeners(d: HttpDeps): Promise<Listeners> {
-  const apps: FastifyInstance[] = []
-  const close = async () => {
-    await Promise.all(apps.map((a) => a.close()))
-  }
-  try {
-    let api: string | null = null
-    let webhooks: string | null = null
-    if (d.config.api.enabled) {
-      const {app} = buildApi(d)
-      apps.push(app)
-      api = await listen(app, d.config.api.listen, 'the API', 'api.listen')
-      d.logger.info('api listening', {address: api, tokens: d.config.api.tokens.length})
+const FORWARDED = ['job:start', 'job:end', 'job:retry', 'breaker:change'] as const
+
+export function startListeners(d: ListenerDeps, o: {cpus?: number[] | null} = {}): Promise<Listeners> {
+  const {wake, events, logger, ...rest} = d
+  const workerData: ListenerData = {...rest, logFormat: logger.format, logLevel: logger.level, cpus: o.cpus ?? null}
+  const file = ownModule('http/thread')
+  // From the sources (tests, development) the thread registers the TypeScript loader first (Node 20 does
+  // not pass a loader of this process on to its threads); the build's thread needs nothing.
+  const worker = file.endsWith('.ts')
+    ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(pathToFileURL(file).href)}) })`, {eval: true, workerData})
+    : new Worker(file, {workerData, execArgv: []})
+  // The engine's events, as plain data (a plugin's response stays here: nothing there needs it).
+  const forwards = FORWARDED.map((name) => {
+    const fn = (payload: unknown) => {
+      const p = name === 'job:end' ? {...(payload as object), response: undefined} : payload
+      worker.postMessage({type: 'event', name, payload: p} satisfies ToListeners)
     }
-    const wl = d.config.webhooks.listen
-    if (wl) {
-      const app = buildWebhooks(d, d.config.webhooks.endpoints)
-      apps.push(app)
-      webhooks = await listen(app, wl, 'webhooks', 'webhooks.listen')
-      d.logger.info('webhooks listening', {address: webhooks, endpoints: d.config.webhooks.endpoints.map((e) => e.path).join(',')})
+    events.on(name, fn)
+    return () => events.off(name, fn)
+  })
+  let closing: Promise<void> | null = null
+  let onClosed: (() => void) | null = null
+  return new Promise((resolve, reject) => {
+    const fail = (message: string, hint?: string) => {
+      for (const off of forwards) off()
+      void worker.terminate()
+      reject(new DuctileError('runtime', message, {hint}))
     }
-    return {api, webhooks, close}
-  } catch (err) {
-    await close()
-    throw err
-  }
+    worker.on('message', (m: FromListeners) => {
+      if (m.type === 'wake') wake()
+      else if (m.type === 'log') logger.writeLine(m.line)
+      else if (m.type === 'failed') fail(m.message, m.hint)
+      else if (m.type === 'closed') onClosed?.()
+      else if (m.type === 'listening') {
+        if (m.api) logger.info('api listening', {address: m.api, tokens: d.config.api.tokens.length})
+        if (m.webhooks) logger.info('webhooks listening', {address: m.webhooks, endpoints: d.config.webhooks.endpoints.map((e) => e.path).join(',')})
+        resolve({
+          api: m.api,
+          webhooks: m.webhooks,
+          close: () => {
+            closing ??= new Promise<void>((done) => {
+              onClosed = done
+              worker.postMessage({type: 'close'} satisfies ToListeners)
+            }).then(async () => {
+              for (const off of forwards) off()
+              await worker.terminate()
+            })
+            return closing
+          },
+        })
+      }
+    })
+    worker.on('error', (err) => {
+      logger.error('the http listeners failed', {error: err.message})
+      fail(`the http listeners failed: ${err.message}`)
+    })
+    worker.on('exit', () => onClosed?.())
+  })
 }

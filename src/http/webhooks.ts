@@ -55,22 +55,23 @@ export function buildWebhooks(d: HttpDeps, endpoints: WebhookEndpoint[]): Fastif
         const v = first(req.headers, [n])
         if (v) headers[n] = v
       }
-      const r = enqueueCommand(
-        {db: d.db, registry: d.registry, service: d.config.service, snapshotId: d.snapshotId, now: new Date()},
-        {
-          plugin: ep.plugin,
-          command: ep.command,
-          payload,
-          origin: 'webhook',
-          submittedBy: `webhook:${ep.name}`,
-          dedupeKey: delivery ? `webhook:${ep.name}:${delivery}` : undefined,
-          dedupeOutstanding: true,
-          envelope: {webhook: {endpoint: ep.name, event: first(req.headers, EVENT_HEADERS) ?? null, delivery: delivery ?? null, headers}},
-        },
+      const r = await d.commit.run(() =>
+        enqueueCommand(
+          {db: d.db, registry: d.registry, service: d.config.service, snapshotId: d.snapshotId, now: new Date()},
+          {
+            plugin: ep.plugin,
+            command: ep.command,
+            payload,
+            origin: 'webhook',
+            submittedBy: `webhook:${ep.name}`,
+            dedupeKey: delivery ? `webhook:${ep.name}:${delivery}` : undefined,
+            dedupeOutstanding: true,
+            envelope: {webhook: {endpoint: ep.name, event: first(req.headers, EVENT_HEADERS) ?? null, delivery: delivery ?? null, headers}},
+          },
+        ),
       )
       if (r.status === 'deduplicated') return reply.code(200).send({job_id: r.existingJobId, status: 'duplicate', plugin: ep.plugin, command: ep.command})
       if (r.status !== 'enqueued') throw new HttpError(409, 'conflict', r.reason)
-      d.wake()
       return reply.code(202).send({job_id: r.job.id, status: 'queued', plugin: ep.plugin, command: ep.command})
     })
   }

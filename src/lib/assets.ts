@@ -25,3 +25,11 @@ function codeRoot(): string {
 export function ownFile(rel: string): string {
   return join(codeRoot(), rel)
 }
+
+/**
+ * A TypeScript module of ours that a thread loads by path (the HTTP listeners): the .ts source under tsx
+ * (whose loader the thread inherits), the bundle the build emits beside the same path under dist/.
+ */
+export function ownModule(rel: string): string {
+  return join(codeRoot(), here.endsWith('.ts') ? `${rel}.ts` : `${rel}.js`)
+}

@@ -4,9 +4,11 @@ import {symlinkSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {affinityPlan, allowedCpus, confineProcess, formatCpuList, parseCpuList} from '../../src/engine/affinity.js'
+import {affinityPlan, allowedCpus, confineProcess, cpusBeside, formatCpuList, parseCpuList, threadCpus} from '../../src/engine/affinity.js'
 import {findOnPath} from '../../src/lib/which.js'
 import {tempDir} from '../helpers/db.js'
+import {startedEngine, waitFor} from '../helpers/engine.js'
+import {TOKEN_VARS, httpTestEnv, ingressYaml} from '../helpers/http.js'
 
 describe('cpu_affinity', () => {
   it('reads and writes CPU lists as /proc, taskset and systemd do', () => {
@@ -22,6 +24,32 @@ describe('cpu_affinity', () => {
     assert.equal(affinityPlan('auto', 4, [0, 1]), null)
     assert.equal(affinityPlan('off', 1, [0, 1, 2, 3]), null)
     assert.equal(affinityPlan('auto', 1, null), null, 'not Linux: nothing to confine')
+  })
+
+  it('the HTTP listeners run beside a confined engine: on the CPUs it left free, else on all it was given', () => {
+    assert.deepEqual(cpusBeside([0, 1], [0]), [1])
+    assert.deepEqual(cpusBeside([0, 1, 2, 3], [1, 2]), [0, 3])
+    assert.deepEqual(cpusBeside([0], [0]), [0])
+    assert.equal(cpusBeside(null, [0]), null)
+  })
+
+  it('an engine confined to one CPU puts its listeners thread on the others', async (t) => {
+    const allowed = allowedCpus()
+    if (allowed?.length !== 2) return t.skip('needs a process allowed on exactly 2 CPUs (max_workers 1 then confines)')
+    const env = httpTestEnv(`${ingressYaml()}plugins:\n  echo-sh: {}\n`, {service: '  max_workers: 1\n'})
+    const e = await startedEngine(env.configPath, [], {env: {...TOKEN_VARS}})
+    try {
+      await waitFor('the API to listen', () => e.err().includes('api listening'))
+      const threads = threadCpus(e.child.pid!)
+      const main = threads.get(e.child.pid!)
+      assert.equal(main, String(allowed[0]), 'the engine keeps to its worker CPU')
+      const beside = [...threads.values()].filter((l) => l === String(allowed[1]))
+      assert.equal(beside.length, 1, `one thread (the listeners) on the other CPU: ${JSON.stringify([...threads])}`)
+    } finally {
+      e.child.kill('SIGTERM')
+      await e.exited
+      env.db.close()
+    }
   })
 
   it('other engines on the machine: the CPUs the fewest of them keep to, lowest first', () => {

@@ -56,8 +56,8 @@ export const TOKEN_VARS = {
 }
 
 /** A test environment whose config has the API and webhooks (its tokens.yaml written beside it). */
-export function httpTestEnv(yaml: string): TestEnv {
-  const env = testEnv(yaml)
+export function httpTestEnv(yaml: string, opts: {service?: string} = {}): TestEnv {
+  const env = testEnv(yaml, opts)
   writeFileSync(join(env.dir, 'tokens.yaml'), `tokens:\n  - {name: slow, key: ${TOKENS.slow}}\n  - {name: hook, key: ${HOOK_SECRET}}\n`, {mode: 0o600})
   return env
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import {createServer} from 'node:net'
+import type {AddressInfo} from 'node:net'
 import {describe, it} from 'node:test'
 
-import {rows, startedEngine, waitFor} from '../helpers/engine.js'
+import {rows, spawnEngine, startedEngine, waitFor} from '../helpers/engine.js'
 import {TOKENS, TOKEN_VARS, httpTestEnv, ingressYaml} from '../helpers/http.js'
 
 /** 202 means committed: a kill -9 of the engine while requests are in flight loses no accepted job. */
@@ -64,5 +66,28 @@ describe('http api: kill -9 mid-request', () => {
       await again.exited
       env.db.close()
     }
+  })
+
+  it('a port in use stops the start with what to do, and SIGTERM closes the listener before the engine drains', async () => {
+    const held = createServer()
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r))
+    const port = (held.address() as AddressInfo).port
+    const env = httpTestEnv(`${ingressYaml().replace('listen: 127.0.0.1:0\n  auth', `listen: 127.0.0.1:${port}\n  auth`)}plugins:\n  echo-sh: {}\n`)
+    try {
+      const refused = spawnEngine(env.configPath, [], {env: TOKEN_VARS})
+      assert.equal(await refused.exited, 1)
+      assert.match(refused.err(), new RegExp(`cannot listen for the API on 127\\.0\\.0\\.1:${port}: the address is in use`))
+      assert.match(refused.err(), /stop what holds it or change api\.listen/)
+      assert.equal(rows(env.db, "SELECT COUNT(*) AS n FROM job_queue WHERE status = 'running'")[0]!.n, 0)
+    } finally {
+      held.close()
+    }
+    const engine = await startedEngine(env.configPath, [], {env: TOKEN_VARS})
+    const address = await waitFor('the API to listen', () => /api listening address=(\S+)/.exec(engine.err())?.[1])
+    assert.equal((await fetch(`http://${address}/healthz`)).status, 200)
+    engine.child.kill('SIGTERM')
+    assert.equal(await engine.exited, 0)
+    await assert.rejects(fetch(`http://${address}/healthz`), 'nothing listens after the stop')
+    env.db.close()
   })
 })

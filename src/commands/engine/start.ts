@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {formatIssue} from '../../config/load.js'
 import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
-import {ENGINE_TITLE, confineEngine} from '../../engine/affinity.js'
+import {ENGINE_TITLE, allowedCpus, confineEngine, cpusBeside, parseCpuList} from '../../engine/affinity.js'
 import {Engine} from '../../engine/engine.js'
 import {Logger} from '../../engine/log.js'
 import {errorMessage} from '../../errors.js'
@@ -42,6 +42,8 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
     const db = runtimeDbPath(config, this.flags.db)
     // `ps` shows "ductile engine start --config …", and other engines find this one when they choose CPUs.
     process.title = [ENGINE_TITLE, 'start', ...this.argv].join(' ')
+    // The CPUs it was given, before it keeps to its workers' share: its HTTP listeners run beside it on these.
+    const given = allowedCpus()
     const confined = confineEngine(config.service.cpu_affinity, config.service.max_workers)
     if (confined && 'via' in confined) {
       logger.info('engine confined to the CPUs its workers need', {
@@ -79,7 +81,7 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
       // Loaded only here: the HTTP framework costs nothing to the commands that never listen.
       const {startListeners} = await import('../../http/server.js')
       try {
-        listeners = await startListeners(engine.httpDeps())
+        listeners = await startListeners(engine.httpDeps(), {cpus: confined && 'via' in confined ? cpusBeside(given, parseCpuList(confined.cpus)) : null})
       } catch (err) {
         await engine.stop()
         throw err
