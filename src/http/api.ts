@@ -144,8 +144,10 @@ export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStrea
         'too_many_sync',
         `${api.max_concurrent_sync} synchronous pipeline calls are waiting (api.max_concurrent_sync): retry later or call with ?async=true`,
       )
-    const r = d.db.tx(() =>
-      emitEvent({...ctx(), pipelines: d.pipelines, secrets: d.config.secrets}, {type: p.on ?? 'api.trigger', payload, origin: 'api', pipelines: [p]}),
+    // Routing may fail after it wrote (route_failed): its writes are undone on their own, in a savepoint.
+    const r = await d.commit.run(
+      () => emitEvent({...ctx(), pipelines: d.pipelines, secrets: d.config.secrets}, {type: p.on ?? 'api.trigger', payload, origin: 'api', pipelines: [p]}),
+      {savepoint: true},
     )
     const root = r.enqueued[0]
     if (!root) {

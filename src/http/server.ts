@@ -32,7 +32,10 @@ export type ListenerDeps = Omit<ListenerData, 'logFormat' | 'logLevel' | 'cpus'>
 
 const FORWARDED = ['job:start', 'job:end', 'job:retry', 'breaker:change'] as const
 
-export function startListeners(d: ListenerDeps, o: {cpus?: number[] | null} = {}): Promise<Listeners> {
+export function startListeners(
+  d: ListenerDeps,
+  o: {cpus?: number[] | null /** The thread died after it listened. */; onFailure?: (message: string) => void} = {},
+): Promise<Listeners> {
   const {wake, events, logger, ...rest} = d
   const workerData: ListenerData = {...rest, logFormat: logger.format, logLevel: logger.level, cpus: o.cpus ?? null}
   const file = ownModule('http/thread')
@@ -41,10 +44,12 @@ export function startListeners(d: ListenerDeps, o: {cpus?: number[] | null} = {}
   const worker = file.endsWith('.ts')
     ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(pathToFileURL(file).href)}) })`, {eval: true, workerData})
     : new Worker(file, {workerData, execArgv: []})
-  // The engine's events, as plain data (a plugin's response stays here: nothing there needs it).
+  // The engine's events, as small plain data: a job's id, plugin, command and attempt (not its payload of up
+  // to 1 MiB, nor a plugin's response: nothing there reads them).
   const forwards = FORWARDED.map((name) => {
-    const fn = (payload: unknown) => {
-      const p = name === 'job:end' ? {...(payload as object), response: undefined} : payload
+    const fn = (payload: {job?: {id: string; plugin: string; command: string; attempt: number}}) => {
+      const j = payload.job
+      const p = j ? {...payload, response: undefined, job: {id: j.id, plugin: j.plugin, command: j.command, attempt: j.attempt}} : payload
       worker.postMessage({type: 'event', name, payload: p} satisfies ToListeners)
     }
     events.on(name, fn)
@@ -52,11 +57,16 @@ export function startListeners(d: ListenerDeps, o: {cpus?: number[] | null} = {}
   })
   let closing: Promise<void> | null = null
   let onClosed: (() => void) | null = null
+  let listening = false
+  let failed = false
   return new Promise((resolve, reject) => {
     const fail = (message: string, hint?: string) => {
+      if (failed) return
+      failed = true
       for (const off of forwards) off()
       void worker.terminate()
-      reject(new DuctileError('runtime', message, {hint}))
+      if (listening) o.onFailure?.(message)
+      else reject(new DuctileError('runtime', message, {hint}))
     }
     worker.on('message', (m: FromListeners) => {
       if (m.type === 'wake') wake()
@@ -64,6 +74,7 @@ export function startListeners(d: ListenerDeps, o: {cpus?: number[] | null} = {}
       else if (m.type === 'failed') fail(m.message, m.hint)
       else if (m.type === 'closed') onClosed?.()
       else if (m.type === 'listening') {
+        listening = true
         if (m.api) logger.info('api listening', {address: m.api, tokens: d.config.api.tokens.length})
         if (m.webhooks) logger.info('webhooks listening', {address: m.webhooks, endpoints: d.config.webhooks.endpoints.map((e) => e.path).join(',')})
         resolve({
@@ -86,6 +97,9 @@ export function startListeners(d: ListenerDeps, o: {cpus?: number[] | null} = {}
       logger.error('the http listeners failed', {error: err.message})
       fail(`the http listeners failed: ${err.message}`)
     })
-    worker.on('exit', () => onClosed?.())
+    worker.on('exit', (code) => {
+      if (onClosed) onClosed()
+      else if (listening && !closing) fail(`the listeners' thread exited (code ${code})`)
+    })
   })
 }

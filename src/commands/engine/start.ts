@@ -58,20 +58,22 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
     const engine = new Engine({config, registry, dbPath: db, version: this.config.version, logger, pipelines})
     // Handlers first: a SIGTERM while the engine starts (systemd stopping it right away) must still drain
     // and exit 0, not kill the process by the default action. The stop waits for the start to finish.
+    let stopFor: (why: string, force: boolean) => void = () => {}
     const stopped = new Promise<void>((resolve) => {
-      let signals = 0
-      const onSignal = (sig: NodeJS.Signals) => {
-        signals++
-        logger.info('signal', {signal: sig, action: signals === 1 ? 'draining running jobs' : 'terminating running plugins'})
+      let stops = 0
+      stopFor = (why, force) => {
+        stops++
+        logger.info('stopping', {why, action: stops === 1 && !force ? 'draining running jobs' : 'terminating running plugins'})
         starting
           // Listeners first: no request is accepted that the stopping engine would not see through.
-          .then(() => (signals === 1 ? listeners?.close() : undefined))
-          .then(() => engine.stop({force: signals > 1}))
+          .then(() => (stops === 1 ? listeners?.close() : undefined))
+          .then(() => engine.stop({force: force || stops > 1}))
           .then(resolve, (err) => {
             logger.error('stop failed', {error: errorMessage(err)})
             resolve()
           })
       }
+      const onSignal = (sig: NodeJS.Signals) => stopFor(`signal ${sig}`, false)
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
     })
@@ -81,7 +83,15 @@ export default class EngineStart extends BaseCommand<typeof EngineStart> {
       // Loaded only here: the HTTP framework costs nothing to the commands that never listen.
       const {startListeners} = await import('../../http/server.js')
       try {
-        listeners = await startListeners(engine.httpDeps(), {cpus: confined && 'via' in confined ? cpusBeside(given, parseCpuList(confined.cpus)) : null})
+        listeners = await startListeners(engine.httpDeps(), {
+          cpus: confined && 'via' in confined ? cpusBeside(given, parseCpuList(confined.cpus)) : null,
+          // Listeners that die leave the engine deaf: it stops (exit 1), and systemd's Restart= brings both back.
+          onFailure: (message) => {
+            logger.error('the http listeners stopped; stopping the engine', {error: message})
+            process.exitCode = 1
+            stopFor('the http listeners failed', false)
+          },
+        })
       } catch (err) {
         await engine.stop()
         throw err
