@@ -79,7 +79,8 @@ export function createApp(d: Pick<HttpDeps, 'logger'>, o: {bodyLimit: number; re
     requestTimeout: o.requestTimeoutMs,
     connectionTimeout: 0,
     keepAliveTimeout: 5000,
-    http: {headersTimeout: o.requestTimeoutMs},
+    // Node looks for requests past their time every connectionsCheckingInterval (30 s unless told).
+    http: {headersTimeout: o.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, o.requestTimeoutMs)} as object,
     return503OnClosing: true,
   })
   app.setErrorHandler((err, req, reply) => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
+import {connect} from 'node:net'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -237,10 +238,21 @@ describe('http api: endpoints, errors, auth and scopes', () => {
   })
 })
 
-describe('http api: rate limit', () => {
+describe('http api: rate limit and request timeout', () => {
   let h: HttpEnv
   before(async () => {
-    h = await startHttpEnv(`${ingressYaml({api: '  rate_limit: {requests: 3, per: 1h}\n'})}plugins:\n  echo-sh: {}\n`)
+    h = await startHttpEnv(`${ingressYaml({api: '  rate_limit: {requests: 3, per: 1h}\n  request_timeout: 200ms\n'})}plugins:\n  echo-sh: {}\n`)
+  })
+
+  it('a request that does not arrive whole within api.request_timeout is cut off (a slow client holds nothing)', async () => {
+    const {hostname, port} = new URL(h.api)
+    const sock = connect(Number(port), hostname)
+    let answer = ''
+    sock.setEncoding('utf8').on('data', (d: string) => (answer += d))
+    // Headers, then a body that never comes.
+    sock.write('POST /plugin/echo-sh/poll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"pay')
+    await new Promise((r) => sock.on('close', r))
+    assert.match(answer, /^HTTP\/1\.1 408/, 'answered 408 Request Timeout, then closed')
   })
   after(() => h.close())
 

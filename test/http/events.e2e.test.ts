@@ -7,7 +7,7 @@ import {after, before, describe, it} from 'node:test'
 
 import type {EngineEventMap} from '../../src/engine/events.js'
 import {EventStream, type StreamEvent} from '../../src/http/stream.js'
-import {waitFor} from '../helpers/engine.js'
+import {rows, waitFor} from '../helpers/engine.js'
 import {type HttpEnv, TOKENS, call, ingressYaml, startHttpEnv} from '../helpers/http.js'
 
 /** GET /events: the engine's job events as Server-Sent Events, heartbeats, and slow clients dropped. */
@@ -71,6 +71,30 @@ describe('events: the live stream', () => {
       )
       await waitFor('a heartbeat', () => s.comments.includes(': heartbeat'))
       assert.equal((await call(`${h.api}/healthz`)).body.event_clients, 1)
+    } finally {
+      s.close()
+    }
+  })
+})
+
+describe('events: breakers', () => {
+  let h: HttpEnv
+  before(async () => {
+    h = await startHttpEnv(
+      `${ingressYaml()}plugins:\n  behave: {}\n  flaky:\n    uses: behave\n    retry: {max_attempts: 1}\n    circuit_breaker: {threshold: 1, reset_after: 1h}\n` +
+        '    schedules: [{id: hourly, every: 1h, command: poll, payload: {mode: error}}]\n',
+    )
+  })
+  after(() => h.close())
+
+  it('tells a breaker that opened (scheduler.circuit_state_changed)', async () => {
+    const s = await subscribe(`${h.api}/events`, TOKENS.all)
+    try {
+      // The engine's first tick (at its start) fired the schedule; the next one judges its failed job.
+      await waitFor('the scheduled job to fail', () => rows(h.env.db, "SELECT 1 FROM job_queue WHERE plugin = 'flaky' AND status = 'failed'").length)
+      await h.engine.tick()
+      const opened = await waitFor('the breaker event', () => s.events.find((e) => e.type === 'scheduler.circuit_state_changed'))
+      assert.deepEqual({...opened.data}, {plugin: 'flaky', command: 'poll', from: null, to: 'open', reason: 'failure_threshold', failure_count: 1})
     } finally {
       s.close()
     }
