@@ -56,7 +56,14 @@ function payloadOf(body: unknown): Record<string, unknown> {
   return p
 }
 
-type Query = Record<string, string | undefined>
+type Query = Record<string, string | string[] | undefined>
+
+/** A query parameter given at most once: `?plugin=a&plugin=b` is refused, not read as one of them. */
+function one(q: Query, name: string): string | undefined {
+  const v = q[name]
+  if (Array.isArray(v)) throw new HttpError(400, 'validation', `give ${name} once (got ${v.length} values)`)
+  return v === '' ? undefined : v
+}
 
 export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStream} {
   const api = d.config.api
@@ -137,7 +144,8 @@ export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStrea
     const p = d.pipelines.find((x) => x.name === req.params.name)
     if (!p) throw new HttpError(404, 'not_found', `unknown pipeline ${req.params.name}`)
     const payload = payloadOf(req.body)
-    const sync = req.query.async === 'false' || (p.executionMode === 'synchronous' && req.query.async !== 'true')
+    const asyncParam = one(req.query, 'async')
+    const sync = asyncParam === 'false' || (p.executionMode === 'synchronous' && asyncParam !== 'true')
     if (sync && syncWaiting >= api.max_concurrent_sync)
       throw new HttpError(
         429,
@@ -245,10 +253,10 @@ export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStrea
     guard(req, ['jobs:ro'])
     const q = req.query
     const jobs = listJobs(d.db, {
-      status: statusParam(q.status),
-      plugin: q.plugin || undefined,
-      command: q.command || undefined,
-      limit: limitParam(q.limit, 50, 1000),
+      status: statusParam(one(q, 'status')),
+      plugin: one(q, 'plugin'),
+      command: one(q, 'command'),
+      limit: limitParam(one(q, 'limit'), 50, 1000),
     })
     return {jobs: jobs.map((j) => wireJob(j, undefined, false)), total: jobs.length}
   })
@@ -257,17 +265,17 @@ export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStrea
     guard(req, ['jobs:ro'])
     const q = req.query
     const r = searchJobLogs(d.db, {
-      jobId: q.job_id || undefined,
-      plugin: q.plugin || undefined,
-      command: q.command || undefined,
-      status: statusParam(q.status),
-      submittedBy: q.submitted_by || undefined,
-      from: timeParam('from', q.from),
-      to: timeParam('to', q.to),
-      query: q.query || undefined,
-      limit: limitParam(q.limit, 50, MAX_JOB_LOGS),
+      jobId: one(q, 'job_id'),
+      plugin: one(q, 'plugin'),
+      command: one(q, 'command'),
+      status: statusParam(one(q, 'status')),
+      submittedBy: one(q, 'submitted_by'),
+      from: timeParam('from', one(q, 'from')),
+      to: timeParam('to', one(q, 'to')),
+      query: one(q, 'query'),
+      limit: limitParam(one(q, 'limit'), 50, MAX_JOB_LOGS),
     })
-    const withResult = q.include_result === 'true'
+    const withResult = one(q, 'include_result') === 'true'
     return {logs: r.rows.map((l) => wireLog(l, withResult)), total: r.rows.length, truncated: r.truncated}
   })
 

@@ -34,7 +34,12 @@ const FORWARDED = ['job:start', 'job:end', 'job:retry', 'breaker:change'] as con
 
 export function startListeners(
   d: ListenerDeps,
-  o: {cpus?: number[] | null /** The thread died after it listened. */; onFailure?: (message: string) => void} = {},
+  o: {
+    /** The CPUs for the thread (see engine/affinity.ts cpusBeside); null: where the engine runs. */
+    cpus?: number[] | null
+    /** Told when the thread dies after it listened (the engine then stops: see engine start). */
+    onFailure?: (message: string) => void
+  } = {},
 ): Promise<Listeners> {
   const {wake, events, logger, ...rest} = d
   const workerData: ListenerData = {...rest, logFormat: logger.format, logLevel: logger.level, cpus: o.cpus ?? null}
@@ -81,6 +86,8 @@ export function startListeners(
           api: m.api,
           webhooks: m.webhooks,
           close: () => {
+            // A thread that already died has nothing left to close.
+            if (failed) return Promise.resolve()
             closing ??= new Promise<void>((done) => {
               onClosed = done
               worker.postMessage({type: 'close'} satisfies ToListeners)

@@ -159,6 +159,9 @@ describe('http api: endpoints, errors, auth and scopes', () => {
     assert.ok(list.body.jobs[0].created_at >= list.body.jobs[1].created_at, 'newest first')
     assert.equal((await call(`${h.api}/jobs?status=bogus`, {token: TOKENS.jobsRo})).body.error.code, 'validation')
     assert.equal((await call(`${h.api}/jobs?limit=0`, {token: TOKENS.jobsRo})).status, 400)
+    const twice = await call(`${h.api}/jobs?plugin=a&plugin=b`, {token: TOKENS.jobsRo})
+    assert.equal(twice.status, 400, 'a parameter given twice is refused, not half-read')
+    assert.match(twice.body.error.message, /give plugin once/)
   })
 
   it('GET /job-logs filters as the original does, with limit ≤ 200', async () => {
