@@ -6,6 +6,20 @@ export type LogFormat = 'text' | 'json'
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 const ORDER: Record<Level, number> = {debug: 10, info: 20, warn: 30, error: 40}
 
+/** Control characters, line breaks included: in a text line they would forge lines or drive the terminal. */
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g
+
+/** A control character made visible (`\n`, `\r`, `\t`, `\x1b`, `\u009b`). */
+function visible(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    if (c === '\n') return '\\n'
+    if (c === '\r') return '\\r'
+    if (c === '\t') return '\\t'
+    const code = c.charCodeAt(0)
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+}
+
 export class Logger {
   /** Secret values never written: each line is redacted (see Config.secrets). */
   private secrets: string[] = []
@@ -32,7 +46,8 @@ export class Logger {
       .filter(([, v]) => v !== undefined && v !== null && v !== '')
       .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : typeof v === 'object' ? JSON.stringify(v) : v}`)
       .join(' ')
-    this.write(redact(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ` ${kv}` : ''}`, this.secrets))
+    // Plugin text reaches the message and the values: one line, nothing a terminal would act on.
+    this.write(visible(redact(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ` ${kv}` : ''}`, this.secrets)))
   }
 
   /** A line another thread formatted (and redacted) with its own Logger: written as it is. */
