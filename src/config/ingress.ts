@@ -162,6 +162,8 @@ export function parseIngress(st: LoadState, file: string, doc: Record<string, un
     heartbeat_ms: positiveDurationAt(st, file, 'api.heartbeat', a.heartbeat, 15_000),
   }
   if (a.enabled !== undefined && typeof a.enabled !== 'boolean') err(st, file, 'api.enabled', 'must be true or false')
+  if (a.allowed_origins !== undefined)
+    warn(st, file, 'api.allowed_origins', 'not supported: the API sends no CORS headers, so browsers on other origins cannot call it (ignored)')
   if (api.enabled && !isLoopback(api.listen.host))
     warn(st, file, 'api.listen', `the API listens on ${api.listen.text}, beyond localhost, in plain HTTP: put a TLS-terminating proxy in front`)
   if (api.enabled && tokens.length === 0)

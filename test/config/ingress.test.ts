@@ -134,7 +134,7 @@ webhooks:
       {
         'config.yaml': `plugin_roots: [./p]
 include: [tokens.yaml]
-api: {enabled: true, listen: "0.0.0.0:8080", auth: {tokens: [{secret_ref: ci}]}}
+api: {enabled: true, listen: "0.0.0.0:8080", allowed_origins: ["https://x"], auth: {tokens: [{secret_ref: ci}]}}
 webhooks: {listen: ":8091"}
 `,
         'tokens.yaml': 'tokens: [{name: ci, key: ci-key-ci-key-ci-key-1, scopes: ["*"]}]\n',
@@ -147,6 +147,7 @@ webhooks: {listen: ":8091"}
       .join('\n')
     assert.match(warnings, /api\.listen: the API listens on 0\.0\.0\.0:8080, beyond localhost, in plain HTTP: put a TLS-terminating proxy in front/)
     assert.match(warnings, /webhooks\.listen: webhooks listen on :8091, beyond localhost/)
+    assert.match(warnings, /api\.allowed_origins: not supported: the API sends no CORS headers/)
     assert.match(warnings, /tokens: this file holds keys and is readable by others \(mode 644\): chmod 600/)
     const none = write({'config.yaml': 'plugin_roots: [./p]\napi: {enabled: true}\n'})
     assert.ok(issues(none).some((i) => i.path === 'api.auth.tokens' && /no tokens/.test(i.message)))
