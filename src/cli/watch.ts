@@ -74,3 +74,18 @@ export function renderFrame(ov: Overview, st: FrameState): string[] {
   const room = Math.max(3, st.height - 1)
   return [...body.slice(0, room), footer]
 }
+
+/**
+ * The keys in one read of a terminal: several arrive together when they are pasted or typed faster than
+ * they are read ("mailer\r" is six letters and Enter). An escape sequence (an arrow key: ESC [ A) is one key.
+ */
+export function keysOf(chunk: string): string[] {
+  const keys: string[] = []
+  for (let i = 0; i < chunk.length; ) {
+    const m = chunk[i] === '\x1b' ? /^\x1b(?:\[[0-?]*[ -/]*[@-~]|O.)?/.exec(chunk.slice(i)) : null
+    const key = m ? m[0] : (chunk[i] as string)
+    keys.push(key)
+    i += key.length
+  }
+  return keys
+}

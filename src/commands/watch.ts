@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {usageError} from '../errors.js'
 import {durationFlag, statusFlag} from '../cli/flags.js'
-import {renderFrame} from '../cli/watch.js'
+import {keysOf, renderFrame} from '../cli/watch.js'
 import {JOB_STATUSES} from '../schema/definition.js'
 import {type Overview, readOverview} from '../queries/overview.js'
 
@@ -79,7 +79,7 @@ export default class Watch extends BaseCommand<typeof Watch> {
         clearInterval(timer)
         process.stdin.setRawMode(false)
         process.stdin.pause()
-        process.stdin.removeListener('data', onKey)
+        process.stdin.removeListener('data', onData)
         out.removeListener('resize', draw)
         out.write(LEAVE_ALT)
         resolve()
@@ -103,7 +103,10 @@ export default class Watch extends BaseCommand<typeof Watch> {
         else if (key === '?') state.help = !state.help
         draw()
       }
-      process.stdin.on('data', onKey)
+      const onData = (chunk: string) => {
+        for (const key of keysOf(chunk)) onKey(key)
+      }
+      process.stdin.on('data', onData)
       out.on('resize', draw)
       process.once('SIGTERM', finish)
       process.once('SIGINT', finish)

@@ -99,8 +99,8 @@ describe('ductile watch (Overwatch)', () => {
 
       tmux('send-keys', '-t', session, 'f')
       await waitFor('the filter prompt', () => capture(session).includes('filter by plugin:'))
-      tmux('send-keys', '-t', session, '-l', 'mailer')
-      tmux('send-keys', '-t', session, 'Enter')
+      // The name and its Enter in one write, as a paste or a busy terminal delivers them.
+      tmux('send-keys', '-t', session, '-l', 'mailer\r')
       const filtered = await waitFor('the filtered frame', () => {
         const c = capture(session)
         return c.includes('plugin=mailer') ? c : null
