@@ -1,7 +1,7 @@
 import {DEFAULT_RETRY} from '../config/defaults.js'
 import {isMap, parseJsonOr} from '../lib/json.js'
 import type {BreakerRecord, JobRecord, ScheduleRecord} from '../queries/explain.js'
-import {parseDuration, parseTs} from '../schema/time.js'
+import {formatTs, parseDuration, parseTs} from '../schema/time.js'
 import type {JobLogRow, JobTransition} from '../schema/types.js'
 
 /**
@@ -346,7 +346,7 @@ export function explainBreaker(r: BreakerRecord, defaults: {threshold: number; r
   const state = b?.state ?? 'closed'
   const opened = b?.opened_at ? parseTs(b.opened_at) : null
   const probeAfter = state === 'open' && opened ? new Date(opened.getTime() + reset_after_ms) : null
-  const probe_after = probeAfter ? probeAfter.toISOString().replace('T', ' ').replace('Z', '') : null
+  const probe_after = probeAfter ? formatTs(probeAfter) : null
   const failures = r.counted.map((f) => `job ${f.job_id}${f.last_error ? ` (${f.last_error})` : ''}`)
   const last = r.transitions[r.transitions.length - 1]
   let summary: string

@@ -8,7 +8,7 @@ import {JOB_STATUSES, type JobStatus} from '../schema/definition.js'
 import {formatTs, parseTs} from '../schema/time.js'
 import {isMap} from '../lib/json.js'
 import {Authenticator, RateLimiter} from './auth.js'
-import {type HttpDeps, HttpError, createApp} from './app.js'
+import {type HttpDeps, HttpError, createApp, ingressContext} from './app.js'
 import {EventStream} from './stream.js'
 import {type WireJob, wireJob, wireLog, wireLoggedJob} from './wire.js'
 
@@ -83,7 +83,7 @@ export function buildApi(d: HttpDeps): {app: FastifyInstance; stream: EventStrea
       throw new HttpError(429, 'rate_limited', `rate limit of this token reached: try again in ${wait} ms`, {'retry-after': String(Math.ceil(wait / 1000))})
     return r.token.name
   }
-  const ctx = () => ({db: d.db, registry: d.registry, service: d.config.service, snapshotId: d.snapshotId, now: new Date()})
+  const ctx = () => ingressContext(d)
 
   app.get('/', async () => ({
     name: 'Ductile',

@@ -4,6 +4,7 @@ import Fastify, {type FastifyInstance} from 'fastify'
 
 import type {Config} from '../config/types.js'
 import type {EngineEventMap} from '../engine/events.js'
+import type {IngressContext} from '../engine/ingress.js'
 import type {Logger} from '../engine/log.js'
 import type {Pipeline} from '../plugins/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
@@ -30,6 +31,11 @@ export interface HttpDeps {
   commit: CommitBatch
   events: EventEmitter<EngineEventMap>
   logger: Logger
+}
+
+/** What engine/ingress.ts needs to enqueue a request's work now, on the listeners' connection. */
+export function ingressContext(d: HttpDeps): IngressContext {
+  return {db: d.db, registry: d.registry, service: d.config.service, snapshotId: d.snapshotId, now: new Date()}
 }
 
 /** An answer other than success, in the one error shape. */

@@ -102,7 +102,7 @@ export class EventStream {
 
   publish(type: string, data: Record<string, unknown>): void {
     if (this.clients.size === 0) return
-    const event: StreamEvent = {id: ++this.seq, type, at: rfc3339(new Date().toISOString()), data}
+    const event: StreamEvent = {id: ++this.seq, type, at: new Date().toISOString(), data}
     // JSON.stringify escapes every line break: one event is one data line, whatever a plugin wrote.
     const frame = `id: ${event.id}\nevent: ${type}\ndata: ${JSON.stringify(event)}\n\n`
     for (const c of this.clients) this.write(c, frame)

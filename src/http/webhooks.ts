@@ -4,7 +4,7 @@ import type {WebhookEndpoint} from '../config/types.js'
 import {enqueueCommand} from '../engine/ingress.js'
 import {parseJsonOr, isMap} from '../lib/json.js'
 import {verifySignature} from './auth.js'
-import {type HttpDeps, HttpError, createApp} from './app.js'
+import {type HttpDeps, HttpError, createApp, ingressContext} from './app.js'
 
 /**
  * Signed webhooks (the original's WEBHOOKS): each endpoint's path takes POSTs whose raw body is signed with
@@ -56,19 +56,16 @@ export function buildWebhooks(d: HttpDeps, endpoints: WebhookEndpoint[]): Fastif
         if (v) headers[n] = v
       }
       const r = await d.commit.run(() =>
-        enqueueCommand(
-          {db: d.db, registry: d.registry, service: d.config.service, snapshotId: d.snapshotId, now: new Date()},
-          {
-            plugin: ep.plugin,
-            command: ep.command,
-            payload,
-            origin: 'webhook',
-            submittedBy: `webhook:${ep.name}`,
-            dedupeKey: delivery ? `webhook:${ep.name}:${delivery}` : undefined,
-            dedupeOutstanding: true,
-            envelope: {webhook: {endpoint: ep.name, event: first(req.headers, EVENT_HEADERS) ?? null, delivery: delivery ?? null, headers}},
-          },
-        ),
+        enqueueCommand(ingressContext(d), {
+          plugin: ep.plugin,
+          command: ep.command,
+          payload,
+          origin: 'webhook',
+          submittedBy: `webhook:${ep.name}`,
+          dedupeKey: delivery ? `webhook:${ep.name}:${delivery}` : undefined,
+          dedupeOutstanding: true,
+          envelope: {webhook: {endpoint: ep.name, event: first(req.headers, EVENT_HEADERS) ?? null, delivery: delivery ?? null, headers}},
+        }),
       )
       if (r.status === 'deduplicated') return reply.code(200).send({job_id: r.existingJobId, status: 'duplicate', plugin: ep.plugin, command: ep.command})
       if (r.status !== 'enqueued') throw new HttpError(409, 'conflict', r.reason)
