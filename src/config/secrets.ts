@@ -15,13 +15,22 @@ export const MIN_SECRET = 4
 export const isSecretKey = (key: string) => SECRET_KEY.test(key)
 
 /**
+ * Keys that name or point at a secret rather than hold one, even inside a secret block: `secret_ref: hook`,
+ * a tokens.yaml entry's `name` and `scopes`, a webhook's `signature_header`. Masked, they were removed from
+ * every log line as if secret ("webhooks listening" logged as "web***s listening").
+ */
+const LABEL_KEY = /(^|[_-])ref$|^name$|^scopes$|(^|[_-])header$/i
+/** Whether values under `key` are secret, given whether its parent's were. */
+const secretUnder = (key: string, parentSecret: boolean) => !LABEL_KEY.test(key) && (parentSecret || isSecretKey(key))
+
+/**
  * Mask secrets at any depth: every value under a secret-looking key (strings in its lists and maps too),
  * and the password of every URL or DSN.
  */
 export function maskSecrets(value: unknown, underSecret = false): unknown {
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v, underSecret))
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskSecrets(v, underSecret || isSecretKey(k))]))
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskSecrets(v, secretUnder(k, underSecret))]))
   }
   if (underSecret && value != null) return '***'
   if (typeof value === 'string') return value.replace(URL_PASSWORD, '$1***@')
@@ -32,7 +41,7 @@ export function maskSecrets(value: unknown, underSecret = false): unknown {
 export function secretValues(value: unknown, out: string[] = [], underSecret = false): string[] {
   if (Array.isArray(value)) for (const v of value) secretValues(v, out, underSecret)
   else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) secretValues(v, out, underSecret || isSecretKey(k))
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) secretValues(v, out, secretUnder(k, underSecret))
   } else if (typeof value === 'string' || typeof value === 'number') {
     const text = String(value)
     if (underSecret && text.length >= MIN_SECRET) out.push(text)

@@ -187,4 +187,28 @@ webhooks: {listen: ":8091"}
     assert.equal(listenCheck(local)?.status, 'ok')
     assert.equal(listenCheck(loadConfig(write({'config.yaml': 'plugin_roots: [./p]\n'}), {env: {}})), null)
   })
+
+  it('names and references are not secrets: a secret_ref, a tokens.yaml name and scopes stay readable in logs and the sanitized config', () => {
+    const file = write({
+      'config.yaml': `plugin_roots: [./p]
+include: [tokens.yaml]
+api: {enabled: true, auth: {tokens: [{secret_ref: deploy-bot, scopes: [plugin:rw]}]}}
+webhooks: {listen: "127.0.0.1:9", endpoints: [{name: github, path: /webhook/github, plugin: x, secret_ref: hook, signature_header: X-Hub-Signature-256}]}
+`,
+      'tokens.yaml': `tokens:\n  - {name: deploy-bot, key: ci-key-ci-key-ci-key-1, scopes: [jobs:ro]}\n  - {name: hook, key: ${SECRET}}\n`,
+    })
+    const c = loadConfig(file, {env: {}})
+    for (const name of ['hook', 'deploy-bot', 'plugin:rw', 'jobs:ro', 'X-Hub-Signature-256'])
+      assert.ok(!c.secrets.includes(name), `${name} is not a secret (a log line with "webhooks" stays whole)`)
+    for (const s of [SECRET, 'ci-key-ci-key-ci-key-1']) assert.ok(c.secrets.includes(s), `${s} is`)
+    const shown = c.sanitized as {webhooks: {endpoints: {secret_ref: string}[]}; tokens: {name: string; key: string}[]}
+    assert.equal(shown.webhooks.endpoints[0]!.secret_ref, 'hook')
+    assert.deepEqual(
+      shown.tokens.map((t) => [t.name, t.key]),
+      [
+        ['deploy-bot', '***'],
+        ['hook', '***'],
+      ],
+    )
+  })
 })

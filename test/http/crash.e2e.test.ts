@@ -4,7 +4,8 @@ import type {AddressInfo} from 'node:net'
 import {describe, it} from 'node:test'
 
 import {rows, spawnEngine, startedEngine, waitFor} from '../helpers/engine.js'
-import {TOKENS, TOKEN_VARS, httpTestEnv, ingressYaml} from '../helpers/http.js'
+import {signBody} from '../../src/http/auth.js'
+import {HOOK_SECRET, TOKENS, TOKEN_VARS, httpTestEnv, ingressYaml} from '../helpers/http.js'
 
 /** 202 means committed: a kill -9 of the engine while requests are in flight loses no accepted job. */
 
@@ -68,7 +69,7 @@ describe('http api: kill -9 mid-request', () => {
     }
   })
 
-  it('a port in use stops the start with what to do, and SIGTERM closes the listener before the engine drains', async () => {
+  it('a port in use stops the start with what to do; the built engine takes a signed webhook; SIGTERM closes the listener', async () => {
     const held = createServer()
     await new Promise<void>((r) => held.listen(0, '127.0.0.1', r))
     const port = (held.address() as AddressInfo).port
@@ -85,6 +86,21 @@ describe('http api: kill -9 mid-request', () => {
     const engine = await startedEngine(env.configPath, [], {env: TOKEN_VARS})
     const address = await waitFor('the API to listen', () => /api listening address=(\S+)/.exec(engine.err())?.[1])
     assert.equal((await fetch(`http://${address}/healthz`)).status, 200)
+    // A signed delivery through the built listeners' thread reaches a real plugin process.
+    const hooks = await waitFor('the webhooks to listen', () => /webhooks listening address=(\S+)/.exec(engine.err())?.[1])
+    const body = '{"ref": "refs/heads/main"}'
+    const delivered = await fetch(`http://${hooks}/webhook/github`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json', 'x-hub-signature-256': signBody(body, HOOK_SECRET), 'x-github-delivery': 'e2e-1'},
+      body,
+    })
+    assert.equal(delivered.status, 202)
+    const {job_id} = (await delivered.json()) as {job_id: string}
+    const done = await waitFor(
+      'the delivered job to finish',
+      () => rows(env.db, "SELECT status, submitted_by FROM job_queue WHERE id = ? AND status NOT IN ('queued', 'running')", job_id)[0],
+    )
+    assert.deepEqual({...done}, {status: 'succeeded', submitted_by: 'webhook:github'})
     engine.child.kill('SIGTERM')
     assert.equal(await engine.exited, 0)
     await assert.rejects(fetch(`http://${address}/healthz`), 'nothing listens after the stop')
