@@ -67,7 +67,7 @@ export function queueOverhead(n: number): {rate: number; walPagesPerJob: number}
     // As in the engine, whose checkpoints run on their own thread: every page the jobs write stays in the WAL.
     setAutocheckpoint(db, 0)
     const now = formatTs(new Date())
-    const claim = () => claimNextJob(db, {now, excludePlugins: new Set(), snapshotId: null, enginePid: process.pid})
+    const claim = () => claimNextJob(db, {now, excludePlugins: new Set(), snapshotId: null, enginePid: process.pid, engineId: null})
     const t0 = performance.now()
     let job = claim()
     let done = 0

@@ -45,8 +45,8 @@ export function isFullScan(plan: string[]): boolean {
 
 /** The operator reads of each read command, as the command calls them. */
 export function readWorkloads(db: Db, plugin: string): Record<string, () => unknown> {
-  const n = (db.sqlite.prepare('SELECT COUNT(*) AS n FROM job_queue').get() as {n: number}).n
-  const job = (db.sqlite.prepare(`SELECT id FROM job_queue ORDER BY created_at DESC LIMIT 1 OFFSET ?`).get(Math.max(0, Math.min(500, n - 1))) as
+  const n = (db.query('SELECT COUNT(*) AS n FROM job_queue')[0] as {n: number}).n
+  const job = (db.query(`SELECT id FROM job_queue ORDER BY created_at DESC LIMIT 1 OFFSET ?`, [Math.max(0, Math.min(500, n - 1))])[0] as
     | {id: string}
     | undefined) ?? {id: 'none'}
   return {

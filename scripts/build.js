@@ -4,7 +4,7 @@
 //   the commands in its COMMANDS export (the "explicit" strategy in package.json). One CommonJS file, because
 //   bin/run.js can then start it from V8's code cache (see there): cold start matters, cron and shell loops run
 //   ductile often, and parsing the bundle was a third of a read command's time.
-// - dist/engine/checkpoint-thread.js, dist/engine/helpers/spawner-node.js: code that runs in its own thread or
+// - dist/engine/checkpoint-thread.js, dist/engine/helpers/spawner-node.js, dist/schema/pg-thread.js: code that runs in its own thread or
 //   process, loaded by path (src/lib/assets.ts finds them); ESM, each on its own.
 // - dist/http/thread.js: the HTTP listeners' thread, bundled on its own (fastify stays in node_modules).
 // typescript and tsx stay external: oclif only reaches for them in development.
@@ -83,11 +83,16 @@ if (calls === 0) throw new Error('build: no import() in dist/cli.cjs to route (d
 writeFileSync(cli, code.replace(DYNAMIC_IMPORT, '__ductileImport('))
 buildSync({
   ...common,
-  entryPoints: [join(root, 'src', 'engine', 'checkpoint-thread.js'), join(root, 'src', 'engine', 'helpers', 'spawner-node.js')],
+  entryPoints: [
+    join(root, 'src', 'engine', 'checkpoint-thread.js'),
+    join(root, 'src', 'engine', 'helpers', 'spawner-node.js'),
+    join(root, 'src', 'schema', 'pg-thread.js'),
+  ],
   format: 'esm',
   outdir: next,
   outbase: join(root, 'src'),
-  external: ['better-sqlite3'],
+  // pg (the PostgreSQL connection's thread) is required from node_modules, as better-sqlite3 is.
+  external: ['better-sqlite3', 'pg'],
   banner: {js: "import {createRequire as __ductileCreateRequire} from 'node:module'; const require = __ductileCreateRequire(import.meta.url);"},
 })
 // The HTTP listeners' thread (src/http/thread.ts): its own bundle, loaded by path when an engine listens.

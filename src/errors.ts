@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'db_readonly',
   'db_full',
   'db_error',
+  'db_unreachable',
+  'db_auth',
   'migration_failed',
   'config_invalid',
   'config_missing',

@@ -2,7 +2,9 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import chalk from 'chalk'
 
 import {DuctileError, EXIT_FAILURE, EXIT_USAGE} from '../errors.js'
-import {type Db, openDb, translateSqliteError} from '../schema/db.js'
+import {type Db, translateSqliteError} from '../schema/db.js'
+import {openStore} from '../schema/open.js'
+import {displayTarget} from '../lib/pg-url.js'
 import {assertSchemaCurrent} from '../schema/migrations.js'
 import {resolveDbPath} from '../config/locate.js'
 import {printable} from './render.js'
@@ -84,7 +86,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Read-only: never creates, migrates or blocks a writer; refuses a schema other than ours. */
   protected openRead(): Db {
-    const db = openDb(this.dbPath(), {mode: 'read'})
+    const db = this.guard({path: displayTarget(this.dbPath())}, () => openStore(this.dbPath(), {mode: 'read'}))
     this.handles.push(db)
     this.guard(db, () => assertSchemaCurrent(db))
     return db
@@ -93,13 +95,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** For operator writes: short BEGIN IMMEDIATE transactions with busy_timeout. */
   protected openWrite(): Db {
     // Checked before the connection writes anything (WAL mode, permissions): a refused file is left as it was.
-    const db = openDb(this.dbPath(), {mode: 'write', check: assertSchemaCurrent})
+    const db = this.guard({path: displayTarget(this.dbPath())}, () => openStore(this.dbPath(), {mode: 'write', check: assertSchemaCurrent}))
     this.handles.push(db)
     return db
   }
 
   /** Run database work, translating SQLite's errors into ours. */
-  protected guard<R>(db: Db, fn: () => R): R {
+  protected guard<R>(db: Pick<Db, 'path'>, fn: () => R): R {
     try {
       return fn()
     } catch (err) {

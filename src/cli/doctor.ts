@@ -3,9 +3,11 @@ import {dirname} from 'node:path'
 
 import {liveLockHolder, readLock} from '../lib/lock.js'
 import {activeSchedules, breakersNotClosed, countFinishedBefore, lastClaimAt, oldestDueJob, runningSince} from '../queries/health.js'
-import type {Db} from '../schema/db.js'
+import {type Db, type SqliteDb, asSqlite} from '../schema/db.js'
 import {checkSchema} from '../schema/migrations.js'
 import {JOURNAL_SIZE_LIMIT, fileStats, quickCheck} from '../schema/sqlite.js'
+import {pgReplicas, pgTableHealth} from '../schema/pg-admin.js'
+import {listLiveEngines} from '../queries/engines.js'
 import {formatTs, parseTs} from '../schema/time.js'
 import {errorMessage} from '../errors.js'
 import {isLoopback} from '../config/ingress.js'
@@ -43,6 +45,10 @@ export interface DoctorOptions {
   minFreeBytes?: number
   /** Due queued work older than this with no claim as recent fails: the engine is not claiming (default 60 s). */
   claimAfterMs?: number
+  /** PostgreSQL: an engine whose heartbeat is older than this is dead (service.engine_lease). */
+  engineLeaseMs?: number
+  /** PostgreSQL: a standby further behind than this (seconds) is a warning (default 60). */
+  maxReplicationLagSeconds?: number
 }
 
 const ok = (name: string, figure: Check['figure'], detail: string): Check => ({name, status: 'ok', figure, detail})
@@ -107,64 +113,8 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
         : fail('schema', errors.length, errors.map((p) => p.message).join('; '), `run \`${errors[0]?.fix}\``)
     }),
   )
-  if (o.integrity)
-    checks.push(
-      safe('quick_check', () => {
-        const r = quickCheck(db)
-        return r.length === 1 && r[0] === 'ok'
-          ? ok('quick_check', 'ok', 'PRAGMA quick_check found no damage')
-          : fail(
-              'quick_check',
-              r.length,
-              r.slice(0, 3).join('; '),
-              'the file is damaged: stop the engine and restore from a backup (`ductile db backup` makes them)',
-            )
-      }),
-    )
-  const stats = fileStats(db)
-  checks.push(
-    stats.journalMode === 'wal'
-      ? ok('journal_mode', stats.journalMode, 'WAL: readers never block the engine')
-      : fail(
-          'journal_mode',
-          stats.journalMode,
-          `journal_mode is ${stats.journalMode}, not wal`,
-          'start the engine (it sets WAL) or run `sqlite3 FILE "PRAGMA journal_mode=WAL;"`',
-        ),
-  )
-  checks.push(
-    stats.synchronous === 1
-      ? ok('synchronous', stats.synchronous, 'NORMAL (1), as Ductile sets on every connection')
-      : fail(
-          'synchronous',
-          stats.synchronous,
-          `synchronous is ${stats.synchronous}, not NORMAL (1)`,
-          'Ductile sets it per connection; check for another program opening the file',
-        ),
-  )
-  const maxWal = o.maxWalBytes ?? JOURNAL_SIZE_LIMIT
-  checks.push(
-    stats.walBytes <= maxWal
-      ? ok('wal_size', stats.walBytes, `WAL ${(stats.walBytes / 1048576).toFixed(1)} MiB, limit ${(maxWal / 1048576).toFixed(0)} MiB`)
-      : fail(
-          'wal_size',
-          stats.walBytes,
-          `WAL is ${(stats.walBytes / 1048576).toFixed(1)} MiB, above the ${(maxWal / 1048576).toFixed(0)} MiB limit: checkpoints are not keeping up`,
-          'look for a long-running reader holding a snapshot; `ductile prune` ends with a TRUNCATE checkpoint',
-        ),
-  )
-  const ratio = stats.pageCount ? stats.freelistCount / stats.pageCount : 0
-  const maxFree = o.maxFreelistRatio ?? 0.25
-  checks.push(
-    ratio <= maxFree
-      ? ok('freelist', Number(ratio.toFixed(3)), `${stats.freelistCount} of ${stats.pageCount} pages free`)
-      : fail(
-          'freelist',
-          Number(ratio.toFixed(3)),
-          `${(ratio * 100).toFixed(0)}% of the file is free pages (${stats.freelistCount} of ${stats.pageCount})`,
-          'run `ductile vacuum` to give the space back',
-        ),
-  )
+  const lite = asSqlite(db)
+  checks.push(...(lite ? fileChecks(lite, o) : postgresChecks(db, o, now)))
   checks.push(
     safe('stuck_jobs', () => {
       const cutoff = formatTs(new Date(now.getTime() - o.stuckAfterMs))
@@ -180,7 +130,6 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
           )
     }),
   )
-  checks.push(diskSpaceCheck(db.path, o.minFreeBytes))
   checks.push(
     safe('claiming', () => {
       const after = o.claimAfterMs ?? 60_000
@@ -235,27 +184,7 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
           )
     }),
   )
-  checks.push(
-    safe('engine', () => {
-      const live = liveLockHolder(db.path)
-      if (live) return ok('engine', live.pid, `engine PID ${live.pid} on ${live.host} holds the lock`)
-      const stale = readLock(db.path)
-      if (stale)
-        return fail(
-          'engine',
-          stale.pid,
-          `the lock names PID ${stale.pid}, which is not running (the engine died)`,
-          'start the engine: it takes over the stale lock and recovers running jobs',
-        )
-      return fail(
-        'engine',
-        null,
-        'no engine holds the lock',
-        'start it with `ductile engine start` (or pass --engine-optional where none should run)',
-        o.engineOptional ? 'warn' : 'fail',
-      )
-    }),
-  )
+  if (lite) checks.push(lockCheck(lite, o))
   checks.push(
     safe('retention', () => {
       const retention = o.queueRetentionMs ?? 86_400_000
@@ -272,4 +201,152 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
     }),
   )
   return checks
+}
+
+/** The SQLite file's checks: integrity, journal mode, WAL and free pages, the volume's free space. */
+function fileChecks(db: SqliteDb, o: DoctorOptions): Check[] {
+  const out: Check[] = []
+  if (o.integrity)
+    out.push(
+      safe('quick_check', () => {
+        const r = quickCheck(db)
+        return r.length === 1 && r[0] === 'ok'
+          ? ok('quick_check', 'ok', 'PRAGMA quick_check found no damage')
+          : fail(
+              'quick_check',
+              r.length,
+              r.slice(0, 3).join('; '),
+              'the file is damaged: stop the engine and restore from a backup (`ductile db backup` makes them)',
+            )
+      }),
+    )
+  const stats = fileStats(db)
+  out.push(
+    stats.journalMode === 'wal'
+      ? ok('journal_mode', stats.journalMode, 'WAL: readers never block the engine')
+      : fail(
+          'journal_mode',
+          stats.journalMode,
+          `journal_mode is ${stats.journalMode}, not wal`,
+          'start the engine (it sets WAL) or run `sqlite3 FILE "PRAGMA journal_mode=WAL;"`',
+        ),
+  )
+  out.push(
+    stats.synchronous === 1
+      ? ok('synchronous', stats.synchronous, 'NORMAL (1), as Ductile sets on every connection')
+      : fail(
+          'synchronous',
+          stats.synchronous,
+          `synchronous is ${stats.synchronous}, not NORMAL (1)`,
+          'Ductile sets it per connection; check for another program opening the file',
+        ),
+  )
+  const maxWal = o.maxWalBytes ?? JOURNAL_SIZE_LIMIT
+  out.push(
+    stats.walBytes <= maxWal
+      ? ok('wal_size', stats.walBytes, `WAL ${(stats.walBytes / 1048576).toFixed(1)} MiB, limit ${(maxWal / 1048576).toFixed(0)} MiB`)
+      : fail(
+          'wal_size',
+          stats.walBytes,
+          `WAL is ${(stats.walBytes / 1048576).toFixed(1)} MiB, above the ${(maxWal / 1048576).toFixed(0)} MiB limit: checkpoints are not keeping up`,
+          'look for a long-running reader holding a snapshot; `ductile prune` ends with a TRUNCATE checkpoint',
+        ),
+  )
+  const ratio = stats.pageCount ? stats.freelistCount / stats.pageCount : 0
+  const maxFree = o.maxFreelistRatio ?? 0.25
+  out.push(
+    ratio <= maxFree
+      ? ok('freelist', Number(ratio.toFixed(3)), `${stats.freelistCount} of ${stats.pageCount} pages free`)
+      : fail(
+          'freelist',
+          Number(ratio.toFixed(3)),
+          `${(ratio * 100).toFixed(0)}% of the file is free pages (${stats.freelistCount} of ${stats.pageCount})`,
+          'run `ductile vacuum` to give the space back',
+        ),
+  )
+  out.push(diskSpaceCheck(db.path, o.minFreeBytes))
+  return out
+}
+
+/** SQLite: the one engine holds the lock file. */
+function lockCheck(db: SqliteDb, o: DoctorOptions): Check {
+  return safe('engine', () => {
+    const live = liveLockHolder(db.path)
+    if (live) return ok('engine', live.pid, `engine PID ${live.pid} on ${live.host} holds the lock`)
+    const stale = readLock(db.path)
+    if (stale)
+      return fail(
+        'engine',
+        stale.pid,
+        `the lock names PID ${stale.pid}, which is not running (the engine died)`,
+        'start the engine: it takes over the stale lock and recovers running jobs',
+      )
+    return fail(
+      'engine',
+      null,
+      'no engine holds the lock',
+      'start it with `ductile engine start` (or pass --engine-optional where none should run)',
+      o.engineOptional ? 'warn' : 'fail',
+    )
+  })
+}
+
+/**
+ * PostgreSQL's checks: engines alive (heartbeat within the lease), replication lag, dead-row bloat of our
+ * tables. The connection and the schema are checked by opening the database and by the schema check.
+ */
+function postgresChecks(db: Db, o: DoctorOptions, now: Date): Check[] {
+  const out: Check[] = []
+  const lease = o.engineLeaseMs ?? 30_000
+  out.push(
+    safe('engines', () => {
+      const cutoff = formatTs(new Date(now.getTime() - lease))
+      const live = listLiveEngines(db)
+      const alive = live.filter((e) => e.heartbeat_at >= cutoff)
+      const silent = live.filter((e) => e.heartbeat_at < cutoff)
+      if (silent.length)
+        return fail(
+          'engines',
+          alive.length,
+          `${silent.length} engine(s) silent for longer than the lease (${Math.round(lease / 1000)} s): ${silent.map((e) => `${e.host} pid ${e.pid} (last beat ${e.heartbeat_at})`).join(', ')}`,
+          alive.length ? 'a live engine recovers their jobs at its next heartbeat; check those hosts' : 'start an engine: it recovers their running jobs',
+          alive.length ? 'warn' : 'fail',
+        )
+      if (alive.length) return ok('engines', alive.length, `${alive.length} engine(s) alive: ${alive.map((e) => `${e.host} pid ${e.pid}`).join(', ')}`)
+      return fail('engines', 0, 'no engine is running on this database', 'start one with `ductile engine start`', o.engineOptional ? 'warn' : 'fail')
+    }),
+  )
+  out.push(
+    safe('replication', () => {
+      const reps = pgReplicas(db)
+      const maxLag = o.maxReplicationLagSeconds ?? 60
+      if (reps.length === 0) return ok('replication', 0, 'no standby streams from this server')
+      const behind = reps.filter((r) => (r.replayLagSeconds ?? 0) > maxLag)
+      return behind.length === 0
+        ? ok('replication', reps.length, `${reps.length} standby(s), replay lag at most ${Math.max(...reps.map((r) => r.replayLagSeconds ?? 0)).toFixed(1)} s`)
+        : fail(
+            'replication',
+            behind.length,
+            `standby(s) behind by more than ${maxLag} s: ${behind.map((r) => `${r.name} ${r.replayLagSeconds?.toFixed(0)} s`).join(', ')}`,
+            'check the standby and its network; a failover to it would lose those seconds of jobs',
+            'warn',
+          )
+    }),
+  )
+  out.push(
+    safe('bloat', () => {
+      const maxDead = o.maxFreelistRatio ?? 0.25
+      const bloated = pgTableHealth(db).filter((t) => t.deadRows > 10_000 && t.deadRatio > maxDead)
+      return bloated.length === 0
+        ? ok('bloat', 0, `dead rows below ${Math.round(maxDead * 100)}% in every table (autovacuum keeps up)`)
+        : fail(
+            'bloat',
+            bloated.length,
+            bloated.map((t) => `${t.table} ${Math.round(t.deadRatio * 100)}% dead (${t.deadRows} rows, last vacuum ${t.lastVacuum ?? 'never'})`).join('; '),
+            'autovacuum is behind (a long transaction holds it back?): `ductile vacuum --analyze` runs VACUUM (ANALYZE) now',
+            'warn',
+          )
+    }),
+  )
+  return out
 }

@@ -10,7 +10,7 @@ import {KILL_GRACE_MS} from '../engine/runner.js'
 import {locateConfig} from '../config/locate.js'
 import {describeError} from '../cli/base.js'
 import {type Check, diskSpaceCheck, listenCheck, runChecks} from '../cli/doctor.js'
-import {openDb} from '../schema/db.js'
+import {openStore} from '../schema/open.js'
 
 export interface DoctorResult {
   path: string
@@ -48,7 +48,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     const ratio = Number(this.flags['max-freelist'])
     let checks: Check[]
     try {
-      const db = openDb(path, {mode: 'read'})
+      const db = openStore(path, {mode: 'read'})
       try {
         const cfg = this.thresholdConfig()
         checks = runChecks(db, {

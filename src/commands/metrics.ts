@@ -8,7 +8,7 @@ import {durationFlag} from '../cli/flags.js'
 import {listBreakers} from '../queries/breakers.js'
 import {countJobsByStatus} from '../queries/jobs.js'
 import {completionsSince, durationsSince, overdueSchedules} from '../queries/metrics.js'
-import {fileStats} from '../schema/sqlite.js'
+import {storeSize} from '../schema/open.js'
 import {formatTs, parseTs} from '../schema/time.js'
 
 export interface MetricsResult {
@@ -50,7 +50,7 @@ export default class Metrics extends BaseCommand<typeof Metrics> {
         durations: durationsSince(db, since),
         breakers: listBreakers(db, {all: true}),
         overdue: overdueSchedules(db, formatTs(now)),
-        stats: fileStats(db),
+        stats: storeSize(db),
       })),
     )
     const jobs = new Gauge({name: 'ductile_jobs', help: 'Jobs in job_queue by status', labelNames: ['status'], registers: [reg]})

@@ -1,3 +1,4 @@
+import {isPgUrl} from '../lib/pg-url.js'
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
@@ -36,6 +37,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     log_format: oneOf(st, abs, 'service.log_format', s.log_format, ['json', 'text'] as const, 'text'),
     dedupe_ttl_ms: durationAt(st, abs, 'service.dedupe_ttl', s.dedupe_ttl, DAY),
     job_log_retention_ms: durationAt(st, abs, 'service.job_log_retention', s.job_log_retention, 30 * DAY),
+    engine_lease_ms: durationAt(st, abs, 'service.engine_lease', s.engine_lease, 30_000),
     job_queue_retention_ms: durationAt(st, abs, 'service.job_queue_retention', s.job_queue_retention, DAY),
     job_transitions_retention_ms: durationAt(st, abs, 'service.job_transitions_retention', s.job_transitions_retention, 30 * DAY),
     job_attempts_retention_ms: durationAt(st, abs, 'service.job_attempts_retention', s.job_attempts_retention, 30 * DAY),
@@ -52,7 +54,14 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     err(st, abs, 'service.job_queue_retention', 'must be at least service.dedupe_ttl: dedupe reads terminal queue rows')
   }
   const stateRaw = (isMap(doc.state) ? doc.state.path : undefined) ?? (isMap(doc.database) ? doc.database.path : undefined)
-  const statePath = typeof stateRaw === 'string' && stateRaw !== '' ? resolve(dir, stateRaw) : null
+  // state.url: a PostgreSQL database (postgres://user@host/db), shared by engines on many hosts.
+  const stateUrl = isMap(doc.state) ? doc.state.url : undefined
+  let statePath = typeof stateRaw === 'string' && stateRaw !== '' ? resolve(dir, stateRaw) : null
+  if (stateUrl !== undefined) {
+    if (typeof stateUrl !== 'string' || !isPgUrl(stateUrl)) err(st, abs, 'state.url', 'must be a PostgreSQL URL: postgres://USER@HOST[:PORT]/DATABASE')
+    else if (statePath !== null) err(st, abs, 'state.url', 'give state.url or state.path, not both')
+    else statePath = stateUrl.trim()
+  }
 
   let pluginRoots: string[] = []
   if (doc.plugin_roots === undefined && !st.unparsed.has(abs)) err(st, abs, 'plugin_roots', 'plugin_roots is required: a list of directories holding plugins')

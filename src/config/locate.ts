@@ -3,6 +3,7 @@ import {homedir} from 'node:os'
 import {join, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
+import {isPgUrl} from '../lib/pg-url.js'
 
 /**
  * Where things are: the database and the config, each found in one order that every command and the engine share.
@@ -58,17 +59,19 @@ export async function statePathFromConfig(file: string): Promise<string | null> 
     )
   }
   if (config.statePath?.includes('${')) {
-    throw new DuctileError('config_invalid', `${file}: state.path is ${config.statePath}, with a variable that is not set`, {
+    throw new DuctileError('config_invalid', `${file}: state.path or state.url has a variable that is not set`, {
       hint: 'set the variable (in the environment or an environment_vars.include file), or pass --db PATH',
     })
   }
   return config.statePath
 }
 
-/** The one order every command and the engine use: --db, a non-empty $DUCTILE_DB, state.path, the default. */
+/** The one order every command and the engine use: --db, a non-empty $DUCTILE_DB, state.url or state.path, the default. */
 export function chooseDbPath(flag: string | undefined, statePath: string | null): string {
-  if (flag) return resolve(flag)
-  if (process.env.DUCTILE_DB) return resolve(process.env.DUCTILE_DB)
+  // A PostgreSQL URL is kept as given; a path is made absolute.
+  const target = (v: string) => (isPgUrl(v) ? v.trim() : resolve(v))
+  if (flag) return target(flag)
+  if (process.env.DUCTILE_DB) return target(process.env.DUCTILE_DB)
   return statePath ?? DEFAULT_DB_PATH
 }
 

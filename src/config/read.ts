@@ -50,6 +50,7 @@ const WEBHOOKS_KEYS = new Set(['listen', 'endpoints'])
 const ENDPOINT_KEYS = new Set(['name', 'path', 'plugin', 'command', 'secret_ref', 'secret', 'signature_header', 'max_body_size'])
 const SERVICE_KEYS = new Set([
   'name',
+  'engine_lease',
   'tick_interval',
   'log_level',
   'log_format',
@@ -85,7 +86,7 @@ const PLUGIN_KEYS = new Set([
 ])
 const RETRY_KEYS = new Set(['max_attempts', 'backoff_base'])
 const BREAKER_KEYS = new Set(['threshold', 'reset_after'])
-const PATH_KEYS = new Set(['path'])
+const PATH_KEYS = new Set(['path', 'url'])
 const ENV_VARS_KEYS = new Set(['include'])
 const SCHEDULE_KEYS = new Set([
   'id',

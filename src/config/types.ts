@@ -48,6 +48,8 @@ export interface ServiceConfig {
   log_format: 'json' | 'text'
   dedupe_ttl_ms: number
   job_log_retention_ms: number
+  /** How long an engine's heartbeat may be silent before live engines recover its jobs (shared databases). */
+  engine_lease_ms: number
   job_queue_retention_ms: number
   job_transitions_retention_ms: number
   job_attempts_retention_ms: number

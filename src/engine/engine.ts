@@ -5,7 +5,10 @@ import {dirname} from 'node:path'
 import type {Config, SpawnHelperMode} from '../config/types.js'
 import {type Pipeline, compilePipelines} from '../plugins/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
-import {restrictPermissions, translateSqliteError} from '../schema/db.js'
+import {asSqlite, restrictPermissions, translateSqliteError} from '../schema/db.js'
+import {declareEngineDead, listLiveEngines, runningJobsOfEngine} from '../queries/engines.js'
+import {displayTarget, isPgUrl} from '../lib/pg-url.js'
+import {hostname} from 'node:os'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import {processAlive} from '../lib/proc.js'
@@ -46,10 +49,26 @@ export interface EngineOptions {
   spawnHelper?: SpawnHelperMode
   /** Checkpoint the WAL on a worker thread instead of inside the engine's commits (default true). */
   checkpointThread?: boolean
+  /**
+   * Told when this engine learns that the others declared it dead (its heartbeat was older than the lease:
+   * its jobs were recovered elsewhere). The engine has already killed its plugins and is stopping; the
+   * process should exit non-zero so its supervisor starts a fresh one.
+   */
+  onLost?: (why: string) => void
 }
 
 /** How often the engine looks for running rows whose engine and plugin are both gone. */
 export const ORPHAN_CHECK_MS = 5000
+
+/** Six heartbeats per lease (5 s for the default 30 s): a missed beat or two never costs an engine its jobs. */
+export function heartbeatInterval(leaseMs: number): number {
+  return Math.max(100, Math.floor(leaseMs / 6))
+}
+
+/** The marker of one engine's processes on a shared database (orphans.ts): its database and its engine id. */
+function sharedRunKey(displayedUrl: string, engineId: string): string {
+  return dbKey(`${displayedUrl}#${engineId}`)
+}
 
 interface Parts {
   store: EngineStore
@@ -57,9 +76,11 @@ interface Parts {
   scheduler: Scheduler
   worker: WorkerLoop
   maintenance: Maintenance
-  lock: EngineLock
+  /** SQLite: the one engine per file. PostgreSQL: none (many engines share the queue). */
+  lock: EngineLock | null
   spawner: Spawner | null
   orphanTimer: NodeJS.Timeout
+  heartbeatTimer: NodeJS.Timeout
   /** Wakes the worker when another process committed a job and sent WAKE_SIGNAL (lib/lock.ts wakeEngine). */
   onWakeSignal: () => void
 }
@@ -126,6 +147,7 @@ export class Engine {
 
   /** Lock, open (creating a new database on first run), snapshot the config, recover orphans, start the parts. */
   async start(): Promise<void> {
+    if (isPgUrl(this.opts.dbPath)) return this.startShared(this.opts.dbPath)
     // First run: the database's directory may not exist yet (private, like the file).
     if (!existsSync(dirname(this.opts.dbPath))) mkdirSync(dirname(this.opts.dbPath), {recursive: true, mode: 0o700})
     // The real path: a second engine on the same file through a symlink finds this lock.
@@ -143,9 +165,7 @@ export class Engine {
       lock.release()
       throw translateSqliteError(err, path)
     }
-    const parts = this.build(store, lock, runKey, path)
-    this.parts = parts
-    try {
+    await this.launch(store, lock, runKey, () => {
       // The WAL and SHM files exist once something is written: private like the database.
       restrictPermissions(path)
       // We hold the lock: every running row belongs to an engine that is gone. A plugin it left running is
@@ -157,17 +177,49 @@ export class Engine {
         }
       }
       this.recover(() => true, 'recovered jobs left running by a previous engine')
+      // The engines that ran here before are gone (we hold the lock): their rows say so.
+      const now = formatTs(this.clock())
+      for (const e of listLiveEngines(store.db)) {
+        if (e.id !== store.engineId) declareEngineDead(store.db, e.id, e.heartbeat_at, now, `not running: engine ${store.engineId} took the lock`)
+      }
+    })
+  }
+
+  /**
+   * On a shared (PostgreSQL) database: no lock, any number of engines. This one recovers only the jobs of
+   * engines found dead (heartbeat older than service.engine_lease, or a PID gone on this host), now and at
+   * every heartbeat; a live engine's jobs are never taken.
+   */
+  private async startShared(url: string): Promise<void> {
+    let store: EngineStore
+    try {
+      store = EngineStore.open(url, {config: this.config, registry: this.registry, version: this.version, now: formatTs(this.clock()), logger: this.logger})
+    } catch (err) {
+      throw translateSqliteError(err, displayTarget(url))
+    }
+    await this.launch(store, null, sharedRunKey(store.db.path, store.engineId), () => this.recoverDeadEngines())
+  }
+
+  /** Build the parts over an open store, run `recoverFirst`, then start them (undone if anything fails). */
+  private async launch(store: EngineStore, lock: EngineLock | null, runKey: string, recoverFirst: () => void): Promise<void> {
+    const parts = this.build(store, lock, runKey, store.db.path)
+    this.parts = parts
+    try {
+      recoverFirst()
     } catch (err) {
       parts.spawner?.close()
       clearInterval(parts.orphanTimer)
-      store.close()
-      lock.release()
+      clearInterval(parts.heartbeatTimer)
+      store.close('failed to start')
+      lock?.release()
       this.parts = null
-      throw translateSqliteError(err, path)
+      throw translateSqliteError(err, store.db.path)
     }
-    if (this.opts.checkpointThread !== false) parts.maintenance.startCheckpointer()
+    if (this.opts.checkpointThread !== false && asSqlite(store.db)) parts.maintenance.startCheckpointer()
+    store.onNotify = () => parts.worker.wake()
     this.logger.info('engine started', {
-      db: path,
+      db: store.db.path,
+      engine: store.engineId,
       pid: process.pid,
       plugins: this.registry.plugins.size,
       max_workers: this.config.service.max_workers,
@@ -181,7 +233,7 @@ export class Engine {
   }
 
   /** The parts over an open store; nothing here touches the database or starts a process. */
-  private build(store: EngineStore, lock: EngineLock, runKey: string, path: string): Parts {
+  private build(store: EngineStore, lock: EngineLock | null, runKey: string, path: string): Parts {
     const {config, registry, logger, clock} = this
     const service = config.service
     let spawner: Spawner | null = null
@@ -231,14 +283,21 @@ export class Engine {
     })
     const orphanTimer = setInterval(() => this.checkOrphans(), ORPHAN_CHECK_MS)
     orphanTimer.unref()
-    return {store, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer, onWakeSignal: () => worker.wake()}
+    const heartbeatTimer = setInterval(() => this.heartbeat(), heartbeatInterval(service.engine_lease_ms))
+    heartbeatTimer.unref()
+    return {store, dispatch, scheduler, worker, maintenance, lock, spawner, orphanTimer, heartbeatTimer, onWakeSignal: () => worker.wake()}
   }
 
   /** Requeue (or mark dead) running jobs the filter picks; the dead ones end with a `job:end` event. */
-  private recover(filter: (job: Job) => boolean, message: string): void {
+  private recover(filter: (job: Job) => boolean, message: string, why?: string): void {
+    const {store} = this.started()
+    const rec = store.recover(formatTs(this.clock()), filter, why)
+    this.announce(rec, message)
+  }
+
+  private announce(rec: {requeued: string[]; dead: string[]}, message: string, fields: Record<string, string> = {}): void {
     const {store, worker} = this.started()
-    const rec = store.recover(formatTs(this.clock()), filter)
-    if (rec.requeued.length || rec.dead.length) this.logger.warn(message, {requeued: rec.requeued.length, dead: rec.dead.length})
+    if (rec.requeued.length || rec.dead.length) this.logger.warn(message, {...fields, requeued: rec.requeued.length, dead: rec.dead.length})
     for (const id of rec.dead) {
       const job = store.job(id)
       if (job) emitJobEnd(this.events, {job, status: 'dead', ran: true, error: job.last_error}, this.logger)
@@ -253,6 +312,8 @@ export class Engine {
   checkOrphans(): void {
     if (this.stopping || !this.parts) return
     const {store, worker} = this.parts
+    // On a shared database a running row's engine_pid may be another host's: engines are judged by heartbeat.
+    if (!asSqlite(store.db)) return
     try {
       const orphans = new Set(
         store
@@ -269,6 +330,68 @@ export class Engine {
       if (orphans.size) this.recover((job) => orphans.has(job.id), 'recovered orphaned running jobs')
     } catch (err) {
       this.logger.error('orphan check failed', {error: errorMessage(translateSqliteError(err, this.opts.dbPath))})
+    }
+  }
+
+  /**
+   * The heartbeat, then the dead engines' recovery (shared databases). An engine that finds itself declared
+   * dead stops at once, killing its plugins: their jobs already run elsewhere.
+   */
+  heartbeat(): void {
+    if (this.stopping || !this.parts) return
+    const {store} = this.parts
+    let alive: boolean
+    try {
+      alive = store.heartbeat(formatTs(this.clock()))
+    } catch (err) {
+      this.logger.warn('heartbeat failed; trying again', {error: errorMessage(translateSqliteError(err, store.db.path))})
+      return
+    }
+    if (!alive) {
+      const why = `another engine declared this engine (${store.engineId}) dead: its heartbeat was older than the lease, and its jobs were recovered`
+      this.logger.error('engine lost its lease; stopping and killing its plugins', {engine: store.engineId})
+      this.parts.worker.terminate()
+      void this.stop({force: true})
+      this.opts.onLost?.(why)
+      return
+    }
+    if (!asSqlite(store.db)) {
+      try {
+        this.recoverDeadEngines()
+      } catch (err) {
+        this.logger.error('dead engine check failed', {error: errorMessage(translateSqliteError(err, store.db.path))})
+      }
+    }
+  }
+
+  /**
+   * Engines registered as running whose heartbeat is older than the lease (or, on this host, whose process is
+   * gone): each is declared dead once (by whichever live engine gets there first), its plugins on this host
+   * killed, and its running jobs recovered with the attempt semantics of crash recovery.
+   */
+  private recoverDeadEngines(): void {
+    const {store} = this.started()
+    const lease = this.config.service.engine_lease_ms
+    const nowMs = this.clock().getTime()
+    const cutoff = formatTs(new Date(nowMs - lease))
+    const host = hostname()
+    for (const e of listLiveEngines(store.db)) {
+      if (e.id === store.engineId) continue
+      const expired = e.heartbeat_at < cutoff
+      const gone = e.host === host && !processAlive(e.pid)
+      if (!expired && !gone) continue
+      const why = expired
+        ? `engine ${e.id} (${e.host} pid ${e.pid}) was silent for longer than the lease (${lease} ms); recovered by engine ${store.engineId}`
+        : `engine ${e.id} (pid ${e.pid}) is gone from ${host}; recovered by engine ${store.engineId}`
+      // On this host, what it left running dies before its jobs are requeued: a job never runs twice at once.
+      if (e.host === host) killLeftovers(sharedRunKey(store.db.path, e.id))
+      const now = formatTs(this.clock())
+      const rec = store.tx(() => {
+        if (!declareEngineDead(store.db, e.id, e.heartbeat_at, now, why)) return null
+        const ids = runningJobsOfEngine(store.db, e.id)
+        return store.recover(now, (job) => ids.has(job.id), why)
+      })
+      if (rec) this.announce(rec, 'recovered the jobs of a dead engine', {engine: e.id, host: e.host})
     }
   }
 
@@ -303,13 +426,14 @@ export class Engine {
     this.logger.info('engine stopping', {running: parts.worker.runningCount})
     this.stopping = true
     clearInterval(parts.orphanTimer)
+    clearInterval(parts.heartbeatTimer)
     process.off(WAKE_SIGNAL, parts.onWakeSignal)
     parts.maintenance.halt()
     await parts.worker.drain()
     await parts.maintenance.stop()
     parts.spawner?.close()
     parts.store.close()
-    parts.lock.release()
+    parts.lock?.release()
     this.parts = null
     this.logger.info('engine stopped', {jobs: parts.worker.stats.finished})
   }

@@ -1,4 +1,5 @@
 import type {ServiceConfig} from '../config/types.js'
+import {asSqlite} from '../schema/db.js'
 import {setAutocheckpoint} from '../schema/sqlite.js'
 import type {Clock} from '../schema/time.js'
 import {errorMessage} from '../errors.js'
@@ -32,11 +33,13 @@ export class Maintenance {
 
   /** Checkpoint the WAL on a worker thread instead of inside the engine's commits. */
   startCheckpointer(): void {
-    setAutocheckpoint(this.d.store.db, 0)
+    const lite = asSqlite(this.d.store.db)
+    if (!lite) return // PostgreSQL checkpoints itself
+    setAutocheckpoint(lite, 0)
     this.checkpointer = new Checkpointer(this.d.dbPath, {
       onError: (message) => {
         this.d.logger.warn('checkpoint thread failed; checkpointing in the engine again', {error: message})
-        if (this.d.store.db.sqlite.open) setAutocheckpoint(this.d.store.db)
+        if (lite.sqlite.open) setAutocheckpoint(lite)
         this.checkpointer = null
       },
     })

@@ -100,6 +100,9 @@ function cronAfter(cron: Cron, ms: number): number {
 }
 const msOf = (t: string | null) => (t ? (parseTs(t)?.getTime() ?? null) : null)
 
+/** The key every engine's scheduler serializes its decisions on (see Db.serialize). */
+const SCHEDULER_KEY = 'ductile:scheduler'
+
 export class Scheduler {
   private readonly d: SchedulerDeps
   private caughtUp = false
@@ -130,8 +133,9 @@ export class Scheduler {
         try {
           // One write transaction per schedule: the row is read, decided on and written back while no
           // operator's pause, resume or breaker reset can land in between and be overwritten.
-          if (first) decisions.push(...this.d.db.tx(() => this.catchUp(p, s).map((c) => this.record(c))))
-          d = this.d.db.tx(() => this.record(this.process(p, s)))
+          // On a shared database the engines' schedulers take turns (one advisory lock): a slot fires once.
+          if (first) decisions.push(...this.decide(() => this.catchUp(p, s).map((c) => this.record(c))))
+          d = this.decide(() => this.record(this.process(p, s)))
         } catch (err) {
           d = {plugin: p.name, schedule: s.id, action: 'skipped', detail: `scheduler error: ${errorMessage(err)}`}
           this.d.logger.error('schedule failed', {plugin: p.name, schedule: s.id, error: errorMessage(err)})
@@ -143,6 +147,15 @@ export class Scheduler {
       }
     }
     return decisions
+  }
+
+  /** One schedule's decision in its own transaction, in turn with every other engine's scheduler. */
+  private decide<T>(fn: () => T): T {
+    const db = this.d.db
+    return db.tx(() => {
+      db.serialize(SCHEDULER_KEY)
+      return fn()
+    })
   }
 
   private load(row: ScheduleEntry | undefined, p: PluginInstance, s: ScheduleConfig, spec: string | null, intervalMs: number | null): ScheduleEntry {

@@ -15,15 +15,20 @@ import {
   findQueueJob,
   nextRetryAt,
   recordAttemptProcess,
+  JOBS_CHANNEL,
   recoverRunningJobs,
   retryAttempt,
 } from '../queries/queue.js'
 import {insertConfigSnapshot} from '../queries/snapshots.js'
 import {type StateWrite, applyStateUpdates, readPluginState} from '../queries/state.js'
-import {type Db, openDb, translateSqliteError} from '../schema/db.js'
-import {dataVersion} from '../schema/sqlite.js'
+import {type Db, asSqlite, translateSqliteError} from '../schema/db.js'
+import {openStore} from '../schema/open.js'
+import {dataVersion, optimize} from '../schema/sqlite.js'
+import {uuidv7} from '../schema/ids.js'
+import {beatHeartbeat, markEngineStopped, registerEngine} from '../queries/engines.js'
+import {hostname} from 'node:os'
 import {assertInitialisable, assertSchemaCurrent, initSchema, schemaState} from '../schema/migrations.js'
-import type {Clock} from '../schema/time.js'
+import {type Clock, formatTs} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import type {Logger} from './log.js'
 import type {AttemptStatus, Failure} from './outcome.js'
@@ -55,32 +60,65 @@ export class EngineStore {
   /** Attempt ends that could not be written yet (a full disk), by job id: written again until they are. */
   private readonly lateEnds = new Map<string, {job: Job; end: EndAs; warned: boolean}>()
   private version: number | null = null
+  /** This engine's row in the engines table. */
+  readonly engineId = uuidv7()
+  /** Plugins whose parallelism holds across engines (PostgreSQL's claim reads it), with their limit. */
+  private readonly globalCaps: Record<string, number>
+  /** PostgreSQL: a NOTIFY arrived (another connection enqueued) since othersCommitted last looked. */
+  private notified = true
+  private lastLook = 0
+  /** Called when another connection's NOTIFY arrives (PostgreSQL): the worker wakes at once. */
+  onNotify: (() => void) | null = null
 
   private constructor(
     db: Db,
     snapshotId: string,
     secrets: string[],
     private readonly logger: Logger,
+    registry: PluginRegistry,
   ) {
     this.db = db
     this.snapshotId = snapshotId
     this.secrets = secrets
+    this.globalCaps = globalCaps(registry)
   }
 
-  /** Open the database at its real path (creating it on first run), check its schema, record a config snapshot. */
-  static open(path: string, o: {config: Config; registry: PluginRegistry; version: string; now: string; logger: Logger}): EngineStore {
-    const db = openDb(path, {mode: 'create', check: assertInitialisable})
+  /**
+   * Open the database (a SQLite file at its real path, created on first run; or a PostgreSQL URL), check its
+   * schema, record a config snapshot and register this engine.
+   */
+  static open(target: string, o: {config: Config; registry: PluginRegistry; version: string; now: string; logger: Logger}): EngineStore {
+    let store: EngineStore | null = null
+    const db = openStore(target, {
+      mode: 'create',
+      check: assertInitialisable,
+      applicationName: `ductile engine ${hostname()}:${process.pid}`,
+      onNotify: () => store?.heard(),
+    })
     try {
       if (schemaState(db).kind === 'empty') {
         initSchema(db)
-        o.logger.info('created database', {path})
+        o.logger.info('created database', {path: db.path})
       }
       assertSchemaCurrent(db)
-      return new EngineStore(db, writeSnapshot(db, o), o.config.secrets, o.logger)
+      store = new EngineStore(db, writeSnapshot(db, o), o.config.secrets, o.logger, o.registry)
+      registerEngine(db, {id: store.engineId, host: hostname(), pid: process.pid, version: o.version, now: o.now})
+      if (db.kind === 'postgres') db.listen(JOBS_CHANNEL)
+      return store
     } catch (err) {
       db.close()
       throw err
     }
+  }
+
+  private heard(): void {
+    this.notified = true
+    this.onNotify?.()
+  }
+
+  /** The heartbeat; false when another engine has declared this one dead (its jobs were recovered). */
+  heartbeat(now: string): boolean {
+    return beatHeartbeat(this.db, this.engineId, now)
   }
 
   /**
@@ -102,12 +140,24 @@ export class EngineStore {
 
   /** The oldest runnable job of a plugin not in `excludePlugins`, moved to running by this engine. */
   claim(now: string, excludePlugins: Set<string>): Job | null {
-    return this.tx(() => claimNextJob(this.db, {now, excludePlugins, snapshotId: this.snapshotId, enginePid: process.pid}))
+    return this.tx(() =>
+      claimNextJob(this.db, {now, excludePlugins, snapshotId: this.snapshotId, enginePid: process.pid, engineId: this.engineId, globalCaps: this.globalCaps}),
+    )
   }
 
   /** Whether another connection (a CLI, a script, `sqlite3`) committed since the last call (true the first time). */
   othersCommitted(): boolean {
-    const v = dataVersion(this.db)
+    const lite = asSqlite(this.db)
+    if (!lite) {
+      // PostgreSQL: a NOTIFY says so at once; a look every second covers what sends none (another engine's
+      // finished job that frees a plugin's global parallelism, a psql session).
+      const now = performance.now()
+      const look = this.notified || now - this.lastLook >= 1000
+      if (look) this.lastLook = now
+      this.notified = false
+      return look
+    }
+    const v = dataVersion(lite)
     const changed = v !== this.version
     this.version = v
     return changed
@@ -119,8 +169,8 @@ export class EngineStore {
   }
 
   /** Requeue (or mark dead) the running jobs the filter picks. */
-  recover(now: string, filter: (job: Job) => boolean): RecoveryResult {
-    return recoverRunningJobs(this.db, now, filter)
+  recover(now: string, filter: (job: Job) => boolean, why?: string): RecoveryResult {
+    return recoverRunningJobs(this.db, now, filter, why)
   }
 
   enqueue(input: Omit<NewJobInput, 'configSnapshotId'>): EnqueueResult {
@@ -220,15 +270,35 @@ export class EngineStore {
     })
   }
 
-  close(): void {
+  close(reason = 'stopped'): void {
     if (this.pidTimer) clearTimeout(this.pidTimer)
     try {
-      this.db.sqlite.pragma('optimize')
+      markEngineStopped(this.db, this.engineId, formatTs(new Date()), reason)
+    } catch (err) {
+      this.logger.warn('could not mark this engine stopped', {error: errorMessage(translateSqliteError(err, this.db.path))})
+    }
+    const lite = asSqlite(this.db)
+    try {
+      if (lite) optimize(lite)
     } catch {
       // best effort: statistics only
     }
     this.db.close()
   }
+}
+
+/**
+ * Plugins whose parallelism holds across every engine of a shared database: an explicit `parallelism`, or a
+ * plugin not concurrency_safe (1). A concurrency-safe plugin without one is limited by each engine's
+ * max_workers only, so adding engines adds capacity.
+ */
+function globalCaps(registry: PluginRegistry): Record<string, number> {
+  const caps: Record<string, number> = {}
+  for (const [name, p] of registry.plugins) {
+    if (p.config.parallelism !== undefined) caps[name] = p.config.parallelism
+    else if (!p.manifest.concurrency_safe) caps[name] = 1
+  }
+  return caps
 }
 
 /** How an attempt is written: its status, the error it records, and when it runs again (a retry). */

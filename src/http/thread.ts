@@ -9,7 +9,7 @@ import type {EngineEventMap} from '../engine/events.js'
 import {Logger} from '../engine/log.js'
 import {compilePipelines} from '../plugins/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
-import {openDb} from '../schema/db.js'
+import {openStore} from '../schema/open.js'
 import {assertSchemaCurrent} from '../schema/migrations.js'
 import {DuctileError, errorMessage} from '../errors.js'
 import {buildApi} from './api.js'
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       logger.warn('could not move the listeners beside the engine; they share its CPUs', {error: errorMessage(err)})
     }
   }
-  const db = openDb(data.dbPath, {mode: 'write', check: assertSchemaCurrent})
+  const db = openStore(data.dbPath, {mode: 'write', check: assertSchemaCurrent})
   const events = new EventEmitter<EngineEventMap>()
   const deps: HttpDeps = {
     db,

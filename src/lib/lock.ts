@@ -1,3 +1,4 @@
+import {isPgUrl} from './pg-url.js'
 import {closeSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync} from 'node:fs'
 import {hostname} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
@@ -135,6 +136,8 @@ export const WAKE_SIGNAL = 'SIGURG'
  * its poll. Returns whether a signal was sent.
  */
 export function wakeEngine(dbPath: string): boolean {
+  // PostgreSQL: the enqueue's NOTIFY woke every engine at its commit.
+  if (isPgUrl(dbPath)) return false
   const holder = liveLockHolder(dbPath)
   if (!holder || holder.host !== hostname()) return false
   try {

@@ -64,6 +64,7 @@ export interface RunningJob {
   engine_pid: number | null
   plugin_pid: number | null
   plugin_started_at: string | null
+  engine_id: string | null
 }
 
 /** Reference: "Check for stuck running jobs (orphans)": running and started before the cutoff. */
@@ -81,7 +82,18 @@ function runningJobs(db: Db, startedBefore?: string): RunningJob[] {
   let q = db.k
     .selectFrom('job_queue as q')
     .leftJoin('job_attempts as a', (j) => j.onRef('a.job_id', '=', 'q.id').onRef('a.attempt', '=', 'q.attempt'))
-    .select(['q.id', 'q.plugin', 'q.command', 'q.started_at', 'q.attempt', 'q.max_attempts', 'a.engine_pid', 'a.plugin_pid', 'a.plugin_started_at'])
+    .select([
+      'q.id',
+      'q.plugin',
+      'q.command',
+      'q.started_at',
+      'q.attempt',
+      'q.max_attempts',
+      'a.engine_pid',
+      'a.plugin_pid',
+      'a.plugin_started_at',
+      'a.engine_id',
+    ])
     .where('q.status', '=', 'running')
   if (startedBefore) q = q.where('q.started_at', '<', startedBefore)
   return db.all(q.orderBy('q.started_at'))

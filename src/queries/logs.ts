@@ -2,7 +2,6 @@ import {sql} from 'kysely'
 
 import type {Db} from '../schema/db.js'
 import type {JobStatus} from '../schema/definition.js'
-import {durationDaysExpr, durationMsExpr, durationSecExpr, withIndex} from '../schema/sqlite.js'
 import type {JobLogRow} from '../schema/types.js'
 
 /** Operator reads of job_log: one row per attempt. */
@@ -42,7 +41,7 @@ const bySlowest = (a: SlowRow, b: SlowRow) =>
  */
 export function findSlowestJobs(db: Db, completedAfter: string, limit: number, windowMs: number): SlowJob[] {
   if (!(limit >= 1)) return []
-  const sec = durationSecExpr()
+  const sec = db.dialect.durationSecExpr()
   const base = (n: number) =>
     db.k
       .selectFrom('job_log')
@@ -55,8 +54,8 @@ export function findSlowestJobs(db: Db, completedAfter: string, limit: number, w
         'started_at',
         'completed_at',
         sec.as('duration_sec'),
-        durationMsExpr().as('duration_ms'),
-        durationDaysExpr().as('duration_days'),
+        db.dialect.durationMsExpr().as('duration_ms'),
+        db.dialect.durationDaysExpr().as('duration_days'),
       ])
       // A literal, not a parameter: SQLite uses a partial index only when the query's WHERE implies the index's.
       .where('status', '=', sql.lit('succeeded'))
@@ -65,10 +64,10 @@ export function findSlowestJobs(db: Db, completedAfter: string, limit: number, w
       .limit(sql.lit(Math.floor(n)))
   const strip = (rows: SlowRow[]) => rows.slice(0, limit).map(({duration_days: _d, ...r}) => r)
   if (windowMs <= SLOWEST_RANGE_SCAN_MAX_MS) {
-    const q = base(limit).orderBy(sec, 'desc').orderBy(durationDaysExpr(), 'desc')
-    return strip(db.all(withIndex(q, 'job_log', 'job_log_completed_at_idx')))
+    const q = base(limit).orderBy(sec, 'desc').orderBy(db.dialect.durationDaysExpr(), 'desc')
+    return strip(db.all(db.dialect.withIndex(q, 'job_log', 'job_log_completed_at_idx')))
   }
-  const pin = <Q extends ReturnType<typeof base>>(q: Q) => withIndex(q, 'job_log', 'job_log_succeeded_sec_idx')
+  const pin = <Q extends ReturnType<typeof base>>(q: Q) => db.dialect.withIndex(q, 'job_log', 'job_log_succeeded_sec_idx')
   const top = db.all(pin(base(limit).orderBy(sec, 'desc').orderBy('completed_at', 'desc')))
   const edge = top.length === limit ? top[limit - 1]?.duration_sec : undefined
   if (edge == null) return strip(top.sort(bySlowest))
@@ -109,7 +108,7 @@ export function findLatestErrors(db: Db, opts: {plugin?: string; limit: number; 
       .where('status', '=', sql.lit(status))
     if (opts.plugin) q = q.where('plugin', '=', opts.plugin)
     const ordered = q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(opts.limit)
-    return db.all(withIndex(ordered, 'job_log', index))
+    return db.all(db.dialect.withIndex(ordered, 'job_log', index))
   }
   // One plugin's failures straight from the partial index, even for a plugin that never failed (the
   // (status, completed_at) index would walk every failure of every plugin to learn that).

@@ -1,8 +1,8 @@
 import {type Kysely, type SelectQueryBuilder, sql} from 'kysely'
 
-import {type Db, type Param, perHandle} from '../schema/db.js'
+import {type Db, type Param, type SqliteDb, asSqlite, perHandle} from '../schema/db.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
-import {checkpoint, dataVersion, fileSize, tuneForBatches, withIndex} from '../schema/sqlite.js'
+import {checkpoint, dataVersion, fileSize, tuneForBatches} from '../schema/sqlite.js'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 
 /**
@@ -84,7 +84,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * more for the rest of a burst bought the bench's writer nothing: after its commit it is busy copying our
  * batch in its automatic checkpoint.)
  */
-async function yieldToWriters(db: Db, since: {at: number; version: number}, maxMs: number): Promise<void> {
+async function yieldToWriters(db: SqliteDb, since: {at: number; version: number}, maxMs: number): Promise<void> {
   while (dataVersion(db) === since.version && performance.now() - since.at < maxMs) await sleep(1)
 }
 
@@ -92,7 +92,7 @@ async function yieldToWriters(db: Db, since: {at: number; version: number}, maxM
  * Wait until every frame in the WAL is copied into the database file (or `maxMs`). A PASSIVE checkpoint
  * returns at once while another connection is checkpointing, so it is retried until it reports all copied.
  */
-async function checkpointComplete(db: Db, maxMs = 100): Promise<void> {
+async function checkpointComplete(db: SqliteDb, maxMs = 100): Promise<void> {
   const until = performance.now() + maxMs
   for (;;) {
     const r = checkpoint(db, 'PASSIVE')
@@ -121,11 +121,11 @@ export function findLastFailureIds(db: Db): string[] {
 const failureStatements = perHandle((db) => {
   const failed = () => db.k.selectFrom('job_log').where('status', '=', sql.lit('failed'))
   const pairs = () =>
-    withIndex(failed().select(['plugin', 'command']).orderBy('plugin').orderBy('command').limit(1), 'job_log', 'job_log_failed_plugin_command_idx')
+    db.dialect.withIndex(failed().select(['plugin', 'command']).orderBy('plugin').orderBy('command').limit(1), 'job_log', 'job_log_failed_plugin_command_idx')
   return {
     firstPair: db.prepare(() => pairs()),
     nextPair: db.prepare((p: Param<{plugin: string; command: string}>) =>
-      withIndex(
+      db.dialect.withIndex(
         failed()
           .select(['plugin', 'command'])
           .where(sql`(plugin, command)`, '>', sql`(${p('plugin')}, ${p('command')})`)
@@ -213,7 +213,9 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
   // For the duration: no automatic checkpoint inside each batch's COMMIT (two fsyncs that keep the next
   // batch waiting; the gap between batches checkpoints instead), and a page cache that holds a batch, so it is
   // written to the WAL once, at its commit.
-  const restore = tuneForBatches(db)
+  // On PostgreSQL a batch locks only the rows it deletes: no lock to hand over, no WAL file to copy back.
+  const lite = asSqlite(db)
+  const restore = lite ? tuneForBatches(lite) : () => {}
   try {
     for (const table of tables) {
       const retention = opts.retention?.[table] ?? DEFAULT_RETENTION_MS[table]
@@ -237,8 +239,8 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
       // bare rowid column after an INTEGER PRIMARY KEY). Choosing them outside the lock and passing the list
       // in cost more in all (a read per batch, then JSON) than the index walk costs inside it.
       const batch = (size: number) => {
-        const q = where(k.selectFrom(table).select(sql<number>`rowid`.as('r')))
-        return k.deleteFrom(table).where(sql.ref('rowid'), 'in', (order ? q.orderBy(order) : q).limit(size))
+        const q = where(k.selectFrom(table).select(sql<number>`${sql.raw(db.dialect.rowId)}`.as('r')))
+        return k.deleteFrom(table).where(sql.ref(db.dialect.rowId), 'in', (order ? q.orderBy(order) : q).limit(size))
       }
       let size = opts.batchSize ?? 5000
       let sinceComplete = 0
@@ -251,7 +253,7 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
           took = performance.now() - t0
           return n
         }, 50)
-        const committed = {at: performance.now(), version: dataVersion(db)}
+        const committed = lite ? {at: performance.now(), version: dataVersion(lite)} : null
         result.deleted += changes
         result.batches++
         opts.onProgress?.({table, deleted: result.deleted, total})
@@ -259,7 +261,11 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
         // Keep each write transaction short, whatever the row size and disk.
         if (took > target && size > 500) size = Math.max(500, Math.floor((size * target) / took))
         else if (took < target / 2 && size < 20_000) size = Math.min(20_000, Math.floor(size * 1.5))
-        await yieldToWriters(db, committed, yieldMs)
+        if (!lite || !committed) {
+          await sleep(1)
+          continue
+        }
+        await yieldToWriters(lite, committed, yieldMs)
         // Copy the batches into the database file. A writer that committed in the gap has started doing it
         // already (its automatic checkpoint, on its own core): then PASSIVE returns at once and the copy
         // overlaps our next batch. With nobody else writing, it is done here. The WAL only restarts from its
@@ -267,9 +273,9 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
         // for that: waiting after every batch cost a third of the time, never waiting let the WAL grow.
         sinceComplete += took
         if (sinceComplete >= 200) {
-          await checkpointComplete(db)
+          await checkpointComplete(lite)
           sinceComplete = 0
-        } else checkpoint(db, 'PASSIVE')
+        } else checkpoint(lite, 'PASSIVE')
       }
       // What is still older than the cutoff was kept on purpose (a handful of rows: a short count).
       result.kept = countOld(db, table, cutoff)
@@ -277,12 +283,12 @@ export async function prune(db: Db, opts: PruneOptions = {}): Promise<PruneResul
   } finally {
     restore()
   }
-  if (!opts.dryRun) checkpoint(db, 'TRUNCATE')
+  if (!opts.dryRun && lite) checkpoint(lite, 'TRUNCATE')
   return {
     dry_run: Boolean(opts.dryRun),
     tables: results,
     total_deleted: results.reduce((n, r) => n + r.deleted, 0),
     duration_ms: Date.now() - started,
-    wal_bytes_after: fileSize(`${db.path}-wal`),
+    wal_bytes_after: lite ? fileSize(`${db.path}-wal`) : 0,
   }
 }

@@ -1,5 +1,4 @@
 import type {Db} from '../schema/db.js'
-import {durationMsExpr} from '../schema/sqlite.js'
 
 /** The reads behind `ductile metrics`: completions and durations over a window, by index range. */
 
@@ -17,7 +16,7 @@ export function durationsSince(db: Db, since: string): {plugin: string; duration
   return db.all(
     db.k
       .selectFrom('job_log')
-      .select(['plugin', durationMsExpr().as('duration_ms')])
+      .select(['plugin', db.dialect.durationMsExpr().as('duration_ms')])
       .where('completed_at', '>', since)
       .where('started_at', 'is not', null),
   )

@@ -4,7 +4,6 @@ import {liveLockHolder, readLock} from '../lib/lock.js'
 import {processAlive} from '../lib/proc.js'
 import type {Db} from '../schema/db.js'
 import type {JobStatus} from '../schema/definition.js'
-import {durationMsExpr} from '../schema/sqlite.js'
 import {parseTs} from '../schema/time.js'
 import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
 import {type StatusCount, countJobsByStatus, listRunningJobs} from './jobs.js'
@@ -54,7 +53,7 @@ export interface OverviewFilter {
 export function latestCompletions(db: Db, f: OverviewFilter): Completion[] {
   let q = db.k
     .selectFrom('job_log')
-    .select(['id', 'job_id', 'plugin', 'command', 'status', 'attempt', 'completed_at', durationMsExpr().as('duration_ms'), 'last_error'])
+    .select(['id', 'job_id', 'plugin', 'command', 'status', 'attempt', 'completed_at', db.dialect.durationMsExpr().as('duration_ms'), 'last_error'])
   if (f.plugin) q = q.where('plugin', '=', f.plugin)
   // A literal, as in searchJobLogs: the partial status index needs to see which status.
   if (f.status) q = q.where('status', '=', sql.lit(f.status))

@@ -2,7 +2,6 @@ import {sql} from 'kysely'
 
 import {type Db, type Param, perHandle} from '../schema/db.js'
 import type {JobStatus} from '../schema/definition.js'
-import {withIndex} from '../schema/sqlite.js'
 import type {JobLogRow} from '../schema/types.js'
 
 /**
@@ -73,7 +72,7 @@ export const stmts = perHandle((db: Db) => {
         created_at: p('created_at'),
       }),
     ),
-    insertAttempt: db.prepare((p: Param<{job_id: string; attempt: number; created_at: string; engine_pid: number}>) =>
+    insertAttempt: db.prepare((p: Param<{job_id: string; attempt: number; created_at: string; engine_pid: number; engine_id: string | null}>) =>
       k
         .insertInto('job_attempts')
         .values({
@@ -83,6 +82,7 @@ export const stmts = perHandle((db: Db) => {
           engine_pid: p('engine_pid'),
           plugin_pid: null,
           plugin_started_at: null,
+          engine_id: p('engine_id'),
         })
         .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing()),
     ),
@@ -97,9 +97,11 @@ export const stmts = perHandle((db: Db) => {
     // then sorts every queued row of the same millisecond by id. The usual claim (no plugin at its cap) asks
     // for one row with a literal LIMIT: bound as a parameter, SQLite took several times as long here.
     nextQueued: db.prepare((p: Param<{now: string; limit: number}>) =>
-      withIndex(nextQueuedBase(k, p).limit(p('limit')), 'job_queue', 'job_queue_queued_fifo_idx'),
+      db.dialect.withIndex(nextQueuedBase(k, p).limit(p('limit')), 'job_queue', 'job_queue_queued_fifo_idx'),
     ),
-    nextQueuedOne: db.prepare((p: Param<{now: string}>) => withIndex(nextQueuedBase(k, p).limit(sql.lit(1)), 'job_queue', 'job_queue_queued_fifo_idx')),
+    nextQueuedOne: db.prepare((p: Param<{now: string}>) =>
+      db.dialect.withIndex(nextQueuedBase(k, p).limit(sql.lit(1)), 'job_queue', 'job_queue_queued_fifo_idx'),
+    ),
     // When the next retry among queued jobs becomes runnable (the idle engine's poll sleeps until then).
     nextRetryAt: db.prepare((p: Param<{now: string}>) =>
       k

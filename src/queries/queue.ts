@@ -15,6 +15,9 @@ import {stmts} from './queue-statements.js'
 
 export const STDERR_LOG_CAP = 65_536
 
+/** The channel engines LISTEN on (PostgreSQL): an enqueue's or a recovery's transaction NOTIFYs it. */
+export const JOBS_CHANNEL = 'ductile_jobs'
+
 export interface NewJobInput {
   plugin: string
   command: string
@@ -63,6 +66,8 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
     return {status: 'deduplicated', existingJobId, reason}
   }
   return db.join((): EnqueueResult => {
+    // Two enqueues of the same key check and insert one after the other (a shared database).
+    if (key) db.serialize(`dedupe:${input.plugin}:${input.command}:${key}`)
     if (key) {
       if (input.dedupeOutstanding) {
         const o = s.outstanding.get({key, plugin: input.plugin, command: input.command})
@@ -92,6 +97,7 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
     })
     if (res.changes === 0) return {status: 'duplicate_event', reason: 'a job for this source event and target already exists'}
     s.insertTransition.run({job_id: id, from_status: null, to_status: 'queued', reason: null, created_at: input.now})
+    db.notify(JOBS_CHANNEL)
     const job = s.findJob.get({id})
     if (!job) throw new Error(`job ${id} was inserted but cannot be read back`)
     return {status: 'enqueued', job}
@@ -104,6 +110,10 @@ export interface ClaimOptions {
   excludePlugins: Set<string>
   snapshotId: string | null
   enginePid: number
+  /** The engines row of the claiming engine (recovery on a shared database is by engine). */
+  engineId: string | null
+  /** Plugins whose parallelism is global (see pg-schema.ts ductile_claim), with their limit; PostgreSQL only. */
+  globalCaps?: Record<string, number>
 }
 
 /**
@@ -111,6 +121,7 @@ export interface ClaimOptions {
  * honoured; a job whose dedupe key is running waits) in one short write transaction (the caller's, if it has one).
  */
 export function claimNextJob(db: Db, o: ClaimOptions): Job | null {
+  if (db.kind === 'postgres') return claimOnPostgres(db, o)
   const s = stmts(db)
   return db.join(() => {
     // Candidates in FIFO order; skipping capped plugins in code keeps the statement compiled once.
@@ -122,13 +133,26 @@ export function claimNextJob(db: Db, o: ClaimOptions): Job | null {
         const changed = s.markRunning.run({id: pick.id, now: o.now, snapshot: o.snapshotId}).changes
         if (changed === 0) return null
         s.insertTransition.run({job_id: pick.id, from_status: 'queued', to_status: 'running', reason: null, created_at: o.now})
-        s.insertAttempt.run({job_id: pick.id, attempt: pick.attempt, created_at: o.now, engine_pid: o.enginePid})
+        s.insertAttempt.run({job_id: pick.id, attempt: pick.attempt, created_at: o.now, engine_pid: o.enginePid, engine_id: o.engineId})
         return {...pick, status: 'running', started_at: o.now, started_config_snapshot_id: o.snapshotId}
       }
       if (rows.length < window + offset) return null
       offset = rows.length
     }
   })
+}
+
+/** The same claim on PostgreSQL: one statement (pg-schema.ts, ductile_claim), whatever the number of engines. */
+function claimOnPostgres(db: Db, o: ClaimOptions): Job | null {
+  const rows = db.query('SELECT * FROM ductile_claim(?, ?, ?, ?, ?::jsonb, ?::text[])', [
+    o.now,
+    o.snapshotId,
+    o.enginePid,
+    o.engineId,
+    JSON.stringify(o.globalCaps ?? {}),
+    [...o.excludePlugins],
+  ])
+  return (rows[0] as Job | undefined) ?? null
 }
 
 /** The earliest next_retry_at after `now` among queued jobs (null: none waits for a time). */
@@ -221,14 +245,19 @@ export interface RecoveryResult {
  * job_log row; the job is requeued with attempt + 1, or marked dead when that was its last.
  * `filter` picks which running rows are orphans (all of them at engine start).
  */
-export function recoverRunningJobs(db: Db, now: string, filter: (job: Job) => boolean = () => true): RecoveryResult {
+export function recoverRunningJobs(
+  db: Db,
+  now: string,
+  filter: (job: Job) => boolean = () => true,
+  why = 'the engine stopped while this attempt ran (recovered at engine start)',
+): RecoveryResult {
   const out: RecoveryResult = {requeued: [], dead: []}
   db.tx(() => {
     const running = db.all(db.k.selectFrom('job_queue').selectAll().where('status', '=', 'running').orderBy('created_at'))
     for (const job of running) {
       if (!filter(job)) continue
       if (job.attempt < job.max_attempts) {
-        const reason = 'interrupted: the engine stopped while this attempt ran (recovered at engine start)'
+        const reason = `interrupted: ${why}`
         const s = stmts(db)
         s.requeue.run({id: job.id, attempt: job.attempt, next_attempt: job.attempt + 1, next_retry_at: null, last_error: reason})
         s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: 'queued', reason, created_at: now})
@@ -240,6 +269,7 @@ export function recoverRunningJobs(db: Db, now: string, filter: (job: Job) => bo
         out.dead.push(job.id)
       }
     }
+    if (out.requeued.length) db.notify(JOBS_CHANNEL)
   })
   return out
 }

@@ -90,6 +90,8 @@ export interface StateWrite {
 
 /** Returns the seqs of the facts written (empty for a legacy merge). */
 export function applyStateUpdates(db: Db, w: StateWrite): number[] {
+  // Read, merged and written by one engine at a time (a shared database).
+  db.serialize(`state:${w.plugin}`)
   if (w.rules.length === 0) {
     const merged = {...readPluginState(db, w.plugin), ...w.updates}
     writeState(db, w.plugin, normalizeObject(merged), w.now)

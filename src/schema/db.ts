@@ -4,16 +4,19 @@ import {chmodSync, existsSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
+import type {Dialect} from './dialect.js'
+import {PgError, translatePgError} from './pg-errors.js'
 import type {Database} from './types.js'
-import {applyConnectionPragmas, applyWriterPragmas} from './sqlite.js'
+import {applyConnectionPragmas, applyWriterPragmas, sqliteDialect} from './sqlite.js'
 
 /**
- * The database handle. Queries are built with Kysely's builder (portable SQL: one set of queries for every dialect) and run
+ * The database handle, for either store: SqliteDb (below) or PgDb (postgres.ts); open either with openStore
+ * (open.ts). Queries are built with Kysely's builder (portable SQL: one set of queries for every dialect) and run
  * synchronously through better-sqlite3, so a transaction never spans an `await` (it would hold the write lock across unrelated work) and the
  * engine's hot statements are compiled once and reused.
  *
  * Everything SQLite-only (pragmas, BEGIN IMMEDIATE, checkpoints, vacuum, backup) lives in this file and
- * sqlite.ts.
+ * sqlite.ts; everything PostgreSQL-only in postgres.ts.
  */
 
 /** Kysely used only as a query builder: the dummy driver never executes. */
@@ -27,7 +30,7 @@ export const builder = new Kysely<Database>({
 })
 
 export type Builder = typeof builder
-type Row<Q> = Q extends Compilable<infer O> ? O : never
+export type Row<Q> = Q extends Compilable<infer O> ? O : never
 
 /**
  * The named parameters of a query compiled once (see Db.prepare): `p('id')` stands for `values.id`. Its
@@ -37,10 +40,82 @@ type Row<Q> = Q extends Compilable<infer O> ? O : never
 export type Param<P> = <K extends keyof P & string>(name: K) => P[K]
 const SENTINEL = '\u0000ductile-param:'
 
+export interface RunResult {
+  changes: number
+}
+
 export interface Prepared<P extends object, O> {
   all(values: P): O[]
   get(values: P): O | undefined
-  run(values: P): BetterSqlite3.RunResult
+  run(values: P): RunResult
+}
+
+/** The handle every query module takes: the same methods over either store. */
+export interface Db {
+  readonly kind: 'sqlite' | 'postgres'
+  /** The query builder of this store's dialect. */
+  readonly k: Builder
+  /** What messages name: the file's absolute path, or the PostgreSQL URL without its password. */
+  readonly path: string
+  readonly readonly: boolean
+  readonly dialect: Dialect
+  readonly inTransaction: boolean
+  /** Called with every statement run through all/get/run (plan tests and benchmarks read it). */
+  onQuery?: (sql: string, parameters: readonly unknown[]) => void
+  all<Q extends Compilable<unknown>>(query: Q): Row<Q>[]
+  get<Q extends Compilable<unknown>>(query: Q): Row<Q> | undefined
+  run(query: Compilable<unknown>): RunResult
+  prepare<P extends object, Q extends Compilable<unknown>>(build: (p: Param<P>) => Q): Prepared<P, Row<Q>>
+  /** Raw SQL with `?` placeholders (tests, the dialect modules): rows as plain objects. */
+  query(sqlText: string, params?: readonly unknown[]): Record<string, unknown>[]
+  /** Raw SQL, one statement or several, no parameters, no result (DDL). */
+  exec(sqlText: string): void
+  tx<T>(fn: () => T): T
+  txEager<T>(fn: () => T, spinMs: number): T
+  undoUnless<T>(fn: () => T, keep: (result: T) => boolean): T
+  join<T>(fn: () => T): T
+  read<T>(fn: () => T): T
+  /**
+   * Tell listening engines that jobs may be runnable (PostgreSQL's NOTIFY, delivered at the commit). SQLite:
+   * nothing (an engine on the same file is woken by a signal, lib/lock.ts, or sees data_version change).
+   */
+  notify(channel: string): void
+  /**
+   * Inside a transaction: make other transactions that serialize on the same key wait until this one ends
+   * (PostgreSQL: a transaction-scoped advisory lock; SQLite: nothing to do, its writers take turns already).
+   * A read-decide-write on a shared database (a schedule's slot, a dedupe key, a plugin's state) is then the
+   * same as on SQLite, whatever the number of engines.
+   */
+  serialize(key: string): void
+  /** Hear `notify` on this channel (PostgreSQL; the open's onNotify is called). SQLite: nothing to hear. */
+  listen(channel: string): void
+  close(): void
+}
+
+/**
+ * A query compiled once with named parameters (see Db.prepare): the builder runs with a sentinel for every
+ * value; each sentinel's position in the compiled parameters maps to its name.
+ */
+export function compileNamed<P>(build: (p: Param<P>) => Compilable<unknown>): {
+  sql: string
+  parameters: readonly unknown[]
+  names: (string | {constant: unknown})[]
+} {
+  // The sentinel stands in for every value while the builder runs; it never reaches the database.
+  const sentinel = ((name: string) => SENTINEL + name) as unknown as Param<P>
+  const c = build(sentinel).compile()
+  const names = c.parameters.map((v) => (typeof v === 'string' && v.startsWith(SENTINEL) ? v.slice(SENTINEL.length) : {constant: v}))
+  return {sql: c.sql, parameters: c.parameters, names}
+}
+
+/** The values of a compiled named query, in its parameters' order (booleans as 1 and 0: both stores store integers). */
+export function bindNamed(names: readonly (string | {constant: unknown})[], values: object): unknown[] {
+  return names.map((n) => {
+    if (typeof n !== 'string') return n.constant
+    const v = (values as Record<string, unknown>)[n]
+    if (v === undefined) throw new Error(`prepared query: missing parameter "${n}"`)
+    return typeof v === 'boolean' ? (v ? 1 : 0) : v
+  })
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -60,13 +135,14 @@ export interface OpenOptions {
   check?: (db: Db) => void
 }
 
-export class Db {
+export class SqliteDb implements Db {
+  readonly kind = 'sqlite' as const
   readonly k = builder
+  readonly dialect = sqliteDialect
   readonly path: string
   readonly sqlite: BetterSqlite3.Database
   readonly readonly: boolean
   private readonly cache = new Map<string, BetterSqlite3.Statement>()
-  /** Called with every statement run through all/get/run (plan tests and benchmarks read it). */
   onQuery?: (sql: string, parameters: readonly unknown[]) => void
 
   constructor(path: string, sqlite: BetterSqlite3.Database, readonly: boolean) {
@@ -96,6 +172,21 @@ export class Db {
     return this.statement(c.sql, c.parameters).get(...(c.parameters as unknown[])) as Row<Q> | undefined
   }
 
+  get inTransaction(): boolean {
+    return this.sqlite.inTransaction
+  }
+
+  query(sqlText: string, params: readonly unknown[] = []): Record<string, unknown>[] {
+    const stmt = this.statement(sqlText, params)
+    if (stmt.reader) return stmt.all(...(params as unknown[])) as Record<string, unknown>[]
+    stmt.run(...(params as unknown[]))
+    return []
+  }
+
+  exec(sqlText: string): void {
+    this.sqlite.exec(sqlText)
+  }
+
   run(query: Compilable<unknown>): BetterSqlite3.RunResult {
     const c = query.compile()
     const stmt = this.statement(c.sql, c.parameters)
@@ -115,22 +206,13 @@ export class Db {
   prepare<P extends object, Q extends Compilable<unknown>>(build: (p: Param<P>) => Q): Prepared<P, Row<Q>> {
     let compiled: {stmt: BetterSqlite3.Statement; names: (string | {constant: unknown})[]} | null = null
     const compile = () => {
-      // The sentinel stands in for every value while the builder runs; it never reaches SQLite.
-      const sentinel = ((name: string) => SENTINEL + name) as unknown as Param<P>
-      const c = build(sentinel).compile()
-      const names = c.parameters.map((v) => (typeof v === 'string' && v.startsWith(SENTINEL) ? v.slice(SENTINEL.length) : {constant: v}))
-      compiled = {stmt: this.statement(c.sql, c.parameters), names}
+      const c = compileNamed(build)
+      compiled = {stmt: this.statement(c.sql, c.parameters), names: c.names}
       return compiled
     }
     const bound = (values: P): [BetterSqlite3.Statement, unknown[]] => {
       const {stmt, names} = compiled ?? compile()
-      const args = names.map((n) => {
-        if (typeof n !== 'string') return n.constant
-        const v = (values as Record<string, unknown>)[n]
-        if (v === undefined) throw new Error(`prepared query: missing parameter "${n}"`)
-        return typeof v === 'boolean' ? (v ? 1 : 0) : v
-      })
-      return [stmt, args]
+      return [stmt, bindNamed(names, values)]
     }
     return {
       all: (values) => {
@@ -258,14 +340,25 @@ export class Db {
     return this.runInTx.deferred(fn) as T
   }
 
+  notify(_channel: string): void {}
+
+  serialize(_key: string): void {}
+
+  listen(_channel: string): void {}
+
   close(): void {
     if (this.sqlite.open) this.sqlite.close()
   }
 }
 
+/** The SQLite handle, when it is one (pragmas, checkpoints, the file's size); null on PostgreSQL. */
+export function asSqlite(db: Db): SqliteDb | null {
+  return db instanceof SqliteDb ? db : null
+}
+
 /** Statements compiled once per handle: `const stmts = perHandle((db) => ({...db.prepare(...)}))`. */
-export function perHandle<T>(compile: (db: Db) => T): (db: Db) => T {
-  const cache = new WeakMap<Db, T>()
+export function perHandle<T, D extends Db = Db>(compile: (db: D) => T): (db: D) => T {
+  const cache = new WeakMap<D, T>()
   return (db) => {
     let s = cache.get(db)
     if (!s) {
@@ -276,9 +369,10 @@ export function perHandle<T>(compile: (db: Db) => T): (db: Db) => T {
   }
 }
 
-/** Translate SQLite's errors into ones that say what was wrong and what to do. */
+/** Translate the store's errors (SQLite's, PostgreSQL's: pg-errors.ts) into ones that say what was wrong and what to do. */
 export function translateSqliteError(err: unknown, path: string): unknown {
   if (err instanceof DuctileError) return err
+  if (err instanceof PgError) return translatePgError(err, path)
   const e = err as {code?: string; message?: string}
   const code = e?.code ?? ''
   const msg = e?.message ?? String(err)
@@ -346,7 +440,7 @@ export function restrictPermissions(path: string): void {
  * - `write`: the file must exist; WAL, synchronous=NORMAL, busy_timeout, foreign_keys, journal_size_limit.
  * - `create`: like write, creating the file (and its directory, 0700) when missing.
  */
-export function openDb(path: string, opts: OpenOptions): Db {
+export function openDb(path: string, opts: OpenOptions): SqliteDb {
   const abs = resolve(path)
   const busy = opts.busyTimeoutMs ?? busyTimeoutFromEnv()
   if (opts.mode !== 'create' && !existsSync(abs)) {
@@ -367,7 +461,7 @@ export function openDb(path: string, opts: OpenOptions): Db {
     applyConnectionPragmas(sqlite, opts.mode, busy)
     // Touch the header so "not a database" surfaces here, not in the middle of a command.
     sqlite.pragma('schema_version', {simple: true})
-    const db = new Db(abs, sqlite, opts.mode === 'read')
+    const db = new SqliteDb(abs, sqlite, opts.mode === 'read')
     opts.check?.(db)
     if (opts.mode !== 'read') {
       applyWriterPragmas(sqlite)
@@ -391,7 +485,7 @@ export function openDb(path: string, opts: OpenOptions): Db {
  * memory and serve reads from that snapshot. A WAL with content is refused: reading the file without it
  * would show old data.
  */
-function readOnlySnapshot(abs: string, err: unknown): Db | null {
+function readOnlySnapshot(abs: string, err: unknown): SqliteDb | null {
   const code = (err as {code?: string}).code ?? ''
   if (code !== 'SQLITE_READONLY_DIRECTORY' && code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) return null
   const wal = `${abs}-wal`
@@ -411,5 +505,5 @@ function readOnlySnapshot(abs: string, err: unknown): Db | null {
   if (buf.length >= 20) buf[18] = buf[19] = 1
   const sqlite = new BetterSqlite3(buf, {readonly: true})
   sqlite.pragma('query_only = ON')
-  return new Db(abs, sqlite, true)
+  return new SqliteDb(abs, sqlite, true)
 }

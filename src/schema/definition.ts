@@ -109,6 +109,8 @@ export const TABLES: TableDef[] = [
       c('engine_pid', 'INTEGER', {ours: true}),
       c('plugin_pid', 'INTEGER', {ours: true}),
       c('plugin_started_at', 'TEXT', {ours: true}),
+      // The engine (engines.id) that claimed the attempt: on a shared database, recovery is by engine.
+      c('engine_id', 'TEXT', {ours: true}),
     ],
   },
   {
@@ -269,6 +271,25 @@ export const TABLES: TableDef[] = [
       // so `schedules list` and `doctor` can judge lateness without the config file.
       c('spec', 'TEXT', {ours: true}),
       c('interval_ms', 'INTEGER', {ours: true}),
+    ],
+  },
+  {
+    // Ours: the engines that run against this database, each with a heartbeat. On PostgreSQL, where many
+    // engines on many hosts share one queue, an engine whose heartbeat is older than the lease is dead and a
+    // live one recovers its running jobs. stopped_at is set by a clean stop (or by the engine that found it
+    // dead); the row stays for `doctor` and `explain` until prune removes it.
+    name: 'engines',
+    primaryKey: ['id'],
+    ours: true,
+    columns: [
+      c('id', 'TEXT'),
+      c('host', 'TEXT', NN),
+      c('pid', 'INTEGER', NN),
+      c('started_at', 'TEXT', TSNN),
+      c('heartbeat_at', 'TEXT', TSNN),
+      c('version', 'TEXT', NN),
+      c('stopped_at', 'TEXT', TS),
+      c('stop_reason', 'TEXT'),
     ],
   },
   // The original's soft tables: created on fresh databases, not required on existing ones.

@@ -131,6 +131,9 @@ export const INDEXES: IndexDef[] = [
   {name: 'schedule_decisions_job_idx', table: 'schedule_decisions', columns: ['job_id'], where: 'job_id IS NOT NULL', ours: true},
   // schedules list (status active, by next_run_at).
   {name: 'schedule_entries_status_next_run_idx', table: 'schedule_entries', columns: ['status', 'next_run_at'], ours: true},
+  // Engines alive (heartbeat order) for recovery and doctor; the running attempts of one engine.
+  {name: 'engines_alive_idx', table: 'engines', columns: ['heartbeat_at'], where: 'stopped_at IS NULL', ours: true},
+  {name: 'job_attempts_engine_idx', table: 'job_attempts', columns: ['engine_id'], where: 'engine_id IS NOT NULL', ours: true},
   // breakers list (state != closed) stays a scan of a tiny table; lineage walks event_context by primary key.
 ]
 

@@ -1,17 +1,18 @@
 import {DuctileError, errorMessage} from '../errors.js'
-import type {Db} from './db.js'
+import {type Db, SqliteDb} from './db.js'
 import {type IndexDef, REQUIRED_TABLES, TABLES, type TableDef, addColumnSql, createTableSql} from './definition.js'
 import {DROPPED_INDEXES, INDEXES, createIndexSql} from './indexes.js'
+import {pgEnsureSchema, pgExistingIndexes, pgExistingTables, pgTableColumns} from './pg-schema.js'
 import {nowTs} from './time.js'
 
 /** One step per index, named after it (CREATE INDEX IF NOT EXISTS: a file that has it is left as it is). */
 function createIndexSteps(indexes: readonly IndexDef[]): MigrationStep[] {
-  return indexes.map((i) => ({name: `create index ${i.name}`, run: (db: Db) => db.sqlite.exec(createIndexSql(i))}))
+  return indexes.map((i) => ({name: `create index ${i.name}`, run: (db: Db) => db.exec(createIndexSql(i))}))
 }
 
 /** Whether the file has statistics (ANALYZE or PRAGMA optimize ran): new indexes then need theirs too. */
 function hasStatistics(db: Db): boolean {
-  return Boolean(db.sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'`).get())
+  return db.query(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'`).length > 0
 }
 
 function tableNamed(name: string): TableDef {
@@ -50,18 +51,18 @@ export interface Migration {
 }
 
 function tableColumns(db: Db, table: string): Set<string> {
-  const rows = db.sqlite.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as {name: string}[]
-  return new Set(rows.map((r) => r.name))
+  if (db.kind === 'postgres') return pgTableColumns(db, table)
+  return new Set(db.query(`SELECT name FROM pragma_table_info(?)`, [table]).map((r) => String(r.name)))
 }
 
-function existingTables(db: Db): Set<string> {
-  const rows = db.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as {name: string}[]
-  return new Set(rows.map((r) => r.name))
+export function existingTables(db: Db): Set<string> {
+  if (db.kind === 'postgres') return pgExistingTables(db)
+  return new Set(db.query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).map((r) => String(r.name)))
 }
 
 function existingIndexes(db: Db): Set<string> {
-  const rows = db.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'index'`).all() as {name: string}[]
-  return new Set(rows.map((r) => r.name))
+  if (db.kind === 'postgres') return pgExistingIndexes(db)
+  return new Set(db.query(`SELECT name FROM sqlite_master WHERE type = 'index'`).map((r) => String(r.name)))
 }
 
 function ensureTableSteps(t: TableDef): MigrationStep[] {
@@ -69,9 +70,9 @@ function ensureTableSteps(t: TableDef): MigrationStep[] {
     {
       name: `create or complete table ${t.name}`,
       run(db) {
-        db.sqlite.exec(createTableSql(t))
+        db.exec(createTableSql(t))
         const have = tableColumns(db, t.name)
-        for (const col of t.columns) if (!have.has(col.name)) db.sqlite.exec(addColumnSql(t.name, col))
+        for (const col of t.columns) if (!have.has(col.name)) db.exec(addColumnSql(t.name, col))
       },
     },
   ]
@@ -101,9 +102,7 @@ export const MIGRATIONS: Migration[] = [
           .map((c) => ({
             name: `rewrite ${t.name}.${c.name}`,
             run(db: Db) {
-              db.sqlite.exec(
-                `UPDATE ${t.name} SET ${c.name} = COALESCE(strftime('%Y-%m-%d %H:%M:%f', ${c.name}), ${c.name}) ` + `WHERE ${c.name} LIKE '____-__-__T%'`,
-              )
+              db.exec(`UPDATE ${t.name} SET ${c.name} = COALESCE(strftime('%Y-%m-%d %H:%M:%f', ${c.name}), ${c.name}) ` + `WHERE ${c.name} LIKE '____-__-__T%'`)
             },
           })),
       ),
@@ -111,7 +110,7 @@ export const MIGRATIONS: Migration[] = [
         // The original has no job_log.started_at: an attempt started when it was claimed (job_attempts).
         name: 'fill job_log.started_at from job_attempts',
         run(db) {
-          db.sqlite.exec(
+          db.exec(
             `UPDATE job_log SET started_at = (SELECT a.created_at FROM job_attempts a
                WHERE a.job_id = job_log.job_id AND a.attempt = job_log.attempt)
              WHERE started_at IS NULL AND job_id IS NOT NULL`,
@@ -128,7 +127,7 @@ export const MIGRATIONS: Migration[] = [
         // Legacy facts keep seq NULL; the allocator continues after the highest existing seq.
         name: 'seed storage_sequences from plugin_facts',
         run(db) {
-          db.sqlite.exec(
+          db.exec(
             `INSERT INTO storage_sequences (name, value)
                SELECT 'plugin_facts', COALESCE(MAX(seq), 0) FROM plugin_facts WHERE true
              ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`,
@@ -146,14 +145,14 @@ export const MIGRATIONS: Migration[] = [
         // Versions 1–3 keyed it by UTC day, which made every prune batch rewrite the whole day's leaves. It was
         // rebuilt keyed by hour here; migration 5 replaced it, so now the old one is only dropped.
         name: `drop the day-keyed ${SLOWEST_INDEX_NAME}`,
-        run: (db) => db.sqlite.exec(`DROP INDEX IF EXISTS ${SLOWEST_INDEX_NAME}`),
+        run: (db) => db.exec(`DROP INDEX IF EXISTS ${SLOWEST_INDEX_NAME}`),
       },
       {
         // In a file that has statistics, an index without any looks cheap to the planner: `jobs logs --plugin
         // --status failed` went from 0.6 ms to 11 ms on the new failure index until it was analyzed.
         name: 'statistics for the new indexes',
         run(db) {
-          if (hasStatistics(db)) db.sqlite.exec('ANALYZE job_log_failed_plugin_command_idx')
+          if (hasStatistics(db)) db.exec('ANALYZE job_log_failed_plugin_command_idx')
         },
       },
     ],
@@ -162,7 +161,7 @@ export const MIGRATIONS: Migration[] = [
     version: 5,
     name: "indexes that answer the reference's own SQL",
     steps: () => [
-      ...DROPPED_INDEXES.map((name) => ({name: `drop index ${name}`, run: (db: Db) => db.sqlite.exec(`DROP INDEX IF EXISTS ${name}`)})),
+      ...DROPPED_INDEXES.map((name) => ({name: `drop index ${name}`, run: (db: Db) => db.exec(`DROP INDEX IF EXISTS ${name}`)})),
       ...createIndexSteps(REFERENCE_INDEXES),
       {
         // As `PRAGMA optimize` takes them (sampled, analysis_limit 2000), for every index of the two tables:
@@ -170,7 +169,7 @@ export const MIGRATIONS: Migration[] = [
         // and sort 25,000 facts (53 ms) over the new one's 20 rows.
         name: 'statistics for the new indexes',
         run(db) {
-          if (hasStatistics(db)) db.sqlite.exec('PRAGMA analysis_limit = 2000; ANALYZE job_log; ANALYZE plugin_facts; PRAGMA analysis_limit = 0')
+          if (hasStatistics(db)) db.exec('PRAGMA analysis_limit = 2000; ANALYZE job_log; ANALYZE plugin_facts; PRAGMA analysis_limit = 0')
         },
       },
     ],
@@ -190,6 +189,15 @@ export const MIGRATIONS: Migration[] = [
           'dedupe_hits_created_at_idx',
         ].map(indexNamed),
       ),
+    ],
+  },
+  {
+    version: 7,
+    name: 'engines with heartbeats, and which engine claimed each attempt',
+    steps: () => [
+      ...ensureTableSteps(tableNamed('engines')),
+      ...ensureTableSteps(tableNamed('job_attempts')),
+      ...createIndexSteps(['engines_alive_idx', 'job_attempts_engine_idx'].map(indexNamed)),
     ],
   },
 ]
@@ -228,8 +236,8 @@ export function schemaState(db: Db): SchemaState {
     return {kind: 'foreign', version: 0, latest: LATEST_VERSION}
   }
   if (!tables.has('schema_migrations')) return {kind: 'original', version: 0, latest: LATEST_VERSION}
-  const row = db.sqlite.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {v: number | null}
-  return {kind: 'ours', version: row.v ?? 0, latest: LATEST_VERSION}
+  const v = db.query('SELECT MAX(version) AS v FROM schema_migrations')[0]?.v
+  return {kind: 'ours', version: v === null || v === undefined ? 0 : Number(v), latest: LATEST_VERSION}
 }
 
 /** Read and write commands call this: the schema must be exactly the one this program knows. */
@@ -292,8 +300,9 @@ export function migrate(db: Db, onStep?: (migration: Migration, step: MigrationS
   const pending = MIGRATIONS.filter((m) => m.version > before.version)
   const applied: {version: number; name: string}[] = []
   if (pending.length === 0) return {from: before.version, to: before.version, kind: before.kind, applied}
+  if (db.kind === 'postgres') return migratePg(db, before, pending, onStep)
   db.tx(() => {
-    db.sqlite.exec(SCHEMA_MIGRATIONS_DDL)
+    db.exec(SCHEMA_MIGRATIONS_DDL)
     for (const m of pending) {
       for (const step of m.steps(db)) {
         onStep?.(m, step)
@@ -306,9 +315,28 @@ export function migrate(db: Db, onStep?: (migration: Migration, step: MigrationS
           })
         }
       }
-      db.sqlite.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, nowTs())
+      db.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, nowTs()])
       applied.push({version: m.version, name: m.name})
     }
+  })
+  return {from: before.version, to: LATEST_VERSION, kind: before.kind, applied}
+}
+
+/**
+ * PostgreSQL databases are created by us at the latest version (the original Go Ductile never wrote one), so a
+ * migration there is the schema brought to the definition (pg-schema.ts) and the versions recorded, in one
+ * transaction under an advisory lock: engines starting together on an empty database create it once.
+ */
+function migratePg(db: Db, before: SchemaState, pending: Migration[], onStep?: (migration: Migration, step: MigrationStep) => void): MigrateResult {
+  const last = pending[pending.length - 1] as Migration
+  const applied = db.tx(() => {
+    db.exec(SCHEMA_MIGRATIONS_DDL)
+    pgEnsureSchema(db, (name) => onStep?.(last, {name, run: () => {}}))
+    // Another engine may have done it while this one waited for the lock.
+    const done = new Set(db.query('SELECT version FROM schema_migrations').map((r) => Number(r.version)))
+    const todo = pending.filter((m) => !done.has(m.version))
+    for (const m of todo) db.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, nowTs()])
+    return todo.map((m) => ({version: m.version, name: m.name}))
   })
   return {from: before.version, to: LATEST_VERSION, kind: before.kind, applied}
 }
@@ -404,12 +432,13 @@ export function checkSchema(db: Db): {state: SchemaState; problems: SchemaProble
 /** Create the schema in an empty file, with incremental auto-vacuum. */
 export function initSchema(db: Db): MigrateResult {
   const state = schemaState(db)
-  if (state.kind === 'empty') {
+  if (state.kind === 'empty' && db.kind === 'postgres') return migrate(db)
+  if (state.kind === 'empty' && db instanceof SqliteDb) {
     const av = db.sqlite.pragma('auto_vacuum', {simple: true})
     if (av !== 2) {
       db.sqlite.pragma('auto_vacuum = INCREMENTAL')
       // The setting takes effect on an empty file only after a VACUUM rewrites the header.
-      db.sqlite.exec('VACUUM')
+      db.exec('VACUUM')
     }
     return migrate(db)
   }

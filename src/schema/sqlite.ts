@@ -3,6 +3,7 @@ import {type CompiledQuery, type Compilable, type RawBuilder, sql} from 'kysely'
 import {statSync} from 'node:fs'
 
 import {DuctileError} from '../errors.js'
+import type {Dialect} from './dialect.js'
 
 /** The connection these functions need (the Db of db.ts is one). */
 interface Db {
@@ -214,3 +215,6 @@ export async function backupTo(db: Db, target: string, onProgress?: (done: numbe
   })
   return {pages}
 }
+
+/** The SQLite side of the query modules' differences (dialect.ts). */
+export const sqliteDialect: Dialect = {durationSecExpr, durationDaysExpr, durationMsExpr, withIndex, rowId: 'rowid'}

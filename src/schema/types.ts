@@ -50,6 +50,18 @@ export interface JobAttemptsTable {
   engine_pid: number | null
   plugin_pid: number | null
   plugin_started_at: string | null
+  engine_id: string | null
+}
+
+export interface EnginesTable {
+  id: string
+  host: string
+  pid: number
+  started_at: string
+  heartbeat_at: string
+  version: string
+  stopped_at: string | null
+  stop_reason: string | null
 }
 
 export interface ConfigSnapshotsTable {
@@ -211,6 +223,7 @@ export interface SchemaMigrationsTable {
 }
 
 export interface Database {
+  engines: EnginesTable
   job_queue: JobQueueTable
   job_transitions: JobTransitionsTable
   job_attempts: JobAttemptsTable
@@ -245,3 +258,4 @@ export type ScheduleEntry = Selectable<ScheduleEntriesTable>
 export type ScheduleDecision = Selectable<ScheduleDecisionsTable>
 export type DedupeHit = Selectable<DedupeHitsTable>
 export type ConfigSnapshot = Selectable<ConfigSnapshotsTable>
+export type EngineRow = Selectable<EnginesTable>

@@ -216,7 +216,7 @@ describe('operator writes: jobs enqueue, retry, cancel', () => {
   it('dedupe: a key that succeeded within dedupe_ttl is not enqueued again', async () => {
     const env = testEnv(PLUGINS)
     const id = enqueue(env, 'echo-sh', {}, {dedupeKey: 'nightly'})
-    env.db.sqlite.prepare(`UPDATE job_queue SET status = 'succeeded', completed_at = ? WHERE id = ?`).run('2099-01-01 00:00:00.000', id)
+    env.db.query(`UPDATE job_queue SET status = 'succeeded', completed_at = ? WHERE id = ?`, ['2099-01-01 00:00:00.000', id])
     const again = await runCli(['jobs', 'enqueue', 'echo-sh', '--dedupe-key', 'nightly', '--config', env.configPath, '--json'])
     assert.equal(again.code, 0)
     assert.equal(again.json().status, 'deduplicated')
@@ -227,7 +227,7 @@ describe('operator writes: jobs enqueue, retry, cancel', () => {
   it('retry makes a child job of a finished one; cancel kills a queued one; both refuse other states', async () => {
     const env = testEnv(PLUGINS)
     const done = enqueue(env, 'behave', {mode: 'ok'})
-    env.db.sqlite.prepare(`UPDATE job_queue SET status = 'failed', completed_at = '2026-11-27 10:00:00.000' WHERE id = ?`).run(done)
+    env.db.query(`UPDATE job_queue SET status = 'failed', completed_at = '2026-11-27 10:00:00.000' WHERE id = ?`, [done])
     const queued = enqueue(env, 'behave', {mode: 'ok'})
     const db = ['--db', env.dbPath]
     const r = await runCli(['jobs', 'retry', done, ...db, '--json'])

@@ -51,7 +51,7 @@ describe('ductile explain job, on what the real engine wrote', () => {
     const env = testEnv()
     const id = enqueue(env, 'echo-sh', {}, {maxAttempts: 3})
     // What an engine killed mid-attempt leaves: the job running, claimed by a PID that is gone.
-    claimNextJob(env.db, {now: formatTs(new Date()), excludePlugins: new Set(), snapshotId: null, enginePid: 2 ** 22 + 1})
+    claimNextJob(env.db, {now: formatTs(new Date()), excludePlugins: new Set(), snapshotId: null, enginePid: 2 ** 22 + 1, engineId: null})
     const engine = await startEngine(env)
     try {
       assert.equal((await waitTerminal(env, id)).status, 'succeeded')

@@ -10,6 +10,7 @@ import {runCli} from '../helpers/cli.js'
 import {rows} from '../helpers/engine.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {DAY, HOUR, MIN, ago, insertAttempt, insertContext, insertJob, insertLog, insertTransition} from '../helpers/fixtures.js'
+import {lite} from '../helpers/store.js'
 
 describe('jobs status', () => {
   it('counts by status, human and --json, --plugin and --by-plugin', async () => {
@@ -68,10 +69,10 @@ describe('jobs status', () => {
   it('reads while another connection holds the write lock (WAL readers never wait)', async () => {
     const {db, path} = freshDb()
     insertJob(db, {status: 'running', started_at: ago(2 * HOUR)})
-    db.sqlite.exec('BEGIN IMMEDIATE')
+    lite(db).sqlite.exec('BEGIN IMMEDIATE')
     insertJob(db, {status: 'queued'})
     const r = await runCli(['jobs', 'status', '--db', path, '--json'])
-    db.sqlite.exec('COMMIT')
+    lite(db).sqlite.exec('COMMIT')
     db.close()
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.json().total, 1, 'sees the last committed state')

@@ -9,6 +9,7 @@ import {ROOT, runCli} from '../helpers/cli.js'
 import {freshDb} from '../helpers/db.js'
 import {DAY, HOUR, ago, insertAttempt, insertBreakerTransition, insertFact, insertJob, insertLog, insertTransition} from '../helpers/fixtures.js'
 import {rows, waitFor} from '../helpers/engine.js'
+import {lite} from '../helpers/store.js'
 
 const S = 1000
 
@@ -31,16 +32,18 @@ describe('prune: retention boundaries (injected clock)', () => {
     const bOut = insertBreakerTransition(db, {created_at: at(90 * DAY + S)})
     const fact = insertFact(db, {created_at: at(400 * DAY)})
     const decision = (created: string) =>
-      db.sqlite
-        .prepare(
+      lite(db)
+        .sqlite.prepare(
           `INSERT INTO schedule_decisions (plugin, schedule_id, decision, reason, created_at) VALUES ('p', 's', 'skipped', 'circuit_open', ?) RETURNING id`,
         )
         .get(created) as {id: number}
     const dIn = decision(at(30 * DAY - S))
     decision(at(30 * DAY + S))
     const hit = (created: string) =>
-      db.sqlite
-        .prepare(`INSERT INTO dedupe_hits (job_id, plugin, command, submitted_by, reason, created_at) VALUES ('j', 'p', 'poll', 'cli', 'dup', ?) RETURNING id`)
+      lite(db)
+        .sqlite.prepare(
+          `INSERT INTO dedupe_hits (job_id, plugin, command, submitted_by, reason, created_at) VALUES ('j', 'p', 'poll', 'cli', 'dup', ?) RETURNING id`,
+        )
         .get(created) as {id: number}
     const hIn = hit(at(30 * DAY - S))
     hit(at(30 * DAY + S))
@@ -138,13 +141,13 @@ describe('prune: retention boundaries (injected clock)', () => {
     db.tx(() => {
       for (let i = 0; i < 3000; i++) insertLog(db, {completed_at: ago(40 * DAY - i)})
     })
-    const before = ['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => db.sqlite.pragma(p, {simple: true}))
+    const before = ['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => lite(db).sqlite.pragma(p, {simple: true}))
     await prune(db, {tables: ['job_log'], batchSize: 500, batchTargetMs: 1000})
     assert.deepEqual(
-      ['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => db.sqlite.pragma(p, {simple: true})),
+      ['wal_autocheckpoint', 'cache_size', 'busy_timeout'].map((p) => lite(db).sqlite.pragma(p, {simple: true})),
       before,
     )
-    assert.equal(db.sqlite.inTransaction, false)
+    assert.equal(lite(db).sqlite.inTransaction, false)
   })
 
   it('deletes in many short batches and leaves a small WAL', async () => {
@@ -216,7 +219,7 @@ describe('ductile prune (CLI)', () => {
     writer.stderr.on('data', (d) => (err += d))
     const done = new Promise((r) => writer.on('exit', r))
     const reader = freshHandle(path)
-    await waitFor('the writer to write', () => (reader.sqlite.prepare('SELECT COUNT(*) AS n FROM job_transitions').get() as {n: number}).n > 100)
+    await waitFor('the writer to write', () => (reader.query('SELECT COUNT(*) AS n FROM job_transitions')[0] as {n: number}).n > 100)
     reader.close()
     const p = await runCli(['prune', '--db', path, '--table', 'job_log', '--json'])
     writeFileSync(stop, '')

@@ -14,6 +14,7 @@ import {ROOT, runCli} from '../helpers/cli.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {waitFor} from '../helpers/engine.js'
 import {DAY, HOUR, ago, insertBreaker, insertJob, insertLog, insertSchedule} from '../helpers/fixtures.js'
+import {lite} from '../helpers/store.js'
 
 /** A database whose file is mostly free pages (rows written, then deleted). */
 function bloated() {
@@ -21,8 +22,8 @@ function bloated() {
   db.tx(() => {
     for (let i = 0; i < 8000; i++) insertLog(db, {result: 'r'.repeat(1000)})
   })
-  db.sqlite.exec('DELETE FROM job_log')
-  db.sqlite.pragma('wal_checkpoint(TRUNCATE)')
+  lite(db).sqlite.exec('DELETE FROM job_log')
+  lite(db).sqlite.pragma('wal_checkpoint(TRUNCATE)')
   return {db, path, dir}
 }
 
@@ -70,8 +71,8 @@ describe('ductile vacuum', () => {
 
   it('a file without incremental auto-vacuum is told to use --full, which converts it', async () => {
     const {db, path} = freshDb()
-    db.sqlite.pragma('auto_vacuum = NONE')
-    db.sqlite.exec('VACUUM')
+    lite(db).sqlite.pragma('auto_vacuum = NONE')
+    lite(db).sqlite.exec('VACUUM')
     db.close()
     const r = await runCli(['vacuum', '--db', path, '--json'])
     // conflict: the request does not fit the file's state; it exits 2 like every conflict (cancel, retry, enqueue).
@@ -194,7 +195,7 @@ describe('ductile doctor', () => {
 
   it('fails when the schema is incomplete', async () => {
     const {db, path, lock} = healthy()
-    db.sqlite.exec('DROP INDEX job_log_completed_at_idx')
+    lite(db).sqlite.exec('DROP INDEX job_log_completed_at_idx')
     db.close()
     const r = await doctor(path)
     lock.release()
@@ -208,7 +209,7 @@ describe('ductile doctor', () => {
     db.tx(() => {
       for (let i = 0; i < 3000; i++) insertLog(db, {result: 'c'.repeat(500)})
     })
-    db.sqlite.pragma('wal_checkpoint(TRUNCATE)')
+    lite(db).sqlite.pragma('wal_checkpoint(TRUNCATE)')
     db.close()
     const fd = openSync(path, 'r+')
     writeSync(fd, Buffer.alloc(8192, 0xab), 0, 8192, 4096 * 40)
@@ -235,7 +236,7 @@ describe('ductile doctor', () => {
 
   it('fails when the WAL is above the limit', async () => {
     const {db, path, lock} = healthy()
-    db.sqlite.pragma('wal_autocheckpoint = 0')
+    lite(db).sqlite.pragma('wal_autocheckpoint = 0')
     db.tx(() => {
       for (let i = 0; i < 3000; i++) insertLog(db, {result: 'w'.repeat(1000)})
     })
@@ -251,7 +252,7 @@ describe('ductile doctor', () => {
     db.tx(() => {
       for (let i = 0; i < 4000; i++) insertLog(db, {result: 'f'.repeat(1000)})
     })
-    db.sqlite.exec('DELETE FROM job_log')
+    lite(db).sqlite.exec('DELETE FROM job_log')
     db.close()
     const r = await doctor(path)
     lock.release()

@@ -7,6 +7,7 @@ import {Checkpointer} from '../../src/engine/checkpointer.js'
 import {openDb} from '../../src/schema/db.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {enqueue, rows, startEngine, testEnv, waitFor} from '../helpers/engine.js'
+import {lite} from '../helpers/store.js'
 
 describe('the checkpoint thread', () => {
   it('copies the WAL back while the engine runs; the engine itself never checkpoints inside a commit', async () => {
@@ -36,9 +37,9 @@ describe('the checkpoint thread', () => {
   // makes them take longer.
   it('keeps the WAL bounded under a steady stream of commits (a RESTART once it holds restartAfterFrames)', {timeout: 120_000}, async () => {
     const {db, path} = freshDb()
-    db.sqlite.pragma('wal_autocheckpoint = 0')
-    db.sqlite.exec('CREATE TABLE blobs (b BLOB)')
-    const insert = db.sqlite.prepare('INSERT INTO blobs VALUES (randomblob(40000))')
+    lite(db).sqlite.pragma('wal_autocheckpoint = 0')
+    lite(db).sqlite.exec('CREATE TABLE blobs (b BLOB)')
+    const insert = lite(db).sqlite.prepare('INSERT INTO blobs VALUES (randomblob(40000))')
     const restarts: {busy: boolean}[] = []
     const c = new Checkpointer(path, {intervalMs: 20, restartAfterFrames: 1000, onError: (m) => assert.fail(m), onRestart: (r) => restarts.push(r)})
     try {
@@ -64,16 +65,16 @@ describe('the checkpoint thread', () => {
 
   it('a reader that stays in the log holds the writer off rarely: RESTART tries back off 1 s, then 2 s', {timeout: 120_000}, async () => {
     const {db, path} = freshDb()
-    db.sqlite.pragma('wal_autocheckpoint = 0')
-    db.sqlite.exec('CREATE TABLE blobs (b BLOB)')
-    const insert = db.sqlite.prepare('INSERT INTO blobs VALUES (randomblob(40000))')
+    lite(db).sqlite.pragma('wal_autocheckpoint = 0')
+    lite(db).sqlite.exec('CREATE TABLE blobs (b BLOB)')
+    const insert = lite(db).sqlite.prepare('INSERT INTO blobs VALUES (randomblob(40000))')
     const reader = openDb(path, {mode: 'read'})
     const tries: {busy: boolean; at: number}[] = []
     const c = new Checkpointer(path, {intervalMs: 20, restartAfterFrames: 200, onError: (m) => assert.fail(m), onRestart: (r) => tries.push(r)})
     try {
       // A long read: its snapshot keeps it in the log for the whole run, so every RESTART must give up.
       reader.sqlite.exec('BEGIN')
-      reader.sqlite.prepare('SELECT COUNT(*) FROM blobs').get()
+      reader.query('SELECT COUNT(*) FROM blobs')[0]
       while (tries.length < 3) {
         db.tx(() => insert.run())
         await new Promise((r) => setTimeout(r, 1))

@@ -12,6 +12,7 @@ import {changeScheduleStatus} from '../../src/queries/schedules.js'
 import {type Db, openDb} from '../../src/schema/db.js'
 import {formatTs} from '../../src/schema/time.js'
 import {rows, testEnv} from '../helpers/engine.js'
+import {lite} from '../helpers/store.js'
 
 const MIN = 60_000
 const ts = (ms: number) => formatTs(new Date(ms))
@@ -62,7 +63,7 @@ function harness(
     },
     /** Run and finish a job as the engine would (status and completed_at at the current time). */
     complete(id: string, status: 'succeeded' | 'failed' | 'timed_out') {
-      env.db.sqlite.prepare(`UPDATE job_queue SET status = ?, started_at = ?, completed_at = ? WHERE id = ?`).run(status, ts(now), ts(now), id)
+      env.db.query(`UPDATE job_queue SET status = ?, started_at = ?, completed_at = ? WHERE id = ?`, [status, ts(now), ts(now), id])
     },
     entry(plugin: string, id = 'default') {
       return rows(env.db, 'SELECT * FROM schedule_entries WHERE plugin = ? AND schedule_id = ?', plugin, id)[0]
@@ -224,8 +225,8 @@ describe('scheduler: catch-up after downtime', () => {
 })
 
 function env_seed(h: ReturnType<typeof harness>, lastFired: number) {
-  h.env.db.sqlite
-    .prepare(
+  lite(h.env.db)
+    .sqlite.prepare(
       `INSERT INTO schedule_entries (plugin, schedule_id, command, status, last_fired_at, next_run_at, updated_at) VALUES ('behave', 'default', 'poll', 'active', ?, ?, ?)`,
     )
     .run(ts(lastFired), ts(lastFired + 10 * MIN), ts(lastFired))
@@ -315,12 +316,12 @@ describe('scheduler: invalid schedules', () => {
     const h = harness(`plugins:\n  behave:\n    schedules:\n      - {every: 1m}\n`)
     h.tick()
     h.complete(h.jobs()[0].id, 'succeeded')
-    h.env.db.sqlite.prepare(`UPDATE schedule_entries SET status = 'paused_manual', reason = 'maintenance' WHERE plugin = 'behave'`).run()
+    h.env.db.query(`UPDATE schedule_entries SET status = 'paused_manual', reason = 'maintenance' WHERE plugin = 'behave'`)
     h.advance(5 * MIN)
     assert.equal(reasonOf(h.tick()), 'schedule_paused_manual')
     h.restart()
     assert.equal(reasonOf(h.tick()), 'schedule_paused_manual')
-    h.env.db.sqlite.prepare(`UPDATE schedule_entries SET status = 'active', reason = NULL WHERE plugin = 'behave'`).run()
+    h.env.db.query(`UPDATE schedule_entries SET status = 'active', reason = NULL WHERE plugin = 'behave'`)
     assert.equal(fired(h.tick()).length, 1)
   })
 

@@ -5,6 +5,7 @@ import {describe, it} from 'node:test'
 import {parentPid, processAlive} from '../../src/lib/proc.js'
 import {formatTs} from '../../src/schema/time.js'
 import {assertJobRows, enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal as waitFinished} from '../helpers/engine.js'
+import {lite} from '../helpers/store.js'
 
 /** Wait for the job, then check every table it must have written (job_queue … plugin_state). */
 async function waitTerminal(env: ReturnType<typeof testEnv>, id: string, timeoutMs?: number) {
@@ -101,8 +102,8 @@ describe('worker loop: outcomes and the rows they write', () => {
 
   it('legacy state (no fact_outputs) is shallow-merged into plugin_state', async () => {
     const env = testEnv(PLUGINS)
-    env.db.sqlite
-      .prepare(
+    lite(env.db)
+      .sqlite.prepare(
         `INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('legacy-node', '{"keep":1,"nested":{"old":true}}', '2026-01-01 00:00:00.000')`,
       )
       .run()

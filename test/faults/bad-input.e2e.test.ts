@@ -10,6 +10,7 @@ import {BIN, ROOT, runCli} from '../helpers/cli.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {FIXTURE_PLUGINS, enqueue, rows, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
 import {insertBreaker, insertJob, insertLog} from '../helpers/fixtures.js'
+import {lite} from '../helpers/store.js'
 
 /**
  * The bad-input catalogue: each case is a test with its message and exit code, and nothing is lost.
@@ -272,7 +273,7 @@ describe('bad input: the database', () => {
     db.tx(() => {
       for (let i = 0; i < 2000; i++) insertLog(db, {result: 'z'.repeat(400)})
     })
-    db.sqlite.pragma('wal_checkpoint(TRUNCATE)')
+    lite(db).sqlite.pragma('wal_checkpoint(TRUNCATE)')
     db.close()
     truncateSync(path, Math.floor(statSync(path).size / 3))
     const r = await runCli(['jobs', 'logs', '--db', path, '--limit', '1000'])

@@ -3,8 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after} from 'node:test'
 
-import {type Db, openDb} from '../../src/schema/db.js'
-import {initSchema} from '../../src/schema/migrations.js'
+import type {Db} from '../../src/schema/db.js'
+import {freshStore} from './store.js'
 
 const dirs: string[] = []
 after(() => {
@@ -19,11 +19,11 @@ export function tempDir(prefix = 'ductile-test-'): string {
   return d
 }
 
-/** A fresh database file with the current schema, and a write handle on it. */
+/**
+ * A fresh database with the current schema, and a write handle on it: a file in a temp directory, or on
+ * PostgreSQL (DUCTILE_TEST_STORE=postgres, see store.ts) a new database whose URL is `path`.
+ */
 export function freshDb(): {db: Db; path: string; dir: string} {
   const dir = tempDir()
-  const path = join(dir, 'ductile.db')
-  const db = openDb(path, {mode: 'create'})
-  initSchema(db)
-  return {db, path, dir}
+  return {...freshStore(join(dir, 'ductile.db')), dir}
 }

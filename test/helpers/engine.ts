@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -9,11 +9,11 @@ import {discoverPlugins} from '../../src/plugins/discover.js'
 import {Engine} from '../../src/engine/engine.js'
 import {Logger} from '../../src/engine/log.js'
 import {enqueueJob} from '../../src/queries/queue.js'
-import {type Db, openDb} from '../../src/schema/db.js'
-import {initSchema} from '../../src/schema/migrations.js'
+import type {Db} from '../../src/schema/db.js'
 import {formatTs} from '../../src/schema/time.js'
 import {BIN, ROOT} from './cli.js'
 import {tempDir} from './db.js'
+import {freshStore} from './store.js'
 
 export const FIXTURE_PLUGINS = fileURLToPath(new URL('../fixtures/plugins', import.meta.url))
 
@@ -37,9 +37,9 @@ export function testEnv(yaml = '', opts: {service?: string} = {}): TestEnv {
   const extra = opts.service ?? ''
   const defaults = ['  name: test-engine\n', '  max_workers: 2\n', '  tick_interval: 1h\n'].filter((l) => !extra.includes(`${l.split(':')[0]}:`))
   writeFileSync(configPath, `service:\n${defaults.join('')}${extra}state:\n  path: ./ductile.db\nplugin_roots:\n  - ${FIXTURE_PLUGINS}\n${yaml}`)
-  const db = openDb(dbPath, {mode: 'create'})
-  initSchema(db)
-  return {dir, configPath, dbPath, db, logs: []}
+  const {db, path} = freshStore(dbPath)
+  if (path !== dbPath) writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('  path: ./ductile.db\n', `  url: ${path}\n`))
+  return {dir, configPath, dbPath: path, db, logs: []}
 }
 
 export function startEngine(env: TestEnv, opts: {killGraceMs?: number; pollIntervalMs?: number; clock?: () => Date} = {}): Promise<Engine> {
@@ -94,7 +94,7 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | null | 
 
 export function jobRow(db: Db, id: string) {
   // biome-ignore lint/suspicious/noExplicitAny: a row read loosely: a missing column fails the assertion
-  return db.sqlite.prepare('SELECT * FROM job_queue WHERE id = ?').get(id) as Record<string, any>
+  return db.query('SELECT * FROM job_queue WHERE id = ?', [id])[0] as Record<string, any>
 }
 
 /** Wait for a job to reach a terminal status. */
@@ -111,7 +111,7 @@ export function waitTerminal(env: TestEnv, id: string, timeoutMs = 15_000) {
 
 export function rows(db: Db, sql: string, ...params: unknown[]) {
   // biome-ignore lint/suspicious/noExplicitAny: rows read loosely, as above
-  return db.sqlite.prepare(sql).all(...params) as Record<string, any>[]
+  return db.query(sql, params) as Record<string, any>[]
 }
 
 /** The tables an explanation may cite (`table#id`), and their keys. */

@@ -52,15 +52,15 @@ export function insertJob(db: Db, o: Partial<Row<'job_queue'>> = {}): Row<'job_q
 export function insertTransition(db: Db, o: Partial<Row<'job_transitions'>> & {job_id: string}): Row<'job_transitions'> {
   const row = {from_status: null, to_status: 'queued', reason: null, created_at: ago(0), ...o}
   const {id: _ignored, ...values} = row as Row<'job_transitions'>
-  const r = db.run(db.k.insertInto('job_transitions').values(values))
-  return {...(values as Row<'job_transitions'>), id: Number(r.lastInsertRowid)}
+  const r = db.get(db.k.insertInto('job_transitions').values(values).returning('id'))
+  return {...(values as Row<'job_transitions'>), id: Number(r?.id)}
 }
 
 export function insertAttempt(db: Db, o: Partial<Row<'job_attempts'>> & {job_id: string}): Row<'job_attempts'> {
-  const row = {attempt: 1, created_at: ago(0), engine_pid: null, plugin_pid: null, plugin_started_at: null, ...o}
+  const row = {attempt: 1, created_at: ago(0), engine_pid: null, plugin_pid: null, plugin_started_at: null, engine_id: null, ...o}
   const {id: _ignored, ...values} = row as Row<'job_attempts'>
-  const r = db.run(db.k.insertInto('job_attempts').values(values))
-  return {...(values as Row<'job_attempts'>), id: Number(r.lastInsertRowid)}
+  const r = db.get(db.k.insertInto('job_attempts').values(values).returning('id'))
+  return {...(values as Row<'job_attempts'>), id: Number(r?.id)}
 }
 
 export function insertLog(db: Db, o: Partial<Row<'job_log'>> = {}): Row<'job_log'> {

@@ -8,11 +8,11 @@ import {freshDb} from '../helpers/db.js'
 /** Group commit: requests of one turn share a transaction; one refusal does not fail the others. */
 
 const insert = (db: ReturnType<typeof freshDb>['db'], key: string) => () => {
-  db.sqlite.prepare('INSERT INTO storage_sequences (name, value) VALUES (?, 1)').run(key)
+  db.query('INSERT INTO storage_sequences (name, value) VALUES (?, 1)', [key])
   return key
 }
 const names = (db: ReturnType<typeof freshDb>['db']) =>
-  (db.sqlite.prepare("SELECT name FROM storage_sequences WHERE name LIKE 'k%' ORDER BY name").all() as {name: string}[]).map((r) => r.name)
+  (db.query("SELECT name FROM storage_sequences WHERE name LIKE 'k%' ORDER BY name") as {name: string}[]).map((r) => r.name)
 
 describe('http: group commit', () => {
   it('commits the writes of one turn once, answers each after the commit, and a refusal only fails its own request', async () => {

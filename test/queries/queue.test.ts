@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+// stores: sqlite, postgres
 import {describe, it} from 'node:test'
 
 import {
@@ -30,7 +31,7 @@ const job = (o: Partial<NewJobInput> = {}): NewJobInput => ({
   ...o,
 })
 const claim = (db: ReturnType<typeof freshDb>['db'], now = T1, exclude: string[] = []) =>
-  claimNextJob(db, {now, excludePlugins: new Set(exclude), snapshotId: null, enginePid: process.pid})
+  claimNextJob(db, {now, excludePlugins: new Set(exclude), snapshotId: null, enginePid: process.pid, engineId: null})
 const record = (status: 'succeeded' | 'failed', now = T2) => ({status, result: null, lastError: status === 'failed' ? 'boom' : null, stderr: null, now})
 
 describe('queue: enqueue, claim, outcome, recovery', () => {
@@ -71,7 +72,7 @@ describe('queue: enqueue, claim, outcome, recovery', () => {
     enqueueJob(db, job())
     const running = claim(db)
     assert.ok(running)
-    db.sqlite.prepare(`UPDATE job_queue SET status = 'dead' WHERE id = ?`).run(running.id)
+    db.query(`UPDATE job_queue SET status = 'dead' WHERE id = ?`, [running.id])
     assert.equal(completeAttempt(db, running, record('succeeded')), false)
     assert.equal(findQueueJob(db, running.id)?.status, 'dead')
   })
@@ -100,7 +101,7 @@ describe('queue: enqueue, claim, outcome, recovery', () => {
       () => enqueueJob(db, job({payload: deep})),
       (e: Error & {code?: string}) => e.code === 'usage' && /nest/.test(e.message),
     )
-    assert.equal((db.sqlite.prepare('SELECT COUNT(*) AS n FROM job_queue').get() as {n: number}).n, 0)
+    assert.equal((db.query('SELECT COUNT(*) AS n FROM job_queue')[0] as {n: number}).n, 0)
   })
 
   it('recovery requeues running jobs with attempts left and marks the others dead', () => {
@@ -130,9 +131,8 @@ describe('queue: enqueue, claim, outcome, recovery', () => {
 describe('db.undoUnless: writes kept only when the result says so', () => {
   it('keeps, undoes, and undoes on error, inside and outside a transaction', () => {
     const {db} = freshDb()
-    const names = () =>
-      (db.sqlite.prepare(`SELECT name FROM storage_sequences WHERE name NOT LIKE 'plugin_%' ORDER BY name`).all() as {name: string}[]).map((r) => r.name)
-    const insert = (name: string) => db.sqlite.prepare('INSERT INTO storage_sequences (name, value) VALUES (?, 1)').run(name)
+    const names = () => (db.query(`SELECT name FROM storage_sequences WHERE name NOT LIKE 'plugin_%' ORDER BY name`) as {name: string}[]).map((r) => r.name)
+    const insert = (name: string) => db.query('INSERT INTO storage_sequences (name, value) VALUES (?, 1)', [name])
     assert.equal(
       db.undoUnless(
         () => {

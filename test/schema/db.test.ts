@@ -3,11 +3,11 @@ import {describe, it} from 'node:test'
 
 import {openDb} from '../../src/schema/db.js'
 import {freshDb} from '../helpers/db.js'
+import {lite} from '../helpers/store.js'
 
 describe('Db transactions', () => {
-  const count = (db: ReturnType<typeof freshDb>['db']) => db.sqlite.prepare(`SELECT COUNT(*) FROM storage_sequences WHERE name LIKE 't%'`).pluck().get()
-  const insert = (db: ReturnType<typeof freshDb>['db'], name: string) =>
-    db.sqlite.prepare(`INSERT INTO storage_sequences (name, value) VALUES (?, 0)`).run(name)
+  const count = (db: ReturnType<typeof freshDb>['db']) => lite(db).sqlite.prepare(`SELECT COUNT(*) FROM storage_sequences WHERE name LIKE 't%'`).pluck().get()
+  const insert = (db: ReturnType<typeof freshDb>['db'], name: string) => db.query(`INSERT INTO storage_sequences (name, value) VALUES (?, 0)`, [name])
 
   it('join: alone it commits its own transaction; inside one it is part of it, with no savepoint to undo it alone', () => {
     const {db, path} = freshDb()
@@ -34,7 +34,7 @@ describe('Db transactions', () => {
         }),
       )
     })
-    assert.deepEqual(db.sqlite.prepare(`SELECT name FROM storage_sequences WHERE name LIKE 't%' ORDER BY name`).pluck().all(), ['t1', 't3'])
+    assert.deepEqual(lite(db).sqlite.prepare(`SELECT name FROM storage_sequences WHERE name LIKE 't%' ORDER BY name`).pluck().all(), ['t1', 't3'])
     other.close()
   })
 })

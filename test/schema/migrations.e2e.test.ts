@@ -11,6 +11,7 @@ import {runCli} from '../helpers/cli.js'
 import {insertLog} from '../helpers/fixtures.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {createOriginalDb} from '../helpers/original.js'
+import {lite} from '../helpers/store.js'
 
 function seedOriginal(path: string, opts: {withoutIndexes?: string[]} = {}) {
   const raw = createOriginalDb(path, opts)
@@ -38,13 +39,13 @@ describe('db init', () => {
     const {problems, state} = checkSchema(db)
     assert.deepEqual(problems, [])
     assert.equal(state.version, LATEST_VERSION)
-    assert.equal(db.sqlite.pragma('auto_vacuum', {simple: true}), 2)
-    assert.equal(db.sqlite.pragma('journal_mode', {simple: true}), 'wal')
-    const tables = db.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type='table'`).pluck().all() as string[]
+    assert.equal(lite(db).sqlite.pragma('auto_vacuum', {simple: true}), 2)
+    assert.equal(lite(db).sqlite.pragma('journal_mode', {simple: true}), 'wal')
+    const tables = lite(db).sqlite.prepare(`SELECT name FROM sqlite_master WHERE type='table'`).pluck().all() as string[]
     for (const t of TABLES) assert.ok(tables.includes(t.name), t.name)
-    const idx = db.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type='index'`).pluck().all() as string[]
+    const idx = lite(db).sqlite.prepare(`SELECT name FROM sqlite_master WHERE type='index'`).pluck().all() as string[]
     for (const i of INDEXES) assert.ok(idx.includes(i.name), i.name)
-    const unique = db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name='job_queue_event_source_idx'`).pluck().get() as string
+    const unique = lite(db).sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name='job_queue_event_source_idx'`).pluck().get() as string
     assert.match(unique, /UNIQUE INDEX.*WHERE source_event_id IS NOT NULL/)
     assert.equal(statSync(path).mode & 0o777, 0o600)
     assert.equal(statSync(dir).mode & 0o077, 0, 'the temp dir itself is private')
@@ -68,7 +69,7 @@ describe('db init', () => {
 describe('db check', () => {
   it('names each missing index and column with the command that fixes it, exit 1', async () => {
     const {db, path} = freshDb()
-    db.sqlite.exec('DROP INDEX job_log_failed_plugin_completed_idx')
+    lite(db).sqlite.exec('DROP INDEX job_log_failed_plugin_completed_idx')
     db.close()
     const r = await runCli(['db', 'check', '--db', path])
     assert.equal(r.code, 1)
@@ -113,11 +114,11 @@ describe('db migrate from the original Go Ductile', () => {
 
     const db = openDb(path, {mode: 'read'})
     assertSchemaCurrent(db)
-    const job = db.sqlite.prepare(`SELECT created_at, started_at, completed_at FROM job_queue WHERE id='j1'`).get()
+    const job = db.query(`SELECT created_at, started_at, completed_at FROM job_queue WHERE id='j1'`)[0]
     assert.deepEqual(job, {created_at: '2026-11-27 10:00:00.000', started_at: '2026-11-27 10:00:01.500', completed_at: '2026-11-27 10:00:03.123'})
-    const log = db.sqlite.prepare(`SELECT created_at, completed_at, started_at FROM job_log WHERE id='j1-1'`).get()
+    const log = db.query(`SELECT created_at, completed_at, started_at FROM job_log WHERE id='j1-1'`)[0]
     assert.deepEqual(log, {created_at: '2026-11-27 10:00:00.000', completed_at: '2026-11-27 10:00:03.123', started_at: '2026-11-27 10:00:01.500'})
-    const facts = db.sqlite.prepare(`SELECT id, seq, created_at FROM plugin_facts ORDER BY id`).all()
+    const facts = db.query(`SELECT id, seq, created_at FROM plugin_facts ORDER BY id`)
     assert.deepEqual(facts, [
       {id: 'f0', seq: null, created_at: '2026-11-26 09:00:00.000'},
       {id: 'f1', seq: 5, created_at: '2026-11-27 10:00:03.000'},
@@ -164,7 +165,7 @@ describe('db migrate from the original Go Ductile', () => {
 describe('schema versions', () => {
   it('refuses a database newer than the program, for reads and for migrate', async () => {
     const {db, path} = freshDb()
-    db.sqlite.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2027-01-01 00:00:00.000')`).run()
+    db.query(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2027-01-01 00:00:00.000')`)
     db.close()
     const r = await runCli(['jobs', 'list', '--db', path])
     assert.equal(r.code, 1)
@@ -176,7 +177,7 @@ describe('schema versions', () => {
 
   it('an older version of ours is behind: reads name db migrate, migrate brings it current', async () => {
     const {db, path} = freshDb()
-    db.sqlite.exec(`DELETE FROM schema_migrations WHERE version = ${LATEST_VERSION}`)
+    lite(db).sqlite.exec(`DELETE FROM schema_migrations WHERE version = ${LATEST_VERSION}`)
     db.close()
     const r = await runCli(['jobs', 'status', '--db', path, '--json'])
     assert.equal(r.code, 1)
@@ -197,7 +198,7 @@ describe('schema versions', () => {
     insertLog(db, {status: 'failed'})
     insertLog(db, {status: 'succeeded'})
     // The indexes of a version-3 file.
-    db.sqlite.exec(`DROP INDEX job_log_failed_plugin_command_idx; DROP INDEX job_log_succeeded_sec_idx;
+    lite(db).sqlite.exec(`DROP INDEX job_log_failed_plugin_command_idx; DROP INDEX job_log_succeeded_sec_idx;
       DROP INDEX job_log_unsucceeded_status_completed_idx; DROP INDEX plugin_facts_reference_order_idx;
       CREATE INDEX job_log_succeeded_duration_idx ON job_log (substr(completed_at, 1, 10),
         (strftime('%s', completed_at) - strftime('%s', started_at)), (julianday(completed_at) - julianday(started_at)))
@@ -208,9 +209,10 @@ describe('schema versions', () => {
     const res = migrate(db)
     assert.deepEqual(
       res.applied.map((a) => a.version),
-      [4, 5, 6],
+      // (7, the engines table, is already there: it runs again and changes nothing.)
+      [4, 5, 6, 7],
     )
-    const sqlOf = (name: string) => db.sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck().get(name) as string | undefined
+    const sqlOf = (name: string) => lite(db).sqlite.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck().get(name) as string | undefined
     for (const gone of DROPPED_INDEXES) assert.equal(sqlOf(gone), undefined, `${gone} is dropped`)
     assert.match(sqlOf('job_log_failed_plugin_command_idx') ?? '', /\(plugin, command, completed_at\) WHERE status = 'failed'/)
     assert.match(
@@ -219,7 +221,7 @@ describe('schema versions', () => {
     )
     assert.match(sqlOf('plugin_facts_reference_order_idx') ?? '', /CASE WHEN seq IS NULL THEN 1 ELSE 0 END, seq DESC, created_at DESC/)
     assert.deepEqual(checkSchema(db).problems, [])
-    const analyzed = db.sqlite.prepare(`SELECT idx FROM sqlite_stat1`).pluck().all() as string[]
+    const analyzed = lite(db).sqlite.prepare(`SELECT idx FROM sqlite_stat1`).pluck().all() as string[]
     // (plugin_facts is empty here: ANALYZE writes no row for its indexes.)
     for (const name of ['job_log_failed_plugin_command_idx', 'job_log_succeeded_sec_idx']) assert.ok(analyzed.includes(name), `statistics for ${name}`)
   })

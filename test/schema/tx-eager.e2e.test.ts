@@ -4,6 +4,7 @@ import {describe, it} from 'node:test'
 
 import {freshDb} from '../helpers/db.js'
 import {waitFor} from '../helpers/engine.js'
+import {lite} from '../helpers/store.js'
 
 /** Db.txEager: takes turns with another writer, falls back to the busy handler, joins a caller's transaction. */
 
@@ -23,27 +24,27 @@ describe('db: txEager', () => {
     holder.stdout.on('data', (d) => (out += d))
     await waitFor('the other process to hold the lock', () => out.includes('locked'))
     const n = db.txEager(() => {
-      db.sqlite.prepare("UPDATE storage_sequences SET value = value + 1 WHERE name = 'plugin_facts'").run()
-      return db.sqlite.prepare("SELECT value FROM storage_sequences WHERE name = 'plugin_facts'").pluck().get()
+      db.query("UPDATE storage_sequences SET value = value + 1 WHERE name = 'plugin_facts'")
+      return lite(db).sqlite.prepare("SELECT value FROM storage_sequences WHERE name = 'plugin_facts'").pluck().get()
     }, 3)
     assert.equal(n, 1)
-    assert.equal(db.sqlite.inTransaction, false, 'committed')
+    assert.equal(lite(db).sqlite.inTransaction, false, 'committed')
     await new Promise((r) => holder.on('exit', r))
     db.close()
   })
 
   it('inside a transaction it joins it, and an error rolls back the whole', () => {
     const {db} = freshDb()
-    const bump = () => db.sqlite.prepare("UPDATE storage_sequences SET value = value + 1 WHERE name = 'plugin_facts'").run()
+    const bump = () => db.query("UPDATE storage_sequences SET value = value + 1 WHERE name = 'plugin_facts'")
     assert.throws(() =>
       db.tx(() => {
         db.txEager(bump, 3)
         throw new Error('after the inner write')
       }),
     )
-    assert.equal(db.sqlite.prepare("SELECT value FROM storage_sequences WHERE name = 'plugin_facts'").pluck().get(), 0)
+    assert.equal(lite(db).sqlite.prepare("SELECT value FROM storage_sequences WHERE name = 'plugin_facts'").pluck().get(), 0)
     db.txEager(bump, 3)
-    assert.equal(db.sqlite.prepare("SELECT value FROM storage_sequences WHERE name = 'plugin_facts'").pluck().get(), 1)
+    assert.equal(lite(db).sqlite.prepare("SELECT value FROM storage_sequences WHERE name = 'plugin_facts'").pluck().get(), 1)
     db.close()
   })
 })

@@ -6,6 +6,7 @@ import {enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal} from
 import {insertJob} from '../helpers/fixtures.js'
 import {runPlugin} from '../../src/engine/runner.js'
 import {MAX_PAYLOAD_DEPTH} from '../../src/lib/json.js'
+import {lite} from '../helpers/store.js'
 
 const nested = (depth: number) => {
   let v: unknown = {mode: 'ok'}
@@ -41,13 +42,13 @@ describe('trust: no job stays running inside a live engine', () => {
       const id = enqueue(env, 'behave', {mode: 'sleep_big', seconds: 0.5, kb: 512})
       await waitFor('the job to run', () => jobRow(env.db, id).status === 'running')
       // A real SQLITE_FULL: the engine's connection may not grow the file any more.
-      const pages = engine.db.sqlite.pragma('page_count', {simple: true}) as number
-      engine.db.sqlite.pragma(`max_page_count = ${pages}`)
+      const pages = lite(engine.db).sqlite.pragma('page_count', {simple: true}) as number
+      lite(engine.db).sqlite.pragma(`max_page_count = ${pages}`)
       await waitFor(
         'the failure to be recorded or retried',
         () => jobRow(env.db, id).status !== 'running' || env.logs.some((l) => l.includes('could not record a failed attempt yet')),
       )
-      engine.db.sqlite.pragma('max_page_count = 1073741823')
+      lite(engine.db).sqlite.pragma('max_page_count = 1073741823')
       const job = await waitTerminal(env, id)
       assert.equal(job.status, 'failed')
       const log = rows(env.db, 'SELECT status, last_error FROM job_log WHERE job_id = ?', id)

@@ -39,7 +39,7 @@ describe('trust: a plugin swapped while the engine runs', () => {
       const job = await waitTerminal(env, second)
       assert.equal(job.status, 'failed')
       assert.match(job.last_error, /refused to run plugin swap-me: .*run\.sh is a symlink/)
-      const result = env.db.sqlite.prepare('SELECT result FROM job_log WHERE job_id = ?').get(second) as {result: string | null}
+      const result = env.db.query('SELECT result FROM job_log WHERE job_id = ?', [second])[0] as {result: string | null}
       assert.ok(!String(result.result).includes('outside ran'), 'the outside script ran')
     } finally {
       await engine.stop()

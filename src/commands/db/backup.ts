@@ -6,7 +6,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {mib, progress} from '../../cli/progress.js'
 import {DuctileError} from '../../errors.js'
 import {createPrivateFile} from '../../lib/files.js'
-import {openDb} from '../../schema/db.js'
+import {asSqlite, openDb} from '../../schema/db.js'
 import {backupTo, fileSize, integrityCheck} from '../../schema/sqlite.js'
 
 export interface DbBackupResult {
@@ -29,7 +29,13 @@ export default class DbBackup extends BaseCommand<typeof DbBackup> {
 
   async run(): Promise<DbBackupResult> {
     const to = resolve(this.flags.to)
-    const db = this.openRead()
+    const any = this.openRead()
+    const db = asSqlite(any)
+    if (!db) {
+      throw new DuctileError('usage', `${any.path} is a PostgreSQL database: back it up with pg_dump, not db backup`, {
+        hint: "pg_dump --format=custom --file=ductile-$(date +%F).dump 'postgres://USER@HOST/DB' (online and consistent; restore with pg_restore), or `ductile db copy --from URL --to FILE.db` for a SQLite copy",
+      })
+    }
     // Private from its first byte: the copy holds every payload, result and fact.
     createPrivateFile(to)
     const bar = progress(this.human() && !this.flags.quiet)

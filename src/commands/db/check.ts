@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../cli/base.js'
-import {openDb} from '../../schema/db.js'
+import {openStore} from '../../schema/open.js'
 import {type SchemaProblem, type SchemaState, checkSchema} from '../../schema/migrations.js'
 
 export interface DbCheckResult {
@@ -15,7 +15,7 @@ export default class DbCheck extends BaseCommand<typeof DbCheck> {
   static override examples = ['<%= config.bin %> db check', '<%= config.bin %> db check --db ./ductile.db --json']
 
   async run(): Promise<DbCheckResult> {
-    const db = openDb(this.dbPath(), {mode: 'read'})
+    const db = openStore(this.dbPath(), {mode: 'read'})
     let result: DbCheckResult
     try {
       const {state, problems} = this.guard(db, () => checkSchema(db))

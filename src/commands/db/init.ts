@@ -1,5 +1,6 @@
 import {BaseCommand} from '../../cli/base.js'
-import {openDb, restrictPermissions} from '../../schema/db.js'
+import {restrictPermissions} from '../../schema/db.js'
+import {openStore} from '../../schema/open.js'
 import {LATEST_VERSION, assertInitialisable, initSchema} from '../../schema/migrations.js'
 
 export interface DbInitResult {
@@ -16,7 +17,7 @@ export default class DbInit extends BaseCommand<typeof DbInit> {
 
   async run(): Promise<DbInitResult> {
     const path = this.dbPath()
-    const db = openDb(path, {mode: 'create', check: assertInitialisable})
+    const db = openStore(path, {mode: 'create', check: assertInitialisable})
     try {
       const r = this.guard(db, () => initSchema(db))
       const created = r.applied.length > 0

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base.js'
-import {openDb} from '../../schema/db.js'
+import {openStore} from '../../schema/open.js'
 import {type SchemaKind, assertMigratable, migrate, schemaState} from '../../schema/migrations.js'
 
 export interface DbMigrateResult {
@@ -26,7 +26,7 @@ export default class DbMigrate extends BaseCommand<typeof DbMigrate> {
   }
 
   async run(): Promise<DbMigrateResult> {
-    const db = openDb(this.dbPath(), {mode: this.flags['dry-run'] ? 'read' : 'write', check: assertMigratable})
+    const db = openStore(this.dbPath(), {mode: this.flags['dry-run'] ? 'read' : 'write', check: assertMigratable})
     try {
       const before = this.guard(db, () => schemaState(db))
       if (this.flags['dry-run']) {

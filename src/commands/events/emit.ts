@@ -6,7 +6,7 @@ import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
 import {usageError} from '../../errors.js'
 import {emitEvent} from '../../engine/ingress.js'
 import {wakeEngine} from '../../lib/lock.js'
-import {openDb} from '../../schema/db.js'
+import {openStore} from '../../schema/open.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
 
 export interface EventsEmitResult {
@@ -38,7 +38,7 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
     const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry, pipelines} = loadRuntime(this.flags.config)
     const dbPath = runtimeDbPath(config, this.flags.db)
-    const db = openDb(dbPath, {mode: 'write', check: assertSchemaCurrent})
+    const db = openStore(dbPath, {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () => {
         // A routing error (route_failed, exit 2) rolls back every job of the event.

@@ -6,7 +6,7 @@ import {loadRuntime, runtimeDbPath} from '../../plugins/runtime.js'
 import {DuctileError} from '../../errors.js'
 import {enqueueCommand, targetOf} from '../../engine/ingress.js'
 import {wakeEngine} from '../../lib/lock.js'
-import {openDb} from '../../schema/db.js'
+import {openStore} from '../../schema/open.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
 
 export interface JobsEnqueueResult {
@@ -44,7 +44,7 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
     const {config, registry} = loadRuntime(this.flags.config)
     targetOf(registry, name, command)
     const dbPath = runtimeDbPath(config, this.flags.db)
-    const db = openDb(dbPath, {mode: 'write', check: assertSchemaCurrent})
+    const db = openStore(dbPath, {mode: 'write', check: assertSchemaCurrent})
     try {
       const result = this.guard(db, () =>
         enqueueCommand(

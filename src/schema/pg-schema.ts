@@ -1,0 +1,154 @@
+import type {Db} from './db.js'
+import {type ColumnDef, TABLES, type TableDef} from './definition.js'
+import {DROPPED_INDEXES, INDEXES} from './indexes.js'
+import type {IndexDef} from './definition.js'
+
+/**
+ * The schema's PostgreSQL spelling, from the same definition as SQLite's (definition.ts, indexes.ts).
+ *
+ * - Text stays text, timestamps included (`2026-11-30 23:10:48.123`, UTC, as on SQLite): every query, the
+ *   reference's included, compares and sorts them the same way on both stores, and `db copy` moves rows
+ *   unchanged. Columns collate "C" (byte order, as SQLite's BINARY): ids, names and timestamps sort alike
+ *   whatever the database's locale.
+ * - JSON columns are text too: a payload is stored byte for byte as written; a query that looks inside
+ *   casts (`payload::jsonb ->> 'key'`).
+ * - INTEGER is bigint; an AUTOINCREMENT key is an identity column.
+ * - Two immutable functions give timestamps' seconds and milliseconds (ductile_sec, ductile_ms): the
+ *   dialect's duration expressions (postgres.ts) and the slowest-jobs index use them.
+ */
+
+/** Taken while the schema is created or migrated: two engines starting on an empty database do it once. */
+export const SCHEMA_LOCK_KEY = 0x6475_6374 // "duct"
+/** Taken by every claim (inside ductile_claim, for the length of its statement): see CLAIM_FUNCTION. */
+export const CLAIM_LOCK_KEY = 0x6475_6375
+
+const FUNCTIONS = [
+  `CREATE OR REPLACE FUNCTION ductile_ms(t text) RETURNS double precision LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+     AS $$ SELECT extract(epoch FROM t::timestamp)::double precision * 1000 $$`,
+  `CREATE OR REPLACE FUNCTION ductile_sec(t text) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+     AS $$ SELECT floor(extract(epoch FROM t::timestamp))::bigint $$`,
+  CLAIM_FUNCTION(),
+]
+
+/**
+ * The claim on PostgreSQL, one statement for any number of engines: the oldest runnable queued job (FIFO by
+ * created_at then id; retries wait for next_retry_at; a dedupe key runs one at a time) is locked with FOR
+ * UPDATE SKIP LOCKED and moved to running with its transition and attempt rows, all in the statement's own
+ * transaction. Parallelism is global: a plugin whose limit is global (an explicit `parallelism`, or a
+ * plugin not concurrency_safe: 1) is skipped while that many of its jobs run on any engine. The counts and
+ * the dedupe check must see every claim committed before, so claims take one transaction-scoped advisory lock
+ * first; each statement of a PL/pgSQL function then reads a fresh snapshot (READ COMMITTED), which a single
+ * SQL statement could not. The lock is held for the function's few row writes, then released at its commit.
+ * The SQLite claim (queries/queue.ts claimNextJob) is the same decision in one write transaction.
+ */
+function CLAIM_FUNCTION(): string {
+  return `CREATE OR REPLACE FUNCTION ductile_claim(p_now text, p_snapshot text, p_engine_pid bigint, p_engine_id text, p_caps jsonb, p_exclude text[])
+  RETURNS SETOF job_queue LANGUAGE plpgsql AS $$
+DECLARE
+  j job_queue;
+  skip text[];
+BEGIN
+  PERFORM pg_advisory_xact_lock(${CLAIM_LOCK_KEY});
+  SELECT coalesce(array_agg(r.plugin), '{}') INTO skip
+    FROM (SELECT plugin, count(*) AS n FROM job_queue WHERE status = 'running' GROUP BY plugin) r
+   WHERE p_caps ? r.plugin AND r.n >= (p_caps ->> r.plugin)::bigint;
+  skip := skip || p_exclude;
+  SELECT q.* INTO j FROM job_queue q
+   WHERE q.status = 'queued'
+     AND (q.next_retry_at IS NULL OR q.next_retry_at = '' OR q.next_retry_at <= p_now)
+     AND NOT (q.plugin = ANY (skip))
+     AND (q.dedupe_key IS NULL OR NOT EXISTS (
+           SELECT 1 FROM job_queue r
+            WHERE r.status = 'running' AND r.dedupe_key = q.dedupe_key AND r.plugin = q.plugin AND r.command = q.command))
+   ORDER BY q.created_at, q.id
+   LIMIT 1
+   FOR UPDATE OF q SKIP LOCKED;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  UPDATE job_queue SET status = 'running', started_at = p_now, started_config_snapshot_id = p_snapshot WHERE id = j.id;
+  INSERT INTO job_transitions (job_id, from_status, to_status, reason, created_at) VALUES (j.id, 'queued', 'running', NULL, p_now);
+  INSERT INTO job_attempts (job_id, attempt, created_at, engine_pid, plugin_pid, plugin_started_at, engine_id)
+    VALUES (j.id, j.attempt, p_now, p_engine_pid, NULL, NULL, p_engine_id)
+    ON CONFLICT (job_id, attempt) DO NOTHING;
+  j.status := 'running';
+  j.started_at := p_now;
+  j.started_config_snapshot_id := p_snapshot;
+  RETURN NEXT j;
+END
+$$`
+}
+
+function columnType(col: ColumnDef): string {
+  return col.type === 'INTEGER' ? 'bigint' : 'text COLLATE "C"'
+}
+
+function columnDdl(col: ColumnDef, pk = ''): string {
+  let s = `${col.name} ${columnType(col)}${pk}`
+  if (col.notNull) s += ' NOT NULL'
+  if (col.default !== undefined) s += ` DEFAULT ${col.default}`
+  return s
+}
+
+export function pgCreateTableSql(t: TableDef): string {
+  const parts: string[] = []
+  for (const col of t.columns) {
+    const isPk = t.primaryKey.length === 1 && t.primaryKey[0] === col.name
+    if (isPk && t.autoincrement) parts.push(`${col.name} bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY`)
+    else parts.push(columnDdl(col, isPk ? ' PRIMARY KEY' : ''))
+  }
+  if (t.primaryKey.length > 1) parts.push(`PRIMARY KEY (${t.primaryKey.join(', ')})`)
+  for (const u of t.unique ?? []) parts.push(`UNIQUE (${u.join(', ')})`)
+  return `CREATE TABLE IF NOT EXISTS ${t.name} (\n  ${parts.join(',\n  ')}\n)`
+}
+
+/** An index's columns in PostgreSQL's spelling (strftime('%s', x) is ductile_sec(x)). */
+export function pgIndexColumns(i: IndexDef): string[] {
+  return i.columns.map((c) => c.replace(/strftime\('%s', (\w+)\)/g, 'ductile_sec($1)'))
+}
+
+export function pgCreateIndexSql(i: IndexDef): string {
+  const cols = pgIndexColumns(i).map((c) => {
+    const [, expr = c, dir = ''] = /^(.*?)( DESC| ASC)?$/.exec(c) ?? []
+    // An expression is parenthesised (a column name, or an expression already in parentheses, stays).
+    return /^\w+$/.test(expr) || (expr.startsWith('(') && expr.endsWith(')')) ? c : `(${expr})${dir}`
+  })
+  return `CREATE ${i.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${i.name} ON ${i.table} (${cols.join(', ')})${i.where ? ` WHERE ${i.where}` : ''}`
+}
+
+export function pgExistingTables(db: Db): Set<string> {
+  const rows = db.query(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)
+  return new Set(rows.map((r) => String(r.name)))
+}
+
+export function pgTableColumns(db: Db, table: string): Set<string> {
+  const rows = db.query('SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?', [table])
+  return new Set(rows.map((r) => String(r.name)))
+}
+
+export function pgExistingIndexes(db: Db): Set<string> {
+  const rows = db.query('SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()')
+  return new Set(rows.map((r) => String(r.name)))
+}
+
+/**
+ * Bring the schema to the definition: functions, every table and column, every index, in the caller's
+ * transaction (DDL is transactional on PostgreSQL: a failure leaves the database as it was).
+ */
+export function pgEnsureSchema(db: Db, onStep?: (name: string) => void): void {
+  db.query('SELECT pg_advisory_xact_lock(?)', [SCHEMA_LOCK_KEY])
+  for (const f of FUNCTIONS.slice(0, 2)) db.exec(f)
+  for (const t of TABLES) {
+    onStep?.(`create or complete table ${t.name}`)
+    db.exec(pgCreateTableSql(t))
+    const have = pgTableColumns(db, t.name)
+    for (const col of t.columns) if (!have.has(col.name)) db.exec(`ALTER TABLE ${t.name} ADD COLUMN ${columnDdl(col)}`)
+  }
+  for (const name of DROPPED_INDEXES) db.exec(`DROP INDEX IF EXISTS ${name}`)
+  for (const i of INDEXES) {
+    onStep?.(`create index ${i.name}`)
+    db.exec(pgCreateIndexSql(i))
+  }
+  // The claim's row type is job_queue's: created once the table is complete.
+  for (const f of FUNCTIONS.slice(2)) db.exec(f)
+}

@@ -1,0 +1,95 @@
+// @ts-check
+import {parentPort, workerData} from 'node:worker_threads'
+import pg from 'pg'
+
+/**
+ * The PostgreSQL connection's thread (see postgres.ts, PgBridge, for why there is one). Plain JavaScript,
+ * type-checked by tsc through JSDoc, loaded by path from the sources as from dist/ (no TypeScript loader).
+ *
+ * One request at a time arrives on `port`; its answer is posted back on `port` and then `flag` is set and
+ * notified, which wakes the caller blocked in Atomics.wait: it reads the answer with receiveMessageOnPort.
+ * Notifications (LISTEN) are heard on a second, dedicated connection and posted to the parent as they come.
+ *
+ * @typedef {import('./postgres.js').BridgeData} BridgeData
+ * @typedef {import('./postgres.js').BridgeRequest} BridgeRequest
+ * @typedef {import('./postgres.js').BridgeAnswer} BridgeAnswer
+ */
+
+const data = /** @type {BridgeData} */ (workerData)
+const port = data.port
+const flag = new Int32Array(data.flag)
+
+// Our integers fit in a double (ids, counts, attempts, milliseconds): read as numbers, as better-sqlite3 does.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10))
+pg.types.setTypeParser(1700, (v) => Number.parseFloat(v))
+
+/** @param {unknown} err */
+function describe(err) {
+  const e = /** @type {{message?: string, code?: string, detail?: string, severity?: string}} */ (err ?? {})
+  return {message: e.message ?? String(err), code: e.code ?? null, detail: e.detail ?? null}
+}
+
+/** @param {BridgeAnswer} answer */
+function answer(answer) {
+  port.postMessage(answer)
+  Atomics.store(flag, 0, 1)
+  Atomics.notify(flag, 0)
+}
+
+/** @type {Error | null} the connection's own failure (it ended, the server went away): every later request gets it */
+let broken = null
+const client = new pg.Client({connectionString: data.url, application_name: data.applicationName})
+client.on('error', (err) => {
+  broken = err
+})
+/** @type {pg.Client | null} */
+let listener = null
+/** @type {Map<string, string>} statement text -> prepared statement name */
+const names = new Map()
+
+/** @param {BridgeRequest} req */
+async function handle(req) {
+  if (req.op === 'connect') {
+    await client.connect()
+    for (const s of data.setup) await client.query(s)
+    return {rows: [], rowCount: 0}
+  }
+  if (req.op === 'listen') {
+    if (!listener) {
+      listener = new pg.Client({connectionString: data.url, application_name: `${data.applicationName} (listen)`})
+      listener.on('notification', (n) => parentPort?.postMessage({type: 'notify', channel: n.channel, payload: n.payload ?? ''}))
+      listener.on('error', (err) => parentPort?.postMessage({type: 'listen-error', message: describe(err).message}))
+      await listener.connect()
+    }
+    await listener.query(`LISTEN ${req.channel}`)
+    return {rows: [], rowCount: 0}
+  }
+  if (broken) throw broken
+  if (req.op === 'exec') {
+    await client.query(req.text)
+    return {rows: [], rowCount: 0}
+  }
+  if (req.op !== 'query') throw new Error(`unknown request ${req.op}`)
+  // Statements run more than once are prepared once per connection (parse and plan saved).
+  let name
+  if (req.prepare) {
+    name = names.get(req.text)
+    if (!name) {
+      name = `d${names.size + 1}`
+      names.set(req.text, name)
+    }
+  }
+  const r = await client.query({text: req.text, values: req.values, name})
+  return {rows: r.rows, rowCount: r.rowCount ?? 0}
+}
+
+port.on('message', (/** @type {BridgeRequest} */ req) => {
+  if (req.op === 'close') {
+    Promise.allSettled([client.end(), listener?.end()]).finally(() => answer({rows: [], rowCount: 0}))
+    return
+  }
+  handle(req).then(
+    (r) => answer(r),
+    (err) => answer({error: describe(err)}),
+  )
+})
