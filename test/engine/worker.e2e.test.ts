@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {describe, it} from 'node:test'
@@ -5,7 +6,6 @@ import {describe, it} from 'node:test'
 import {parentPid, processAlive} from '../../src/lib/proc.js'
 import {formatTs} from '../../src/schema/time.js'
 import {assertJobRows, enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal as waitFinished} from '../helpers/engine.js'
-import {lite} from '../helpers/store.js'
 
 /** Wait for the job, then check every table it must have written (job_queue … plugin_state). */
 async function waitTerminal(env: ReturnType<typeof testEnv>, id: string, timeoutMs?: number) {
@@ -102,11 +102,9 @@ describe('worker loop: outcomes and the rows they write', () => {
 
   it('legacy state (no fact_outputs) is shallow-merged into plugin_state', async () => {
     const env = testEnv(PLUGINS)
-    lite(env.db)
-      .sqlite.prepare(
-        `INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('legacy-node', '{"keep":1,"nested":{"old":true}}', '2026-01-01 00:00:00.000')`,
-      )
-      .run()
+    env.db.exec(
+      `INSERT INTO plugin_state (plugin_name, state, updated_at) VALUES ('legacy-node', '{"keep":1,"nested":{"old":true}}', '2026-01-01 00:00:00.000')`,
+    )
     const engine = await startEngine(env)
     try {
       const id = enqueue(env, 'legacy-node')
@@ -365,6 +363,21 @@ describe('worker loop: outcomes and the rows they write', () => {
           assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), kind === 'python' ? /python3.*helpers\/spawner\.py/ : /helpers\/spawner-node\.js/)
         assert.match(env.logs.find((l) => l.includes('engine started')) ?? '', new RegExp(`spawn=${kind ? `${kind}-helper` : 'engine'}`))
         assert.equal((await waitTerminal(env, id)).status, 'succeeded')
+      } finally {
+        await engine.stop()
+      }
+    }
+  })
+
+  it('whoever starts it, a plugin starts with the default handling of SIGTERM, SIGINT and SIGHUP (a timeout or a stop can end it)', async () => {
+    for (const service of ['  max_workers: 1\n', '  max_workers: 2\n  spawn_helper: node\n', '  max_workers: 2\n  spawn_helper: off\n']) {
+      const env = testEnv(PLUGINS, {service})
+      const engine = await startEngine(env)
+      try {
+        const id = enqueue(env, 'behave', {mode: 'dispositions'})
+        assert.equal((await waitTerminal(env, id)).status, 'succeeded')
+        const result = rows(env.db, 'SELECT result FROM job_log WHERE job_id = ?', id)[0]?.result
+        assert.deepEqual(JSON.parse(JSON.parse(result).result), {SIGTERM: 'default', SIGINT: 'default', SIGHUP: 'default'}, service.trim())
       } finally {
         await engine.stop()
       }

@@ -191,9 +191,11 @@ def reap():
 
 def harden():
     # Signals to the engine's group (Ctrl-C, systemd) are the engine's to handle: it drains, then closes the
-    # channel, which ends this helper.
+    # channel, which ends this helper. They are caught and dropped, not ignored: an ignored signal stays
+    # ignored across exec, so every plugin started here ignored SIGTERM (a timeout's or a stop's first
+    # signal); a caught one is back to its default in the plugin.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, lambda signum, frame: None)
     # Not dumpable: a plugin (same user) cannot read this process's memory or /proc/<pid>/environ, which
     # holds every plugin's environment in flight. Plugins themselves are dumpable again after exec.
     try:
