@@ -5,7 +5,7 @@
 //   bin/run.js can then start it from V8's code cache (see there): cold start matters, cron and shell loops run
 //   ductile often, and parsing the bundle was a third of a read command's time.
 // - dist/engine/checkpoint-thread.js, dist/engine/helpers/spawner-node.js, dist/schema/pg-thread.js: code that runs in its own thread or
-//   process, loaded by path (src/lib/assets.ts finds them); ESM, each on its own.
+//   process, loaded by path (src/assets.ts finds them); ESM, each on its own.
 // - dist/http/thread.js: the HTTP listeners' thread, bundled on its own (fastify stays in node_modules).
 // typescript and tsx stay external: oclif only reaches for them in development.
 //
@@ -65,7 +65,7 @@ buildSync({
   // fastify is required from node_modules when an engine listens: the CLI's bundle stays as small as it was.
   external: ['better-sqlite3', 'typescript', 'tsx', 'fastify'],
   alias: {'string-width': './scripts/string-width-ascii.cjs'},
-  // import.meta does not exist in CommonJS: its one use (src/lib/assets.ts) gets the bundle's own URL.
+  // import.meta does not exist in CommonJS: its one use (src/assets.ts) gets the bundle's own URL.
   define: {'import.meta.url': '__ductileImportMetaUrl'},
   banner: {
     js: "const __ductileImportMetaUrl = require('node:url').pathToFileURL(__filename).href; const __ductileImport = globalThis.__ductileImport ?? ((s) => import /* as is */ (s));",

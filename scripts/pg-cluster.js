@@ -4,24 +4,36 @@
 //   import {startCluster} from './pg-cluster.js'; const c = await startCluster(); c.url; c.stop()
 //   node scripts/pg-cluster.js   starts one and prints its URL until Ctrl-C (for development)
 import {execFileSync, spawnSync} from 'node:child_process'
-import {chmodSync, existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-const BIN_DIRS = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin', '/usr/local/bin', '/usr/bin']
+/** Debian's server binaries (/usr/lib/postgresql/<version>/bin, newest first), then the PATH's usual places. */
+function binDirs() {
+  /** @type {string[]} */
+  let versions = []
+  try {
+    versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))
+  } catch {
+    // not Debian's layout
+  }
+  return [...versions.map((v) => `/usr/lib/postgresql/${v}/bin`), '/usr/local/bin', '/usr/bin']
+}
 
+/** @param {string} name */
 function pgBin(name) {
-  for (const d of BIN_DIRS) if (existsSync(join(d, name))) return join(d, name)
+  for (const d of binDirs()) if (existsSync(join(d, name))) return join(d, name)
   return null
 }
 
+/** @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)
     s.listen(0, '127.0.0.1', () => {
-      const {port} = s.address()
+      const {port} = /** @type {import('node:net').AddressInfo} */ (s.address())
       s.close(() => resolve(port))
     })
   })
@@ -36,6 +48,10 @@ export function clusterAvailable() {
  * Start a cluster. `settings` are postgresql.conf settings (the tests turn fsync off: a crash of the test
  * machine loses nothing anyone needs; the benchmarks keep PostgreSQL's defaults).
  */
+/**
+ * @param {{settings?: Record<string, string | number>}} [options]
+ * @returns {Promise<{url: string, port: number, dir: string, socketDir: string, stop: () => void}>}
+ */
 export async function startCluster({settings = {}} = {}) {
   const initdb = pgBin('initdb')
   const pgCtl = pgBin('pg_ctl')
@@ -43,10 +59,12 @@ export async function startCluster({settings = {}} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-pg-'))
   const data = join(dir, 'data')
   const asRoot = process.getuid?.() === 0
+  /** @type {(cmd: string, args: string[]) => [string, string[]]} */
   const as = (cmd, args) => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args])
   if (asRoot) {
     chmodSync(dir, 0o777)
   }
+  /** @type {(cmd: string, args: string[]) => void} */
   const run = (cmd, args) => {
     const [c, a] = as(cmd, args)
     const r = spawnSync(c, a, {encoding: 'utf8'})

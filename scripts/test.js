@@ -4,8 +4,9 @@
 //   node scripts/test.js --fast        the fast tier: files that run in process (no build needed)
 //   node scripts/test.js SUBSTRING...  only the files whose path contains one of the substrings
 //   --store sqlite|postgres             only that store's pass (default: both)
-// Every file runs on SQLite. The files that say `// stores: sqlite, postgres` run a second time against a
-// throwaway PostgreSQL cluster (scripts/pg-cluster.js: initdb on a temp directory, a free port, stopped at
+// Every file runs on SQLite, but those that say `// stores: postgres` (about many engines on one database).
+// The files that say `// stores: sqlite, postgres` run a second time, and those, against a throwaway
+// PostgreSQL cluster (scripts/pg-cluster.js: initdb on a temp directory, a free port, stopped at
 // the end) with DUCTILE_TEST_STORE=postgres: one suite over both stores (test/helpers/store.ts).
 // Files named *.e2e.test.ts start processes or threads (the built CLI, engines, plugins, sqlite3, tmux) or
 // wait on real time; every other *.test.ts runs in process and is part of the fast tier.
@@ -43,9 +44,11 @@ const run = (list, extra = {}) =>
     env: {...env, ...extra},
   }).status ?? 1
 
+const stores = (f) => /^\/\/ stores: (.*)$/m.exec(readFileSync(join(root, f), 'utf8'))?.[1] ?? 'sqlite'
 let status = 0
-if (only !== 'postgres') status = run(files)
-const both = files.filter((f) => /^\/\/ stores: sqlite, postgres$/m.test(readFileSync(join(root, f), 'utf8')))
+const sqliteFiles = files.filter((f) => stores(f).includes('sqlite'))
+if (only !== 'postgres' && sqliteFiles.length > 0) status = run(sqliteFiles)
+const both = files.filter((f) => stores(f).includes('postgres'))
 if (only !== 'sqlite' && both.length > 0) {
   const {clusterAvailable, startCluster} = await import('./pg-cluster.js')
   if (!clusterAvailable()) {
@@ -54,6 +57,8 @@ if (only !== 'sqlite' && both.length > 0) {
   }
   // Durability is not what these tests are about: a crash of the test machine loses nothing anyone needs.
   const cluster = await startCluster({settings: {fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off'}})
+  // Ctrl-C or a CI timeout stops the cluster too (an exit handler alone does not run on a signal).
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(sig, () => process.exit(130))
   try {
     const pgEnv = {DUCTILE_TEST_STORE: 'postgres', DUCTILE_TEST_PG: cluster.url}
     const t = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'test', 'helpers', 'pg-template.ts')], {

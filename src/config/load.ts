@@ -1,4 +1,4 @@
-import {isPgUrl} from '../lib/pg-url.js'
+import {isPgUrl} from '../schema/pg-url.js'
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'

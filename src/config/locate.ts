@@ -3,7 +3,7 @@ import {homedir} from 'node:os'
 import {join, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
-import {isPgUrl} from '../lib/pg-url.js'
+import {isPgUrl} from '../schema/pg-url.js'
 
 /**
  * Where things are: the database and the config, each found in one order that every command and the engine share.

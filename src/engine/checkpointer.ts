@@ -1,6 +1,6 @@
 import {Worker} from 'node:worker_threads'
 
-import {ownFile} from '../lib/assets.js'
+import {ownFile} from '../assets.js'
 
 /**
  * Copies the engine's WAL back into the database file on a worker thread with its own connection, so the
@@ -33,7 +33,7 @@ export interface ThreadData {
 /** What it sends back. */
 export type ThreadMessage = {error: string} | {restart: {busy: boolean; at: number}} | {stopped: true}
 
-/** The thread runs checkpoint-thread.js, a plain JavaScript file found by lib/assets.ts (src/ or dist/). */
+/** The thread runs checkpoint-thread.js, a plain JavaScript file found by src/assets.ts (src/ or dist/). */
 function startThread(workerData: ThreadData): Worker {
   // No flags of this process (a loader under tsx would cost the thread 90 ms to start, for nothing).
   return new Worker(ownFile('engine/checkpoint-thread.js'), {workerData, execArgv: []})

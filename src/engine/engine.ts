@@ -6,8 +6,8 @@ import type {Config, SpawnHelperMode} from '../config/types.js'
 import {type Pipeline, compilePipelines} from '../plugins/pipelines.js'
 import type {PluginRegistry} from '../plugins/discover.js'
 import {asSqlite, restrictPermissions, translateSqliteError} from '../schema/db.js'
-import {declareEngineDead, listLiveEngines, runningJobsOfEngine} from '../queries/engines.js'
-import {displayTarget, isPgUrl} from '../lib/pg-url.js'
+import {declareEngineDead, listLiveEngines, runningJobsOfEngine, runningJobsWithoutLiveEngine} from '../queries/engines.js'
+import {displayTarget, isPgUrl} from '../schema/pg-url.js'
 import {hostname} from 'node:os'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
@@ -350,7 +350,8 @@ export class Engine {
     if (!alive) {
       const why = `another engine declared this engine (${store.engineId}) dead: its heartbeat was older than the lease, and its jobs were recovered`
       this.logger.error('engine lost its lease; stopping and killing its plugins', {engine: store.engineId})
-      this.parts.worker.terminate()
+      // SIGKILL, not a grace period: their jobs may already run on another engine.
+      this.parts.worker.terminate('SIGKILL')
       void this.stop({force: true})
       this.opts.onLost?.(why)
       return
@@ -392,6 +393,16 @@ export class Engine {
         return store.recover(now, (job) => ids.has(job.id), why)
       })
       if (rec) this.announce(rec, 'recovered the jobs of a dead engine', {engine: e.id, host: e.host})
+    }
+    // Running rows no live engine answers for (a crashed engine's before engines registered, a copy, a hand edit).
+    const now = formatTs(this.clock())
+    const orphans = runningJobsWithoutLiveEngine(store.db)
+    if (orphans.size) {
+      const why = `no live engine had claimed this attempt; recovered by engine ${store.engineId}`
+      this.announce(
+        store.recover(now, (job) => orphans.has(job.id), why),
+        'recovered running jobs that no live engine answers for',
+      )
     }
   }
 

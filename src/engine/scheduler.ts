@@ -6,7 +6,15 @@ import {type PluginInstance, type PluginRegistry, hasCommand} from '../plugins/d
 import {findBreaker} from '../queries/breakers.js'
 import type {EnqueueResult, NewJobInput} from '../queries/queue.js'
 import {cancelOutstandingJobs} from '../queries/queue.js'
-import {countOutstanding, findSchedule, insertScheduleDecision, listScheduleDecisions, newScheduleEntry, saveSchedule} from '../queries/schedules.js'
+import {
+  SCHEDULER_KEY,
+  countOutstanding,
+  findSchedule,
+  insertScheduleDecision,
+  listScheduleDecisions,
+  newScheduleEntry,
+  saveSchedule,
+} from '../queries/schedules.js'
 import type {Db} from '../schema/db.js'
 import {type Clock, formatTs, parseTs} from '../schema/time.js'
 import type {ScheduleEntry} from '../schema/types.js'
@@ -99,9 +107,6 @@ function cronAfter(cron: Cron, ms: number): number {
   return cron.nextRun(new Date(ms))?.getTime() ?? Number.POSITIVE_INFINITY
 }
 const msOf = (t: string | null) => (t ? (parseTs(t)?.getTime() ?? null) : null)
-
-/** The key every engine's scheduler serializes its decisions on (see Db.serialize). */
-const SCHEDULER_KEY = 'ductile:scheduler'
 
 export class Scheduler {
   private readonly d: SchedulerDeps

@@ -2,7 +2,7 @@ import {type ChildProcess, fork, spawn} from 'node:child_process'
 
 import type {SpawnHelperMode} from '../config/types.js'
 import {DuctileError, errorMessage} from '../errors.js'
-import {ownFile} from '../lib/assets.js'
+import {ownFile} from '../assets.js'
 import {findOnPath} from '../lib/which.js'
 import type {HelperMessage, HelperRequest} from './helpers/protocol.js'
 

@@ -88,9 +88,9 @@ export class WorkerLoop {
     if (a?.pid) killGroup(a.pid, 'SIGTERM')
   }
 
-  /** Terminate every running plugin (SIGTERM to its group); their attempts end as the plugins exit. */
-  terminate(): void {
-    for (const a of this.active.values()) if (a.pid) killGroup(a.pid, 'SIGTERM')
+  /** Terminate every running plugin (SIGTERM to its group, or `signal`); their attempts end as the plugins exit. */
+  terminate(signal: NodeJS.Signals = 'SIGTERM'): void {
+    for (const a of this.active.values()) if (a.pid) killGroup(a.pid, signal)
   }
 
   /** Stop claiming; wait for the running attempts (each bounded by its timeout) and record what is left. */

@@ -4,7 +4,7 @@ import {Worker} from 'node:worker_threads'
 
 import type {EngineEventMap} from '../engine/events.js'
 import type {Logger} from '../engine/log.js'
-import {ownModule} from '../lib/assets.js'
+import {ownModule} from '../assets.js'
 import {DuctileError} from '../errors.js'
 import type {FromListeners, ListenerData, ToListeners} from './thread.js'
 

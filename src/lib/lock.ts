@@ -1,4 +1,4 @@
-import {isPgUrl} from './pg-url.js'
+import {isPgUrl} from '../schema/pg-url.js'
 import {closeSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync} from 'node:fs'
 import {hostname} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'

@@ -1,6 +1,7 @@
 import type {Db} from '../schema/db.js'
 import {uuidv7} from '../schema/ids.js'
 import type {BreakerTransition, CircuitBreaker} from '../schema/types.js'
+import {SCHEDULER_KEY} from './schedules.js'
 
 /** Circuit breakers: the current row per (plugin, command) and the append-only transitions. */
 
@@ -82,6 +83,7 @@ export function saveBreaker(db: Db, b: CircuitBreaker): void {
 /** Close an existing breaker by hand; null (and nothing written) when there is none for that pair. */
 export function resetBreaker(db: Db, plugin: string, command: string, now: string): {from: string} | null {
   return db.tx(() => {
+    db.serialize(SCHEDULER_KEY)
     const prev = findBreaker(db, plugin, command)
     if (!prev) return null
     saveBreaker(db, {plugin, command, state: 'closed', failure_count: 0, opened_at: null, last_failure_at: null, last_job_id: null, updated_at: now})

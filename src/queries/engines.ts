@@ -58,6 +58,23 @@ export function declareEngineDead(db: Db, id: string, heartbeatAt: string, now: 
   )
 }
 
+/**
+ * Running jobs that no live engine answers for: their current attempt names no engine (claimed before
+ * engines registered, copied from another database, written by hand) or one registered as stopped.
+ */
+export function runningJobsWithoutLiveEngine(db: Db): Set<string> {
+  const rows = db.all(
+    db.k
+      .selectFrom('job_queue as q')
+      .leftJoin('job_attempts as a', (j) => j.onRef('a.job_id', '=', 'q.id').onRef('a.attempt', '=', 'q.attempt'))
+      .leftJoin('engines as e', (j) => j.onRef('e.id', '=', 'a.engine_id').on('e.stopped_at', 'is', null))
+      .select('q.id')
+      .where('q.status', '=', 'running')
+      .where('e.id', 'is', null),
+  )
+  return new Set(rows.map((r) => r.id))
+}
+
 /** Ids of the running jobs whose current attempt an engine claimed. */
 export function runningJobsOfEngine(db: Db, engineId: string): Set<string> {
   const rows = db.all(

@@ -259,14 +259,14 @@ export function recoverRunningJobs(
       if (job.attempt < job.max_attempts) {
         const reason = `interrupted: ${why}`
         const s = stmts(db)
-        s.requeue.run({id: job.id, attempt: job.attempt, next_attempt: job.attempt + 1, next_retry_at: null, last_error: reason})
+        // Another engine may have recovered it since it was read (a shared database): then nothing is written.
+        if (s.requeue.run({id: job.id, attempt: job.attempt, next_attempt: job.attempt + 1, next_retry_at: null, last_error: reason}).changes === 0) continue
         s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: 'queued', reason, created_at: now})
         logAttempt(db, job, {status: 'failed', result: null, lastError: reason, stderr: null, now})
         out.requeued.push(job.id)
       } else {
         const reason = `Job marked dead during crash recovery: max attempts (${job.max_attempts}) reached`
-        completeAttempt(db, job, {status: 'dead', result: null, lastError: reason, stderr: null, now})
-        out.dead.push(job.id)
+        if (completeAttempt(db, job, {status: 'dead', result: null, lastError: reason, stderr: null, now})) out.dead.push(job.id)
       }
     }
     if (out.requeued.length) db.notify(JOBS_CHANNEL)

@@ -111,6 +111,12 @@ export interface ScheduleChange {
 }
 
 /**
+ * The key the schedulers of every engine, and the operator's pause, resume and breaker reset, serialize on
+ * (Db.serialize): on a shared database a decision is never made on a row another one is changing.
+ */
+export const SCHEDULER_KEY = 'ductile:scheduler'
+
+/**
  * Operator pause (paused_manual with a reason) or resume (active) of a plugin's schedules, one or all, in
  * one short transaction. `configured` lists schedules the engine has not recorded yet (never run): a pause
  * creates their rows so it holds from the engine's first tick.
@@ -120,6 +126,7 @@ export function changeScheduleStatus(
   o: {plugin: string; scheduleId?: string; to: 'paused_manual' | 'active'; reason: string | null; now: string; configured?: {id: string; command: string}[]},
 ): ScheduleChange[] {
   return db.tx(() => {
+    db.serialize(SCHEDULER_KEY)
     let rows = listSchedules(db, {all: true, plugin: o.plugin}).filter((r) => !o.scheduleId || r.schedule_id === o.scheduleId)
     if (rows.length === 0 && o.to === 'paused_manual') {
       rows = (o.configured ?? [])

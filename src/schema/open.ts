@@ -1,4 +1,4 @@
-import {isPgUrl} from '../lib/pg-url.js'
+import {isPgUrl} from './pg-url.js'
 import {type Db, type OpenOptions, asSqlite, busyTimeoutFromEnv, openDb} from './db.js'
 import {pgServerStats} from './pg-admin.js'
 import {fileStats} from './sqlite.js'

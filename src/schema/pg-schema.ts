@@ -14,7 +14,8 @@ import type {IndexDef} from './definition.js'
  *   casts (`payload::jsonb ->> 'key'`).
  * - INTEGER is bigint; an AUTOINCREMENT key is an identity column.
  * - Two immutable functions give timestamps' seconds and milliseconds (ductile_sec, ductile_ms): the
- *   dialect's duration expressions (postgres.ts) and the slowest-jobs index use them.
+ *   dialect's duration expressions (postgres.ts) and the slowest-jobs index use them; ductile_ago('1 hour')
+ *   is the reference's datetime('now', '-1 hour') for operators in psql.
  */
 
 /** Taken while the schema is created or migrated: two engines starting on an empty database do it once. */
@@ -27,7 +28,9 @@ const FUNCTIONS = [
      AS $$ SELECT extract(epoch FROM t::timestamp)::double precision * 1000 $$`,
   `CREATE OR REPLACE FUNCTION ductile_sec(t text) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
      AS $$ SELECT floor(extract(epoch FROM t::timestamp))::bigint $$`,
-  CLAIM_FUNCTION(),
+  // The reference's datetime('now', '-1 hour') for operators in psql: ductile_ago('1 hour'), in our layout.
+  `CREATE OR REPLACE FUNCTION ductile_ago(i interval) RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE
+     AS $$ SELECT to_char((now() AT TIME ZONE 'UTC') - i, 'YYYY-MM-DD HH24:MI:SS.MS') $$`,
 ]
 
 /**
@@ -137,7 +140,7 @@ export function pgExistingIndexes(db: Db): Set<string> {
  */
 export function pgEnsureSchema(db: Db, onStep?: (name: string) => void): void {
   db.query('SELECT pg_advisory_xact_lock(?)', [SCHEMA_LOCK_KEY])
-  for (const f of FUNCTIONS.slice(0, 2)) db.exec(f)
+  for (const f of FUNCTIONS) db.exec(f)
   for (const t of TABLES) {
     onStep?.(`create or complete table ${t.name}`)
     db.exec(pgCreateTableSql(t))
@@ -150,5 +153,5 @@ export function pgEnsureSchema(db: Db, onStep?: (name: string) => void): void {
     db.exec(pgCreateIndexSql(i))
   }
   // The claim's row type is job_queue's: created once the table is complete.
-  for (const f of FUNCTIONS.slice(2)) db.exec(f)
+  db.exec(CLAIM_FUNCTION())
 }

@@ -2,8 +2,8 @@ import {type Compilable, DummyDriver, Kysely, PostgresAdapter, PostgresIntrospec
 import {MessageChannel, type MessagePort, Worker, receiveMessageOnPort} from 'node:worker_threads'
 
 import {DuctileError} from '../errors.js'
-import {ownFile} from '../lib/assets.js'
-import {displayUrl} from '../lib/pg-url.js'
+import {ownFile} from '../assets.js'
+import {displayUrl} from './pg-url.js'
 import {type Db, type Param, type Prepared, type Row, type RunResult, bindNamed, compileNamed} from './db.js'
 import type {Dialect} from './dialect.js'
 import {PgError} from './pg-errors.js'
@@ -137,8 +137,27 @@ export function numberPlaceholders(text: string): string {
   return out
 }
 
+/**
+ * Parameter values as pg sends them. PostgreSQL's text cannot hold NUL, which SQLite's can: a NUL in a
+ * plugin's output (stderr, an error) is stored as U+FFFD, the replacement character, rather than losing the
+ * whole attempt's row. (Payloads are JSON: a NUL there is already the six characters \u0000.)
+ */
 const values = (params: readonly unknown[]): unknown[] =>
-  params.map((v) => (v === undefined ? null : typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'bigint' ? v.toString() : v))
+  params.map((v) =>
+    v === undefined
+      ? null
+      : typeof v === 'string'
+        ? v.includes('\u0000')
+          ? v.replaceAll('\u0000', '\ufffd')
+          : v
+        : typeof v === 'boolean'
+          ? v
+            ? 1
+            : 0
+          : typeof v === 'bigint'
+            ? v.toString()
+            : v,
+  )
 
 export class PgDb implements Db {
   readonly kind = 'postgres' as const
@@ -291,7 +310,8 @@ export function openPg(url: string, o: PgOpenOptions): PgDb {
   const where = displayUrl(url)
   const setup = [
     "SET TIME ZONE 'UTC'",
-    `SET lock_timeout = ${Math.max(0, Math.round(o.busyTimeoutMs))}`,
+    // busy_timeout 0 (fail at once when locked) is lock_timeout 1 ms: PostgreSQL's 0 means wait forever.
+    `SET lock_timeout = ${Math.max(1, Math.round(o.busyTimeoutMs))}`,
     // Our schema's objects are unqualified: they live in the connection's search_path (public by default).
     ...(o.mode === 'read' ? ['SET default_transaction_read_only = on'] : []),
   ]

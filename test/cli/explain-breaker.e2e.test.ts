@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -11,7 +12,7 @@ describe('ductile explain breaker and explain schedule, on a breaker the real en
     const env = testEnv('')
     writeFileSync(
       env.configPath,
-      `service:\n  name: e2e\n  tick_interval: 200ms\nstate:\n  path: ./ductile.db\nplugin_roots:\n  - ${join(ROOT, 'test/fixtures/plugins')}\nplugins:\n  behave:\n    retry: {max_attempts: 1}\n    circuit_breaker: {threshold: 3, reset_after: 1h}\n    schedules:\n      - {every: 1s, payload: {mode: error}}\n`,
+      `service:\n  name: e2e\n  tick_interval: 200ms\n${env.state}plugin_roots:\n  - ${join(ROOT, 'test/fixtures/plugins')}\nplugins:\n  behave:\n    retry: {max_attempts: 1}\n    circuit_breaker: {threshold: 3, reset_after: 1h}\n    schedules:\n      - {every: 1s, payload: {mode: error}}\n`,
     )
     const engine = spawnEngine(env.configPath)
     try {

@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
@@ -8,6 +9,7 @@ import {join} from 'node:path'
 import {runCli} from '../helpers/cli.js'
 import {tempDir} from '../helpers/db.js'
 import {assertCitedRowsExist, enqueue, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
+import {onPostgres} from '../helpers/store.js'
 
 type Env = ReturnType<typeof testEnv>
 
@@ -62,9 +64,11 @@ describe('ductile explain job, on what the real engine wrote', () => {
     assert.equal(e.summary, 'succeeded on attempt 2 of 3; an engine stop interrupted an attempt, and the next start requeued it')
     assert.match(e.events.find((x) => x.kind === 'recovered')?.text ?? '', /attempt 1 was interrupted/)
     assertCitedRowsExist(env.db, e.events)
-    // Told from the rows alone: a copy of the file, elsewhere, with no engine, says the same.
+    // Told from the rows alone: a copy of the database (a SQLite file, whichever the store), elsewhere, with no
+    // engine, says the same.
     const copy = join(tempDir('ductile-copy-'), 'copy.db')
-    assert.equal((await runCli(['db', 'backup', '--to', copy, '--db', env.dbPath])).code, 0)
+    const made = await runCli(onPostgres ? ['db', 'copy', '--from', env.dbPath, '--to', copy] : ['db', 'backup', '--to', copy, '--db', env.dbPath])
+    assert.equal(made.code, 0, made.stderr)
     const fromCopy = await runCli(['explain', 'job', id, '--db', copy, '--json'])
     assert.deepEqual(fromCopy.json(), e)
   })

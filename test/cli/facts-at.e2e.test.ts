@@ -1,9 +1,9 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {runCli} from '../helpers/cli.js'
 import {enqueue, rows, startEngine, testEnv, waitTerminal} from '../helpers/engine.js'
-import {lite} from '../helpers/store.js'
 
 describe('state and facts --at: a plugin as it was at a moment', () => {
   it('the state and the facts as at each fact the real engine wrote; before the first, none; legacy rows flagged', async () => {
@@ -40,7 +40,7 @@ describe('state and facts --at: a plugin as it was at a moment', () => {
     assert.match(human.stdout, /No fact of plugin facts-py at or before /, 'a duration ago: an hour before these facts existed')
 
     // A legacy row of the original engine (no seq), the newest by time: flagged as approximately ordered.
-    lite(env.db).sqlite.exec(
+    env.db.exec(
       `INSERT INTO plugin_facts (id, seq, plugin_name, fact_type, job_id, command, fact_json, created_at) VALUES ('legacy-1', NULL, 'facts-py', 'facts-py.snapshot', 'old-job', 'poll', '{"count":99}', '2099-01-01 00:00:00.000')`,
     )
     const legacy = await runCli(['state', 'facts-py', '--at', '2099-01-02', '--db', env.dbPath])

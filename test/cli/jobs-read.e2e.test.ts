@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -10,7 +11,7 @@ import {runCli} from '../helpers/cli.js'
 import {rows} from '../helpers/engine.js'
 import {freshDb, tempDir} from '../helpers/db.js'
 import {DAY, HOUR, MIN, ago, insertAttempt, insertContext, insertJob, insertLog, insertTransition} from '../helpers/fixtures.js'
-import {lite} from '../helpers/store.js'
+import {onPostgres, sqliteOnly} from '../helpers/store.js'
 
 describe('jobs status', () => {
   it('counts by status, human and --json, --plugin and --by-plugin', async () => {
@@ -69,16 +70,16 @@ describe('jobs status', () => {
   it('reads while another connection holds the write lock (WAL readers never wait)', async () => {
     const {db, path} = freshDb()
     insertJob(db, {status: 'running', started_at: ago(2 * HOUR)})
-    lite(db).sqlite.exec('BEGIN IMMEDIATE')
+    db.exec(onPostgres ? 'BEGIN' : 'BEGIN IMMEDIATE')
     insertJob(db, {status: 'queued'})
     const r = await runCli(['jobs', 'status', '--db', path, '--json'])
-    lite(db).sqlite.exec('COMMIT')
+    db.exec('COMMIT')
     db.close()
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.json().total, 1, 'sees the last committed state')
   })
 
-  it('a database locked exclusively by another process is exit 1 db_locked after the busy timeout', async () => {
+  it('a database locked exclusively by another process is exit 1 db_locked after the busy timeout', {skip: sqliteOnly}, async () => {
     const {db, path} = freshDb()
     db.close()
     const holder = new BetterSqlite3(path)
@@ -173,10 +174,12 @@ describe('jobs stuck', () => {
 describe('jobs slowest', () => {
   it('slowest successful attempts in the window, in ms', async () => {
     const {db, path} = freshDb()
-    const a = insertLog(db, {started_at: ago(HOUR + 90_000), completed_at: ago(HOUR)})
-    const b = insertLog(db, {started_at: ago(HOUR + 5_000), completed_at: ago(HOUR), plugin: 'fast'})
-    insertLog(db, {started_at: ago(2 * DAY + 500_000), completed_at: ago(2 * DAY)})
-    insertLog(db, {status: 'failed', started_at: ago(HOUR + 900_000), completed_at: ago(HOUR)})
+    // One instant for every time: two calls to Date.now() may be a millisecond apart.
+    const now = Date.now()
+    const a = insertLog(db, {started_at: ago(HOUR + 90_000, now), completed_at: ago(HOUR, now)})
+    const b = insertLog(db, {started_at: ago(HOUR + 5_000, now), completed_at: ago(HOUR, now), plugin: 'fast'})
+    insertLog(db, {started_at: ago(2 * DAY + 500_000, now), completed_at: ago(2 * DAY, now)})
+    insertLog(db, {status: 'failed', started_at: ago(HOUR + 900_000, now), completed_at: ago(HOUR, now)})
     db.close()
     const j = await runCli(['jobs', 'slowest', '--db', path, '--json'])
     const jobs = j.json().jobs
@@ -215,7 +218,12 @@ describe("jobs slowest over a long window (from the slowest down, in the referen
     const key = (r: {duration_sec: number | null; duration_ms: number | null}) => `${r.duration_sec}/${r.duration_ms}`
     const brute = rows(
       db,
-      `SELECT (strftime('%s', completed_at) - strftime('%s', started_at)) AS duration_sec,
+      onPostgres
+        ? `SELECT ductile_sec(completed_at) - ductile_sec(started_at) AS duration_sec,
+            CAST(ROUND(ductile_ms(completed_at) - ductile_ms(started_at)) AS bigint) AS duration_ms
+           FROM job_log WHERE status = 'succeeded' AND completed_at > ?
+           ORDER BY duration_sec DESC, ductile_ms(completed_at) - ductile_ms(started_at) DESC LIMIT 15`
+        : `SELECT (strftime('%s', completed_at) - strftime('%s', started_at)) AS duration_sec,
         CAST(ROUND((julianday(completed_at) - julianday(started_at)) * 86400000) AS INTEGER) AS duration_ms
        FROM job_log NOT INDEXED WHERE status = 'succeeded' AND completed_at > ?
        ORDER BY duration_sec DESC, julianday(completed_at) - julianday(started_at) DESC LIMIT 15`,

@@ -1,9 +1,11 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {runCli} from '../helpers/cli.js'
 import {freshDb} from '../helpers/db.js'
 import {HOUR, MIN, ago, insertBreaker, insertBreakerTransition, insertFact, insertJob, insertSchedule, insertState} from '../helpers/fixtures.js'
+import {STORE, onPostgres} from '../helpers/store.js'
 
 describe('breakers list', () => {
   it('not-closed breakers by default, every one with --all', async () => {
@@ -138,14 +140,21 @@ describe('db info', () => {
     db.close()
     const j = await runCli(['db', 'info', '--db', path, '--json'])
     const r = j.json()
-    assert.equal(r.journalMode, 'wal')
-    assert.equal(r.synchronous, 1)
-    assert.equal(r.autoVacuum, 2)
-    assert.ok(r.fileBytes > 0)
+    assert.equal(r.store, STORE)
+    if (onPostgres) {
+      assert.match(r.serverVersion, /^\d+/)
+      assert.ok(r.databaseBytes > 0)
+      assert.equal(r.path, path, 'the URL (it has no password here)')
+    } else {
+      assert.equal(r.journalMode, 'wal')
+      assert.equal(r.synchronous, 1)
+      assert.equal(r.autoVacuum, 2)
+      assert.ok(r.fileBytes > 0)
+    }
     assert.equal(r.schema.kind, 'ours')
     assert.equal(r.tables.find((t: {table: string}) => t.table === 'job_queue').rows, 2)
     const h = await runCli(['db', 'info', '--db', path])
-    assert.match(h.stdout, /journal_mode {2}wal {3}synchronous NORMAL \(1\)/)
+    assert.match(h.stdout, onPostgres ? /server {8}PostgreSQL \d+/ : /journal_mode {2}wal {3}synchronous NORMAL \(1\)/)
     assert.match(h.stdout, /job_queue\s*│\s*2/)
   })
 })

@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -18,7 +19,7 @@ describe('scheduler and breakers in the real engine', () => {
     const flag = join(env.dir, 'ready')
     writeFileSync(
       env.configPath,
-      `service:\n  name: e2e\n  tick_interval: 200ms\n  max_workers: 2\nstate:\n  path: ./ductile.db\nplugin_roots:\n  - ${join(ROOT, 'test/fixtures/plugins')}\nplugins:\n  behave:\n    retry: {max_attempts: 1}\n    circuit_breaker: {threshold: 3, reset_after: 2s}\n    schedules:\n      - {every: 1s, payload: {mode: fail_until_file, file: ${JSON.stringify(flag)}}}\n`,
+      `service:\n  name: e2e\n  tick_interval: 200ms\n  max_workers: 2\n${env.state}plugin_roots:\n  - ${join(ROOT, 'test/fixtures/plugins')}\nplugins:\n  behave:\n    retry: {max_attempts: 1}\n    circuit_breaker: {threshold: 3, reset_after: 2s}\n    schedules:\n      - {every: 1s, payload: {mode: fail_until_file, file: ${JSON.stringify(flag)}}}\n`,
     )
     const engine = spawnEngine(env.configPath)
     try {
@@ -69,7 +70,7 @@ describe('scheduler and breakers in the real engine', () => {
     const env = testEnv('')
     writeFileSync(
       env.configPath,
-      `service:\n  name: e2e\n  tick_interval: 200ms\nstate:\n  path: ./ductile.db\nplugin_roots:\n  - ${join(ROOT, 'test/fixtures/plugins')}\nplugins:\n  echo-sh:\n    schedules:\n      - {id: fast, every: 300ms}\n`,
+      `service:\n  name: e2e\n  tick_interval: 200ms\n${env.state}plugin_roots:\n  - ${join(ROOT, 'test/fixtures/plugins')}\nplugins:\n  echo-sh:\n    schedules:\n      - {id: fast, every: 300ms}\n`,
     )
     const cfg = ['--config', env.configPath]
     // A pause before the first start holds from the engine's first tick.

@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
@@ -9,6 +10,7 @@ import {processStartTime} from '../../src/lib/proc.js'
 import {formatTs, parseTs} from '../../src/schema/time.js'
 import {runCli} from '../helpers/cli.js'
 import {enqueue, jobRow, rows, startEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
+import {onPostgres, sqliteOnly} from '../helpers/store.js'
 
 /** An engine that would not poll again within any test's time: only a wake can start a job. */
 const NEVER_POLLS = 3_600_000
@@ -30,16 +32,15 @@ describe('waking the engine when another process queues a job', () => {
     }
   })
 
-  it('a row written by a process that sends no wake (sqlite3) is found by the poll', async () => {
+  it('a row written by a process that sends no wake (sqlite3, psql) is found by the poll', async () => {
     const env = testEnv()
     const engine = await startEngine(env)
     try {
       const now = formatTs(new Date())
       const id = '01900000-0000-7000-8000-00000000f00d'
-      execFileSync('sqlite3', [
-        env.dbPath,
-        `INSERT INTO job_queue (id, plugin, command, payload, status, attempt, max_attempts, submitted_by, created_at) VALUES ('${id}', 'echo-sh', 'poll', '{}', 'queued', 1, 1, 'sqlite3', '${now}');`,
-      ])
+      const insert = `INSERT INTO job_queue (id, plugin, command, payload, status, attempt, max_attempts, submitted_by, created_at) VALUES ('${id}', 'echo-sh', 'poll', '{}', 'queued', 1, 1, 'sqlite3', '${now}');`
+      if (onPostgres) execFileSync('psql', [env.dbPath, '-qc', insert])
+      else execFileSync('sqlite3', [env.dbPath, insert])
       assert.equal((await waitTerminal(env, id)).status, 'succeeded')
     } finally {
       await engine.stop()
@@ -69,7 +70,7 @@ describe('waking the engine when another process queues a job', () => {
   })
 })
 
-describe('wakeEngine', () => {
+describe('wakeEngine', {skip: sqliteOnly}, () => {
   it('sends nothing without a live engine on this host', () => {
     const env = testEnv()
     assert.equal(wakeEngine(env.dbPath), false, 'no lock')

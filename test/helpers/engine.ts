@@ -24,6 +24,8 @@ export interface TestEnv {
   /** A second connection for assertions and for enqueueing like another process would. */
   db: Db
   logs: string[]
+  /** The config's `state:` block naming this database (a test that writes its own config uses it). */
+  state: string
 }
 
 /**
@@ -38,11 +40,15 @@ export function testEnv(yaml = '', opts: {service?: string} = {}): TestEnv {
   const defaults = ['  name: test-engine\n', '  max_workers: 2\n', '  tick_interval: 1h\n'].filter((l) => !extra.includes(`${l.split(':')[0]}:`))
   writeFileSync(configPath, `service:\n${defaults.join('')}${extra}state:\n  path: ./ductile.db\nplugin_roots:\n  - ${FIXTURE_PLUGINS}\n${yaml}`)
   const {db, path} = freshStore(dbPath)
-  if (path !== dbPath) writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('  path: ./ductile.db\n', `  url: ${path}\n`))
-  return {dir, configPath, dbPath: path, db, logs: []}
+  const state = path === dbPath ? 'state:\n  path: ./ductile.db\n' : `state:\n  url: ${path}\n`
+  if (path !== dbPath) writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('state:\n  path: ./ductile.db\n', state))
+  return {dir, configPath, dbPath: path, db, logs: [], state}
 }
 
-export function startEngine(env: TestEnv, opts: {killGraceMs?: number; pollIntervalMs?: number; clock?: () => Date} = {}): Promise<Engine> {
+export function startEngine(
+  env: TestEnv,
+  opts: {killGraceMs?: number; pollIntervalMs?: number; clock?: () => Date; onLost?: (why: string) => void} = {},
+): Promise<Engine> {
   const config = loadConfig(env.configPath)
   const registry = discoverPlugins(config)
   const engine = new Engine({
@@ -54,6 +60,7 @@ export function startEngine(env: TestEnv, opts: {killGraceMs?: number; pollInter
     pollIntervalMs: opts.pollIntervalMs ?? 50,
     killGraceMs: opts.killGraceMs ?? 300,
     clock: opts.clock,
+    onLost: opts.onLost,
   })
   return engine.start().then(() => engine)
 }

@@ -2,7 +2,8 @@
 // (store.ts freshPgUrl), with the current schema made by the code under test.
 import {initSchema} from '../../src/schema/migrations.js'
 import {openStore} from '../../src/schema/open.js'
-import {PG_TEMPLATE} from './store.js'
+// The name store.ts copies every test database from (not imported: store.ts registers node:test hooks).
+const PG_TEMPLATE = 'ductile_template'
 
 const url = process.env.DUCTILE_TEST_PG
 if (!url) throw new Error('DUCTILE_TEST_PG is not set')

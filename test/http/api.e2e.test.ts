@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {connect} from 'node:net'

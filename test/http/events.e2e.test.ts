@@ -1,3 +1,4 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {EventEmitter} from 'node:events'
 import {createServer, get} from 'node:http'

@@ -1,10 +1,12 @@
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {describe, it} from 'node:test'
 
 import {runCli} from '../helpers/cli.js'
 import {freshDb} from '../helpers/db.js'
-import {referenceQueries, sqlite3} from '../helpers/reference.js'
+import {pgReferenceQueries, psql, referenceQueries, sqlite3} from '../helpers/reference.js'
+import {onPostgres, sqliteOnly} from '../helpers/store.js'
 import {
   DAY,
   HOUR,
@@ -21,8 +23,12 @@ import {
 
 /**
  * The reference's own SQL is the contract: each query of the user's database reference, pasted verbatim
- * into the real sqlite3 shell, returns the rows the matching command returns with --json.
+ * into the real sqlite3 shell, returns the rows the matching command returns with --json. On PostgreSQL the
+ * same, with the README's PostgreSQL form of each query in the real psql.
  */
+
+/** The shell an operator pastes the reference into: sqlite3 for a file, psql for PostgreSQL. */
+const shell = (db: string, sql: string) => (onPostgres ? psql(db, sql) : sqlite3(db, sql))
 
 const pick = <T extends Record<string, unknown>>(row: T, keys: string[]) => Object.fromEntries(keys.map((k) => [k, row[k]]))
 const sortRows = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).sort()
@@ -71,8 +77,8 @@ function seed() {
   return path
 }
 
-describe('the database reference, verbatim in sqlite3, matches the commands', () => {
-  const queries = referenceQueries()
+describe("the database reference, verbatim in sqlite3 (in psql: the README's form), matches the commands", () => {
+  const queries = onPostgres ? pgReferenceQueries() : referenceQueries()
   const q = (name: string) => {
     const sql = queries.get(name)
     assert.ok(sql, `reference query "${name}" found`)
@@ -98,17 +104,17 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
 
   it('System Health queries: jobs status, breakers list, breakers history, jobs stuck', async () => {
     const path = seed()
-    const counts = sqlite3(path, q('Count jobs by status'))
+    const counts = shell(path, q('Count jobs by status'))
     const status = (await runCli(['jobs', 'status', '--db', path, '--json'])).json()
-    assert.deepEqual(sortRows(counts.map((r) => ({status: r.status, count: r['COUNT(*)']}))), sortRows(status.counts))
+    assert.deepEqual(sortRows(counts.map((r) => ({status: r.status, count: r[onPostgres ? 'count' : 'COUNT(*)']}))), sortRows(status.counts))
 
-    const breakers = sqlite3(path, q('Identify plugins with active circuit breakers'))
+    const breakers = shell(path, q('Identify plugins with active circuit breakers'))
     const list = (await runCli(['breakers', 'list', '--db', path, '--json'])).json()
     const bCols = ['plugin', 'command', 'state', 'failure_count', 'opened_at']
     assert.equal(breakers.length, 2)
     assert.deepEqual(sortRows(breakers), sortRows(list.breakers.map((b: Record<string, unknown>) => pick(b, bCols))))
 
-    const transitions = sqlite3(path, q('Show recent breaker transitions'))
+    const transitions = shell(path, q('Show recent breaker transitions'))
     const hist = (await runCli(['breakers', 'history', 'my-plugin', '--db', path, '--json'])).json()
     const tCols = ['created_at', 'plugin', 'command', 'from_state', 'to_state', 'reason', 'failure_count', 'job_id']
     assert.equal(transitions.length, 20)
@@ -117,7 +123,7 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
       hist.transitions.map((t: Record<string, unknown>) => pick(t, tCols)),
     )
 
-    const stuck = sqlite3(path, q('Check for stuck "running" jobs (orphans)'))
+    const stuck = shell(path, q('Check for stuck "running" jobs (orphans)'))
     const cli = (await runCli(['jobs', 'stuck', '--db', path, '--json'])).json()
     assert.equal(stuck.length, 2)
     assert.deepEqual(sortRows(stuck), sortRows(cli.jobs.map((j: Record<string, unknown>) => pick(j, ['id', 'plugin', 'command', 'started_at']))))
@@ -125,7 +131,7 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
 
   it('Performance & Troubleshooting queries: jobs slowest, jobs errors, facts, state', async () => {
     const path = seed()
-    const slow = sqlite3(path, q('Find the slowest successful jobs in the last 24 hours'))
+    const slow = shell(path, q('Find the slowest successful jobs in the last 24 hours'))
     const cli = (await runCli(['jobs', 'slowest', '--db', path, '--json'])).json()
     assert.equal(slow.length, 10)
     assert.deepEqual(
@@ -133,7 +139,7 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
       cli.jobs.map((j: Record<string, unknown>) => pick(j, ['plugin', 'command', 'duration_sec'])),
     )
 
-    const err = sqlite3(path, q('Get the latest error for a specific plugin'))
+    const err = shell(path, q('Get the latest error for a specific plugin'))
     const errors = (await runCli(['jobs', 'errors', '--plugin', 'my-plugin', '--status', 'failed', '--db', path, '--json'])).json()
     assert.deepEqual(
       err,
@@ -141,7 +147,7 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     )
     assert.equal(err[0].last_error, 'exit status 2')
 
-    const facts = sqlite3(path, q('Inspect recent append-only plugin facts (the durable record)'))
+    const facts = shell(path, q('Inspect recent append-only plugin facts (the durable record)'))
     const f = (await runCli(['facts', 'file_watch', '--db', path, '--json'])).json()
     assert.equal(facts.length, 20)
     assert.deepEqual(
@@ -149,7 +155,7 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
       f.facts.map((x: Record<string, unknown>) => ({...pick(x, ['seq', 'created_at', 'fact_type', 'job_id', 'command']), fact_json: JSON.stringify(x.fact)})),
     )
     const all = (await runCli(['facts', 'file_watch', '--limit', '100', '--db', path, '--json'])).json()
-    const allSql = sqlite3(path, q('Inspect recent append-only plugin facts (the durable record)').replace('LIMIT 20', 'LIMIT 100'))
+    const allSql = shell(path, q('Inspect recent append-only plugin facts (the durable record)').replace('LIMIT 20', 'LIMIT 100'))
     assert.deepEqual(
       allSql.map((r) => r.seq),
       all.facts.map((x: {seq: number | null}) => x.seq),
@@ -160,14 +166,14 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
       'legacy rows last',
     )
 
-    const state = sqlite3(path, q("Inspect a plugin's compatibility view (latest fact, mirrored)"))
+    const state = shell(path, q("Inspect a plugin's compatibility view (latest fact, mirrored)"))
     const s = (await runCli(['state', 'my-plugin', '--db', path, '--json'])).json()
     assert.deepEqual(JSON.parse(state[0].state as string), s.state)
   })
 
   it('Scheduler Inspection: schedules list', async () => {
     const path = seed()
-    const upcoming = sqlite3(path, q('See upcoming scheduled runs'))
+    const upcoming = shell(path, q('See upcoming scheduled runs'))
     const cli = (await runCli(['schedules', 'list', '--db', path, '--json'])).json()
     assert.equal(upcoming.length, 3)
     assert.deepEqual(
@@ -176,7 +182,7 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     )
   })
 
-  it('Maintenance: the manual prune and VACUUM work on our database, and it stays valid', async () => {
+  it('Maintenance: the manual prune and VACUUM work on our database, and it stays valid', {skip: sqliteOnly}, async () => {
     const path = seed()
     const before = sqlite3(path, `SELECT COUNT(*) AS n FROM job_log WHERE completed_at < datetime('now', '-7 days')`)
     assert.equal(before[0].n, 0)
@@ -188,5 +194,17 @@ describe('the database reference, verbatim in sqlite3, matches the commands', ()
     assert.equal(check.code, 0, check.stdout)
     const pragmas = execFileSync('sqlite3', [path, 'PRAGMA journal_mode;'], {encoding: 'utf8'})
     assert.equal(pragmas.trim(), 'wal')
+  })
+
+  it("Maintenance on PostgreSQL: the README's manual prune and VACUUM (ANALYZE) work on our database, and it stays valid", {
+    skip: !onPostgres && 'PostgreSQL only',
+  }, async () => {
+    const path = seed()
+    execFileSync('psql', [path, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', "DELETE FROM job_log WHERE completed_at < ductile_ago('2 days');"])
+    assert.deepEqual(psql(path, `SELECT plugin FROM job_log WHERE plugin = 'ancient'`), [], 'the 3-day-old row went')
+    assert.ok((psql(path, 'SELECT COUNT(*) AS n FROM job_log')[0]?.n as number) > 10, 'younger rows stay')
+    execFileSync('psql', [path, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'VACUUM (ANALYZE) job_log;'])
+    const check = await runCli(['db', 'check', '--db', path])
+    assert.equal(check.code, 0, check.stdout)
   })
 })

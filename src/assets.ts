@@ -10,8 +10,8 @@ import {fileURLToPath} from 'node:url'
 const here = import.meta.url
 
 function codeRoot(): string {
-  // From the sources (tsx): this file is src/lib/assets.ts.
-  if (here.endsWith('.ts')) return fileURLToPath(new URL('../', here))
+  // From the sources (tsx): this file is src/assets.ts.
+  if (here.endsWith('.ts')) return fileURLToPath(new URL('./', here))
   // Bundled: this code sits somewhere under dist/ (a chunk or a command's file).
   const dist = here.lastIndexOf('/dist/')
   if (dist < 0) throw new Error(`cannot tell where the build is from ${here}`)
