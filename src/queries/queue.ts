@@ -42,7 +42,7 @@ export type EnqueueResult =
   | {status: 'duplicate_event'; reason: string}
 
 export function recordTransition(db: Db, jobId: string, from: JobStatus | null, to: JobStatus, reason: string | null, now: string): void {
-  stmts(db).insertTransition.run({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})
+  stmts(db).insertTransition.write({job_id: jobId, from_status: from, to_status: to, reason, created_at: now})
 }
 
 /** Enqueue a job with its first transition, after the dedupe checks. One transaction: the caller's, if it has one. */
@@ -54,7 +54,7 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
   if (deep) throw usageError(`job for ${input.plugin}: ${deep}`, 'flatten the payload, or pass a reference (a path or a URL) to the data')
   // A dedupe hit is kept as a fact (dedupe_hits): `explain job` tells the enqueues a job absorbed.
   const hit = (existingJobId: string, reason: string): EnqueueResult => {
-    s.insertDedupeHit.run({
+    s.insertDedupeHit.write({
       job_id: existingJobId,
       plugin: input.plugin,
       command: input.command,
@@ -96,7 +96,7 @@ export function enqueueJob(db: Db, input: NewJobInput): EnqueueResult {
       snapshot: input.configSnapshotId ?? null,
     })
     if (res.changes === 0) return {status: 'duplicate_event', reason: 'a job for this source event and target already exists'}
-    s.insertTransition.run({job_id: id, from_status: null, to_status: 'queued', reason: null, created_at: input.now})
+    s.insertTransition.write({job_id: id, from_status: null, to_status: 'queued', reason: null, created_at: input.now})
     db.notify(JOBS_CHANNEL)
     const job = s.findJob.get({id})
     if (!job) throw new Error(`job ${id} was inserted but cannot be read back`)
@@ -132,8 +132,8 @@ export function claimNextJob(db: Db, o: ClaimOptions): Job | null {
       if (pick) {
         const changed = s.markRunning.run({id: pick.id, now: o.now, snapshot: o.snapshotId}).changes
         if (changed === 0) return null
-        s.insertTransition.run({job_id: pick.id, from_status: 'queued', to_status: 'running', reason: null, created_at: o.now})
-        s.insertAttempt.run({job_id: pick.id, attempt: pick.attempt, created_at: o.now, engine_pid: o.enginePid, engine_id: o.engineId})
+        s.insertTransition.write({job_id: pick.id, from_status: 'queued', to_status: 'running', reason: null, created_at: o.now})
+        s.insertAttempt.write({job_id: pick.id, attempt: pick.attempt, created_at: o.now, engine_pid: o.enginePid, engine_id: o.engineId})
         return {...pick, status: 'running', started_at: o.now, started_config_snapshot_id: o.snapshotId}
       }
       if (rows.length < window + offset) return null
@@ -162,7 +162,7 @@ export function nextRetryAt(db: Db, now: string): string | null {
 
 /** Record the plugin process of a running attempt (orphan detection by liveness). */
 export function recordAttemptProcess(db: Db, jobId: string, attempt: number, pid: number, startedAt: string | null): void {
-  stmts(db).setAttemptPid.run({job_id: jobId, attempt, plugin_pid: pid, plugin_started_at: startedAt})
+  stmts(db).setAttemptPid.write({job_id: jobId, attempt, plugin_pid: pid, plugin_started_at: startedAt})
 }
 
 export interface AttemptRecord {
@@ -174,7 +174,7 @@ export interface AttemptRecord {
 }
 
 function logAttempt(db: Db, job: Job, rec: AttemptRecord): void {
-  stmts(db).insertLog.run({
+  stmts(db).insertLog.write({
     id: jobLogId(job.id, job.attempt),
     job_id: job.id,
     plugin: job.plugin,
@@ -214,7 +214,7 @@ export function completeAttempt(db: Db, job: Job, rec: AttemptRecord): boolean {
   const s = stmts(db)
   const changed = s.finish.run({id: job.id, attempt: job.attempt, status: rec.status, now: rec.now, last_error: rec.lastError}).changes
   if (changed === 0) return false
-  s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: rec.status, reason: rec.lastError, created_at: rec.now})
+  s.insertTransition.write({job_id: job.id, from_status: 'running', to_status: rec.status, reason: rec.lastError, created_at: rec.now})
   logAttempt(db, job, rec)
   return true
 }
@@ -230,7 +230,7 @@ export function retryAttempt(db: Db, job: Job, rec: AttemptRecord, nextRetryAt: 
     last_error: rec.lastError,
   }).changes
   if (changed === 0) return false
-  s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: 'queued', reason: rec.lastError, created_at: rec.now})
+  s.insertTransition.write({job_id: job.id, from_status: 'running', to_status: 'queued', reason: rec.lastError, created_at: rec.now})
   logAttempt(db, job, rec)
   return true
 }
@@ -261,7 +261,7 @@ export function recoverRunningJobs(
         const s = stmts(db)
         // Another engine may have recovered it since it was read (a shared database): then nothing is written.
         if (s.requeue.run({id: job.id, attempt: job.attempt, next_attempt: job.attempt + 1, next_retry_at: null, last_error: reason}).changes === 0) continue
-        s.insertTransition.run({job_id: job.id, from_status: 'running', to_status: 'queued', reason, created_at: now})
+        s.insertTransition.write({job_id: job.id, from_status: 'running', to_status: 'queued', reason, created_at: now})
         logAttempt(db, job, {status: 'failed', result: null, lastError: reason, stderr: null, now})
         out.requeued.push(job.id)
       } else {

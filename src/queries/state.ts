@@ -71,7 +71,7 @@ export function readPluginState(db: Db, plugin: string): Record<string, unknown>
 
 function writeState(db: Db, plugin: string, json: string, now: string): void {
   if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw stateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
-  stmts(db).writeState.run({plugin, state: json, now})
+  stmts(db).writeState.write({plugin, state: json, now})
 }
 
 export interface FactRule {
@@ -90,9 +90,10 @@ export interface StateWrite {
 
 /** Returns the seqs of the facts written (empty for a legacy merge). */
 export function applyStateUpdates(db: Db, w: StateWrite): number[] {
-  // Read, merged and written by one engine at a time (a shared database).
-  db.serialize(`state:${w.plugin}`)
   if (w.rules.length === 0) {
+    // Read, merged and written by one engine at a time (a shared database). A fact's state is written whole,
+    // in the order of the fact's seq (storage_sequences' row stays locked until the commit).
+    db.serialize(`state:${w.plugin}`)
     const merged = {...readPluginState(db, w.plugin), ...w.updates}
     writeState(db, w.plugin, normalizeObject(merged), w.now)
     return []
@@ -102,7 +103,16 @@ export function applyStateUpdates(db: Db, w: StateWrite): number[] {
   const seqs: number[] = []
   for (const rule of w.rules) {
     const seq = nextFactSeq(db)
-    stmts(db).insertFact.run({id: uuidv7(), seq, plugin: w.plugin, fact_type: rule.fact_type, job_id: w.jobId, command: w.command, fact_json: json, now: w.now})
+    stmts(db).insertFact.write({
+      id: uuidv7(),
+      seq,
+      plugin: w.plugin,
+      fact_type: rule.fact_type,
+      job_id: w.jobId,
+      command: w.command,
+      fact_json: json,
+      now: w.now,
+    })
     seqs.push(seq)
   }
   writeState(db, w.plugin, json, w.now)

@@ -48,6 +48,12 @@ export interface Prepared<P extends object, O> {
   all(values: P): O[]
   get(values: P): O | undefined
   run(values: P): RunResult
+  /**
+   * A write whose result the caller does not need (an insert of a fact row). Inside a PostgreSQL transaction
+   * it is sent with the next statement that needs an answer, or the COMMIT, in one round trip; its error, if
+   * any, surfaces there and fails the transaction. Elsewhere (SQLite, no transaction) it is `run`.
+   */
+  write(values: P): void
 }
 
 /** The handle every query module takes: the same methods over either store. */
@@ -226,6 +232,10 @@ export class SqliteDb implements Db {
       run: (values) => {
         const [stmt, args] = bound(values)
         return stmt.run(...args)
+      },
+      write: (values) => {
+        const [stmt, args] = bound(values)
+        stmt.run(...args)
       },
     }
   }

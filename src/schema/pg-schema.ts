@@ -52,10 +52,12 @@ DECLARE
   skip text[];
 BEGIN
   PERFORM pg_advisory_xact_lock(${CLAIM_LOCK_KEY});
-  SELECT coalesce(array_agg(r.plugin), '{}') INTO skip
-    FROM (SELECT plugin, count(*) AS n FROM job_queue WHERE status = 'running' GROUP BY plugin) r
-   WHERE p_caps ? r.plugin AND r.n >= (p_caps ->> r.plugin)::bigint;
-  skip := skip || p_exclude;
+  skip := p_exclude;
+  IF p_caps <> '{}'::jsonb THEN
+    SELECT skip || coalesce(array_agg(r.plugin), '{}') INTO skip
+      FROM (SELECT plugin, count(*) AS n FROM job_queue WHERE status = 'running' AND plugin IN (SELECT jsonb_object_keys(p_caps)) GROUP BY plugin) r
+     WHERE r.n >= (p_caps ->> r.plugin)::bigint;
+  END IF;
   SELECT q.* INTO j FROM job_queue q
    WHERE q.status = 'queued'
      AND (q.next_retry_at IS NULL OR q.next_retry_at = '' OR q.next_retry_at <= p_now)

@@ -44,8 +44,10 @@ client.on('error', (err) => {
 })
 /** @type {pg.Client | null} */
 let listener = null
-/** @type {Map<string, string>} statement text -> prepared statement name */
+/** @type {Map<string, string>} statement text -> prepared statement name (pg's, by the extended protocol) */
 const names = new Map()
+/** @type {Map<string, string>} statement text -> prepared statement name (ours, by PREPARE in a batch) */
+const batchNames = new Map()
 
 /** @param {BridgeRequest} req */
 async function handle(req) {
@@ -69,6 +71,28 @@ async function handle(req) {
     await client.query(req.text)
     return {rows: [], rowCount: 0}
   }
+  if (req.op === 'batch') {
+    // One simple query: several statements, one round trip. A statement with values runs as EXECUTE of a
+    // statement prepared once per connection (PREPARE in the same query the first time), its values as
+    // literals escaped by pg: parsed and planned once, as the extended protocol's named statements are.
+    const parts = []
+    for (const i of req.items) {
+      if (i.values.length === 0) {
+        parts.push(i.text)
+        continue
+      }
+      let name = batchNames.get(i.text)
+      if (!name) {
+        name = `b${batchNames.size + 1}`
+        batchNames.set(i.text, name)
+        parts.push(`PREPARE ${name} AS ${i.text}`)
+      }
+      parts.push(`EXECUTE ${name}(${i.values.map(literal).join(', ')})`)
+    }
+    const r = await client.query(parts.join(';\n'))
+    const last = Array.isArray(r) ? r[r.length - 1] : r
+    return {rows: last?.rows ?? [], rowCount: last?.rowCount ?? 0}
+  }
   if (req.op !== 'query') throw new Error(`unknown request ${req.op}`)
   // Statements run more than once are prepared once per connection (parse and plan saved).
   let name
@@ -81,6 +105,19 @@ async function handle(req) {
   }
   const r = await client.query({text: req.text, values: req.values, name})
   return {rows: r.rows, rowCount: r.rowCount ?? 0}
+}
+
+/** @param {unknown} v */
+function literal(v) {
+  if (v === null || v === undefined) return 'NULL'
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`cannot send ${v} to PostgreSQL`)
+    return String(v)
+  }
+  if (typeof v === 'bigint') return v.toString()
+  if (Array.isArray(v)) return client.escapeLiteral(`{${v.map((x) => `"${String(x).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`)
+  if (typeof v === 'object') return client.escapeLiteral(JSON.stringify(v))
+  return client.escapeLiteral(String(v))
 }
 
 port.on('message', (/** @type {BridgeRequest} */ req) => {

@@ -56,6 +56,8 @@ export type BridgeRequest =
   | {op: 'listen'; channel: string}
   | {op: 'exec'; text: string}
   | {op: 'query'; text: string; values: unknown[]; prepare: boolean}
+  /** Statements sent as one (a simple query, values inlined as literals): the answer is the last one's. */
+  | {op: 'batch'; items: {text: string; values: unknown[]}[]}
   | {op: 'close'}
 
 export type BridgeAnswer = {rows: Record<string, unknown>[]; rowCount: number} | {error: {message: string; code: string | null; detail: string | null}}
@@ -169,6 +171,12 @@ export class PgDb implements Db {
   onQuery?: (sql: string, parameters: readonly unknown[]) => void
   private depth = 0
   private savepoints = 0
+  /**
+   * Statements of the open transaction not sent yet (its BEGIN, writes whose result nobody reads): they go with
+   * the next statement that needs an answer, in one round trip. A transaction that writes a job's end (its
+   * finish, transition, job_log row, fact and state) and claims the next job is four round trips, not eleven.
+   */
+  private pending: {text: string; values: unknown[]}[] = []
 
   constructor(bridge: PgBridge, path: string, readonly: boolean) {
     this.bridge = bridge
@@ -182,7 +190,20 @@ export class PgDb implements Db {
 
   private q(text: string, params: readonly unknown[], prepare = true) {
     this.onQuery?.(text, params)
-    return this.bridge.call({op: 'query', text, values: values(params), prepare})
+    if (this.pending.length === 0) return this.bridge.call({op: 'query', text, values: values(params), prepare})
+    const items = [...this.pending, {text, values: values(params)}]
+    this.pending = []
+    return this.bridge.call({op: 'batch', items})
+  }
+
+  /** Send with the next statement that needs an answer (inside a transaction), or now. */
+  private later(text: string, params: readonly unknown[]): void {
+    if (this.depth === 0) {
+      this.q(text, params)
+      return
+    }
+    this.onQuery?.(text, params)
+    this.pending.push({text, values: values(params)})
   }
 
   all<Q extends Compilable<unknown>>(query: Q): Row<Q>[] {
@@ -209,6 +230,10 @@ export class PgDb implements Db {
       all: (v) => exec(v).rows as Row<Q>[],
       get: (v) => exec(v).rows[0] as Row<Q> | undefined,
       run: (v) => ({changes: exec(v).rowCount}),
+      write: (v) => {
+        compiled ??= compileNamed(build)
+        this.later(compiled.sql, bindNamed(compiled.names, v))
+      },
     }
   }
 
@@ -218,7 +243,8 @@ export class PgDb implements Db {
 
   exec(sqlText: string): void {
     this.onQuery?.(sqlText, [])
-    this.bridge.call({op: 'exec', text: sqlText})
+    if (this.pending.length) this.q(sqlText, [], false)
+    else this.bridge.call({op: 'exec', text: sqlText})
   }
 
   /** A transaction (a savepoint inside one): READ COMMITTED, as PostgreSQL's default; row locks where it matters. */
@@ -228,17 +254,23 @@ export class PgDb implements Db {
   }
 
   private transaction<T>(begin: string, fn: () => T): T {
-    this.exec(begin)
     this.depth++
+    // The BEGIN goes with the transaction's first statement that needs an answer.
+    this.pending.push({text: begin, values: []})
     try {
       const result = fn()
       this.exec('COMMIT')
       return result
     } catch (err) {
-      try {
-        this.exec('ROLLBACK')
-      } catch {
-        // the connection is gone: the server rolled back
+      // Nothing of it reached the server (the BEGIN still waits): nothing to roll back.
+      const unsent = this.pending[0]?.text === begin
+      this.pending = []
+      if (!unsent) {
+        try {
+          this.exec('ROLLBACK')
+        } catch {
+          // the connection is gone: the server rolled back
+        }
       }
       throw err
     } finally {
@@ -278,11 +310,12 @@ export class PgDb implements Db {
   }
 
   serialize(key: string): void {
-    this.q('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key])
+    // Taken when the next statement is sent, before it runs: the same order as a call of its own.
+    this.later('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key])
   }
 
   notify(channel: string): void {
-    this.exec(`NOTIFY ${channel}`)
+    this.later(`NOTIFY ${channel}`, [])
   }
 
   /** LISTEN on a dedicated connection; `onNotify` (given at open) hears each NOTIFY after its commit. */
