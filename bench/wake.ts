@@ -12,7 +12,7 @@ import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'nod
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {openDb} from '../src/schema/db.js'
+import {openStore} from '../src/schema/open.js'
 import {initSchema} from '../src/schema/migrations.js'
 import {parseTs} from '../src/schema/time.js'
 import {median, percentile} from './read.js'
@@ -45,18 +45,18 @@ function cpuTicks(root: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-export async function measureWake(root: string, o: {enqueues?: number; idleSeconds?: number} = {}) {
+/** `url`: a PostgreSQL database (bench/postgres.ts) instead of a file: the wake-up is then a NOTIFY. */
+export async function measureWake(root: string, o: {enqueues?: number; idleSeconds?: number; url?: string} = {}) {
   const n = o.enqueues ?? 200
   const idleSeconds = o.idleSeconds ?? 30
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
   const config = join(dir, 'config.yaml')
-  writeFileSync(config, `state:\n  path: ./d.db\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
-  const dbPath = join(dir, 'd.db')
-  const db = openDb(dbPath, {mode: 'create'})
+  writeFileSync(config, `state:\n  ${o.url ? `url: ${o.url}` : 'path: ./d.db'}\nplugin_roots:\n  - ${join(root, 'test/fixtures/plugins')}\n`)
+  const db = openStore(o.url ?? join(dir, 'd.db'), {mode: 'create'})
   initSchema(db)
   const run = join(root, 'bin/run.js')
   const engine: ChildProcess = spawn(process.execPath, [run, 'engine', 'start', '--config', config, '--log-level', 'error'], {stdio: 'ignore'})
-  const job = db.sqlite.prepare('SELECT status, created_at, started_at FROM job_queue WHERE id = ?')
+  const job = {get: (id: string) => db.query('SELECT status, created_at, started_at FROM job_queue WHERE id = ?', [id])[0]}
   const enqueue = () => execFileSync(process.execPath, [run, 'jobs', 'enqueue', 'echo-sh', '--config', config], {encoding: 'utf8'}).trim()
   const finished = async (id: string) => {
     for (;;) {

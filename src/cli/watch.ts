@@ -29,7 +29,7 @@ export function renderFrame(ov: Overview, st: FrameState): string[] {
   const lines: string[] = []
   const engine =
     ov.engine.state === 'running'
-      ? chalk.green(`engine PID ${ov.engine.pid} running`)
+      ? chalk.green(ov.engine.count > 1 ? `${ov.engine.count} engines running` : `engine PID ${ov.engine.pid} running`)
       : ov.engine.state === 'stale lock'
         ? chalk.red(`engine PID ${ov.engine.pid} gone (stale lock)`)
         : chalk.yellow('engine stopped')

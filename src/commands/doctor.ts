@@ -11,6 +11,7 @@ import {locateConfig} from '../config/locate.js'
 import {describeError} from '../cli/base.js'
 import {type Check, diskSpaceCheck, listenCheck, runChecks} from '../cli/doctor.js'
 import {openStore} from '../schema/open.js'
+import {displayTarget, isPgUrl} from '../schema/pg-url.js'
 
 export interface DoctorResult {
   path: string
@@ -44,11 +45,13 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   }
 
   async run(): Promise<DoctorResult> {
-    const path = this.dbPath()
+    const target = this.dbPath()
+    // What the output names: a URL without its password.
+    const path = displayTarget(target)
     const ratio = Number(this.flags['max-freelist'])
     let checks: Check[]
     try {
-      const db = openStore(path, {mode: 'read'})
+      const db = openStore(target, {mode: 'read'})
       try {
         const cfg = this.thresholdConfig()
         checks = runChecks(db, {
@@ -59,6 +62,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
           maxFreelistRatio: Number.isFinite(ratio) ? ratio : 0.25,
           engineOptional: this.flags['engine-optional'],
           integrity: this.flags.integrity,
+          engineLeaseMs: cfg?.service.engine_lease_ms,
         })
         const listen = cfg ? listenCheck(cfg) : null
         if (listen) checks.push(listen)
@@ -67,10 +71,11 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       }
     } catch (err) {
       const e = describeError(err)
-      checks = [{name: 'open', status: 'fail', figure: e.code, detail: e.message, hint: e.hint}, diskSpaceCheck(path, this.flags['min-free'] * 1048576)]
+      checks = [{name: 'open', status: 'fail', figure: e.code, detail: e.message, hint: e.hint}]
+      if (!isPgUrl(target)) checks.push(diskSpaceCheck(path, this.flags['min-free'] * 1048576))
     }
     const healthy = !checks.some((c) => c.status === 'fail')
-    const skipped = this.flags.integrity ? [] : ['quick_check']
+    const skipped = this.flags.integrity || isPgUrl(target) ? [] : ['quick_check']
     const result: DoctorResult = {path, healthy, checks, skipped}
     if (this.human()) {
       this.log(`${path}: ${healthy ? chalk.green('HEALTHY') : chalk.red('UNHEALTHY')}`)

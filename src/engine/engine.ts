@@ -11,7 +11,7 @@ import {displayTarget, isPgUrl} from '../schema/pg-url.js'
 import {hostname} from 'node:os'
 import {type Clock, formatTs, systemClock} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
-import {processAlive} from '../lib/proc.js'
+import {pidNamespace, processAlive} from '../lib/proc.js'
 import {errorMessage} from '../errors.js'
 import {PipelineDispatch} from './dispatch.js'
 import {type EngineEventMap, emitEngineEvent, emitJobEnd} from './events.js'
@@ -376,16 +376,18 @@ export class Engine {
     const nowMs = this.clock().getTime()
     const cutoff = formatTs(new Date(nowMs - lease))
     const host = hostname()
+    const ns = pidNamespace()
     for (const e of listLiveEngines(store.db)) {
       if (e.id === store.engineId) continue
       const expired = e.heartbeat_at < cutoff
-      const gone = e.host === host && !processAlive(e.pid)
+      // Its PID means something only in this PID namespace of this host (containers may share a host name).
+      const gone = e.host === host && ns !== null && e.pid_namespace === ns && !processAlive(e.pid)
       if (!expired && !gone) continue
       const why = expired
         ? `engine ${e.id} (${e.host} pid ${e.pid}) was silent for longer than the lease (${lease} ms); recovered by engine ${store.engineId}`
         : `engine ${e.id} (pid ${e.pid}) is gone from ${host}; recovered by engine ${store.engineId}`
       // On this host, what it left running dies before its jobs are requeued: a job never runs twice at once.
-      if (e.host === host) killLeftovers(sharedRunKey(store.db.path, e.id))
+      if (e.host === host && e.pid_namespace === ns) killLeftovers(sharedRunKey(store.db.path, e.id))
       const now = formatTs(this.clock())
       const rec = store.tx(() => {
         if (!declareEngineDead(store.db, e.id, e.heartbeat_at, now, why)) return null

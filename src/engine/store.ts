@@ -32,7 +32,7 @@ import {type Clock, formatTs} from '../schema/time.js'
 import type {Job} from '../schema/types.js'
 import type {Logger} from './log.js'
 import type {AttemptStatus, Failure} from './outcome.js'
-import {processStartTime} from '../lib/proc.js'
+import {pidNamespace, processStartTime} from '../lib/proc.js'
 import {errorMessage} from '../errors.js'
 
 /** How long the engine's transactions spin for the write lock before they sleep in SQLite's busy handler. */
@@ -102,7 +102,7 @@ export class EngineStore {
       }
       assertSchemaCurrent(db)
       store = new EngineStore(db, writeSnapshot(db, o), o.config.secrets, o.logger, o.registry)
-      registerEngine(db, {id: store.engineId, host: hostname(), pid: process.pid, version: o.version, now: o.now})
+      registerEngine(db, {id: store.engineId, host: hostname(), pid: process.pid, pidNamespace: pidNamespace(), version: o.version, now: o.now})
       if (db.kind === 'postgres') db.listen(JOBS_CHANNEL)
       return store
     } catch (err) {

@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {readFileSync, readlinkSync} from 'node:fs'
 
 import {formatTs, parseTs} from '../schema/time.js'
 
@@ -55,6 +55,15 @@ export function processStartTime(pid: number): string | null {
  * Is this PID alive (and, when a start time was recorded, still the same process)? A zombie is not: it has
  * exited, and under a PID 1 that does not reap (some containers) it would otherwise look alive forever.
  */
+/** This process's PID namespace (`pid:[4026531836]`), or null where /proc does not say. */
+export function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid')
+  } catch {
+    return null
+  }
+}
+
 export function processAlive(pid: number | null | undefined, startedAt?: string | null): boolean {
   if (!pid || pid <= 0) return false
   try {

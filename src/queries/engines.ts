@@ -10,15 +10,24 @@ export interface NewEngine {
   id: string
   host: string
   pid: number
+  pidNamespace: string | null
   version: string
   now: string
 }
 
 export function registerEngine(db: Db, e: NewEngine): void {
   db.run(
-    db.k
-      .insertInto('engines')
-      .values({id: e.id, host: e.host, pid: e.pid, started_at: e.now, heartbeat_at: e.now, version: e.version, stopped_at: null, stop_reason: null}),
+    db.k.insertInto('engines').values({
+      id: e.id,
+      host: e.host,
+      pid: e.pid,
+      pid_namespace: e.pidNamespace,
+      started_at: e.now,
+      heartbeat_at: e.now,
+      version: e.version,
+      stopped_at: null,
+      stop_reason: null,
+    }),
   )
 }
 

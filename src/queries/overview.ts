@@ -7,6 +7,7 @@ import type {JobStatus} from '../schema/definition.js'
 import {parseTs} from '../schema/time.js'
 import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
 import {type StatusCount, countJobsByStatus, listRunningJobs} from './jobs.js'
+import {listLiveEngines} from './engines.js'
 
 /** One frame of Overwatch (`ductile watch`): everything an operator looks at, read in one snapshot. */
 
@@ -40,7 +41,8 @@ export interface Overview {
   latest: Completion[]
   breakers: CircuitBreaker[]
   schedules: ScheduleEntry[]
-  engine: {pid: number | null; state: 'running' | 'stale lock' | 'stopped'; host: string | null}
+  /** SQLite: the lock's holder. PostgreSQL: the engine with the newest heartbeat, and how many are registered running. */
+  engine: {pid: number | null; state: 'running' | 'stale lock' | 'stopped'; host: string | null; count: number}
 }
 
 export interface OverviewFilter {
@@ -77,14 +79,13 @@ export function readOverview(db: Db, f: OverviewFilter = {}, now = new Date()): 
         started_at: r.started_at,
         elapsed_ms: r.started_at ? now.getTime() - (parseTs(r.started_at)?.getTime() ?? now.getTime()) : null,
         plugin_pid: r.plugin_pid,
-        alive: r.plugin_pid ? processAlive(r.plugin_pid, r.plugin_started_at) : null,
+        // A PID on a shared database may be another host's: unknown from here.
+        alive: r.plugin_pid && db.kind === 'sqlite' ? processAlive(r.plugin_pid, r.plugin_started_at) : null,
       }))
     const breakers = db.all(db.k.selectFrom('circuit_breakers').selectAll().where('state', '!=', 'closed').orderBy('plugin').orderBy('command'))
     let sq = db.k.selectFrom('schedule_entries').selectAll().where('status', '=', 'active')
     if (f.plugin) sq = sq.where('plugin', '=', f.plugin)
     const schedules = db.all(sq.orderBy('next_run_at').limit(f.schedules ?? 5))
-    const live = liveLockHolder(db.path)
-    const lock = live ?? readLock(db.path)
     return {
       at: now.toISOString(),
       counts: countJobsByStatus(db, {plugin: f.plugin}),
@@ -92,7 +93,18 @@ export function readOverview(db: Db, f: OverviewFilter = {}, now = new Date()): 
       latest: latestCompletions(db, f),
       breakers: breakers.filter((b) => !f.plugin || b.plugin === f.plugin),
       schedules,
-      engine: {pid: lock?.pid ?? null, state: live ? 'running' : lock ? 'stale lock' : 'stopped', host: lock?.host ?? null},
+      engine: engineStatus(db),
     }
   })
+}
+
+function engineStatus(db: Db): Overview['engine'] {
+  if (db.kind === 'sqlite') {
+    const live = liveLockHolder(db.path)
+    const lock = live ?? readLock(db.path)
+    return {pid: lock?.pid ?? null, state: live ? 'running' : lock ? 'stale lock' : 'stopped', host: lock?.host ?? null, count: live ? 1 : 0}
+  }
+  const live = listLiveEngines(db)
+  const newest = live.at(-1)
+  return {pid: newest?.pid ?? null, state: newest ? 'running' : 'stopped', host: newest?.host ?? null, count: live.length}
 }

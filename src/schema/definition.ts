@@ -285,6 +285,9 @@ export const TABLES: TableDef[] = [
       c('id', 'TEXT'),
       c('host', 'TEXT', NN),
       c('pid', 'INTEGER', NN),
+      // The PID namespace of the process (/proc/self/ns/pid): a PID is judged alive only from the same one
+      // (two containers may share a host name).
+      c('pid_namespace', 'TEXT'),
       c('started_at', 'TEXT', TSNN),
       c('heartbeat_at', 'TEXT', TSNN),
       c('version', 'TEXT', NN),

@@ -57,6 +57,7 @@ export interface EnginesTable {
   id: string
   host: string
   pid: number
+  pid_namespace: string | null
   started_at: string
   heartbeat_at: string
   version: string

@@ -160,12 +160,13 @@ describe('jobs stuck', () => {
     const jobs = j.json().jobs
     assert.equal(jobs.length, 1)
     assert.equal(jobs[0].id, stuck.id)
-    assert.equal(jobs[0].process_alive, true, 'this test process stands in for a live plugin')
-    assert.equal(jobs[0].engine_alive, false)
+    // On a shared database a PID may be another host's: liveness is not guessed (null, shown as "?").
+    assert.equal(jobs[0].process_alive, onPostgres ? null : true, 'this test process stands in for a live plugin')
+    assert.equal(jobs[0].engine_alive, onPostgres ? null : false)
     assert.ok(jobs[0].running_ms >= 2 * HOUR - 1000)
     const h = await runCli(['jobs', 'stuck', '--db', path, '--older-than', '5m'])
     assert.ok(h.stdout.includes(stuck.id))
-    assert.match(h.stdout, /999999 gone/)
+    assert.match(h.stdout, onPostgres ? /999999 \?/ : /999999 gone/)
     const none = await runCli(['jobs', 'stuck', '--db', path, '--older-than', '3h'])
     assert.equal(none.stdout.trim(), 'No stuck jobs.')
   })

@@ -31,6 +31,8 @@ describe('choosing PostgreSQL, and its credentials', () => {
     const info = await runCli(['db', 'info', '--db', url, '--json'])
     assert.equal(info.code, 0, info.stderr)
     assert.equal(info.json().path, env.dbPath, 'the URL without its password')
+    const doctor = await runCli(['doctor', '--engine-optional', '--db', url])
+    assert.match(doctor.stdout, /^postgres:\/\/postgres@.*: HEALTHY/)
     // A server that is not there: the error names the URL, without the password.
     const gone = withPassword('postgres://ductile@127.0.0.1:1/nowhere', secret)
     const refused = await runCli(['jobs', 'status', '--db', gone, '--json'])
@@ -43,7 +45,7 @@ describe('choosing PostgreSQL, and its credentials', () => {
     engine.child.kill('SIGTERM')
     assert.equal(await engine.exited, 0)
     assert.match(engine.err(), /engine started db=postgres:\/\/postgres@/)
-    for (const text of [info.stdout, info.stderr, refused.stdout, refused.stderr, engine.err()]) assert.doesNotMatch(text, new RegExp(secret))
+    for (const text of [info.stdout, info.stderr, doctor.stdout, refused.stdout, refused.stderr, engine.err()]) assert.doesNotMatch(text, new RegExp(secret))
     const snapshots = rows(env.db, 'SELECT sanitized_config FROM config_snapshots')
     assert.equal(snapshots.length, 1)
     assert.doesNotMatch(JSON.stringify(snapshots), new RegExp(secret))

@@ -8,6 +8,7 @@ import {emitEvent} from '../../engine/ingress.js'
 import {wakeEngine} from '../../lib/lock.js'
 import {openStore} from '../../schema/open.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
+import {displayTarget} from '../../schema/pg-url.js'
 
 export interface EventsEmitResult {
   event_id: string
@@ -38,7 +39,7 @@ export default class EventsEmit extends BaseCommand<typeof EventsEmit> {
     const payload = await readPayload(this.flags.payload, this.flags['payload-file'])
     const {config, registry, pipelines} = loadRuntime(this.flags.config)
     const dbPath = runtimeDbPath(config, this.flags.db)
-    const db = openStore(dbPath, {mode: 'write', check: assertSchemaCurrent})
+    const db = this.guard({path: displayTarget(dbPath)}, () => openStore(dbPath, {mode: 'write', check: assertSchemaCurrent}))
     try {
       const result = this.guard(db, () => {
         // A routing error (route_failed, exit 2) rolls back every job of the event.

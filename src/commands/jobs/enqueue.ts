@@ -8,6 +8,7 @@ import {enqueueCommand, targetOf} from '../../engine/ingress.js'
 import {wakeEngine} from '../../lib/lock.js'
 import {openStore} from '../../schema/open.js'
 import {assertSchemaCurrent} from '../../schema/migrations.js'
+import {displayTarget} from '../../schema/pg-url.js'
 
 export interface JobsEnqueueResult {
   status: 'enqueued' | 'deduplicated'
@@ -44,7 +45,7 @@ export default class JobsEnqueue extends BaseCommand<typeof JobsEnqueue> {
     const {config, registry} = loadRuntime(this.flags.config)
     targetOf(registry, name, command)
     const dbPath = runtimeDbPath(config, this.flags.db)
-    const db = openStore(dbPath, {mode: 'write', check: assertSchemaCurrent})
+    const db = this.guard({path: displayTarget(dbPath)}, () => openStore(dbPath, {mode: 'write', check: assertSchemaCurrent}))
     try {
       const result = this.guard(db, () =>
         enqueueCommand(

@@ -35,8 +35,9 @@ export default class JobsStuck extends BaseCommand<typeof JobsStuck> {
     const jobs: StuckJob[] = rows.map((r) => ({
       ...r,
       running_ms: r.started_at ? now - (parseTs(r.started_at)?.getTime() ?? now) : null,
-      process_alive: r.plugin_pid ? processAlive(r.plugin_pid, r.plugin_started_at) : null,
-      engine_alive: r.engine_pid ? processAlive(r.engine_pid) : null,
+      // On PostgreSQL the PIDs may be another host's: unknown from here (null); the engines table says who is alive.
+      process_alive: r.plugin_pid && db.kind === 'sqlite' ? processAlive(r.plugin_pid, r.plugin_started_at) : null,
+      engine_alive: r.engine_pid && db.kind === 'sqlite' ? processAlive(r.engine_pid) : null,
     }))
     if (this.human()) {
       if (jobs.length === 0) this.log('No stuck jobs.')
@@ -49,8 +50,8 @@ export default class JobsStuck extends BaseCommand<typeof JobsStuck> {
               {header: 'COMMAND', get: (j) => j.command},
               {header: 'STARTED', get: (j) => when(j.started_at)},
               {header: 'ATTEMPT', get: (j) => `${j.attempt}/${j.max_attempts}`},
-              {header: 'PLUGIN PID', get: (j) => (j.plugin_pid ? `${j.plugin_pid} ${j.process_alive ? 'alive' : 'gone'}` : '-')},
-              {header: 'ENGINE PID', get: (j) => (j.engine_pid ? `${j.engine_pid} ${j.engine_alive ? 'alive' : 'gone'}` : '-')},
+              {header: 'PLUGIN PID', get: (j) => (j.plugin_pid ? `${j.plugin_pid} ${liveness(j.process_alive)}` : '-')},
+              {header: 'ENGINE PID', get: (j) => (j.engine_pid ? `${j.engine_pid} ${liveness(j.engine_alive)}` : '-')},
             ],
             jobs,
           ),
@@ -59,3 +60,6 @@ export default class JobsStuck extends BaseCommand<typeof JobsStuck> {
     return {older_than_ms: olderThan, jobs}
   }
 }
+
+/** null: the PID may be another host's (a shared database), so nothing is said of it. */
+const liveness = (alive: boolean | null) => (alive === null ? '?' : alive ? 'alive' : 'gone')
