@@ -36,14 +36,55 @@ function answer(answer) {
   Atomics.notify(flag, 0)
 }
 
-/** @type {Error | null} the connection's own failure (it ended, the server went away): every later request gets it */
+/** @type {Error | null} the connection's own failure (it ended, the server went away) */
 let broken = null
-const client = new pg.Client({connectionString: data.url, application_name: data.applicationName})
-client.on('error', (err) => {
-  broken = err
-})
+/** @type {pg.Client} */
+let client = connection()
+
+function connection() {
+  const c = new pg.Client({connectionString: data.url, application_name: data.applicationName})
+  c.on('error', (err) => {
+    broken = err
+  })
+  return c
+}
+
+/**
+ * After the connection was lost (a server restart, a terminated backend), a new one, but only where no
+ * transaction was under way (a request that starts one, or runs outside one): a transaction in flight fails.
+ */
+async function reconnect() {
+  const old = client
+  client = connection()
+  old.end().catch(() => {})
+  await client.connect()
+  for (const s of data.setup) await client.query(s)
+  names.clear()
+  batchNames.clear()
+  broken = null
+}
+
 /** @type {pg.Client | null} */
 let listener = null
+/** @type {Set<string>} */
+const channels = new Set()
+
+/** The LISTEN connection, again after a failure, every second until it is back (the engine polls meanwhile). */
+async function listen() {
+  const l = new pg.Client({connectionString: data.url, application_name: `${data.applicationName} (listen)`})
+  l.on('notification', (n) => parentPort?.postMessage({type: 'notify', channel: n.channel, payload: n.payload ?? ''}))
+  l.on('error', () => {
+    if (listener !== l) return
+    listener = null
+    l.end().catch(() => {})
+    setTimeout(() => listen().catch(() => {}), 1000).unref()
+  })
+  await l.connect()
+  for (const c of channels) await l.query(`LISTEN ${c}`)
+  listener = l
+  // What was missed while it was away: the engine looks once.
+  parentPort?.postMessage({type: 'notify', channel: '', payload: ''})
+}
 /** @type {Map<string, string>} statement text -> prepared statement name (pg's, by the extended protocol) */
 const names = new Map()
 /** @type {Map<string, string>} statement text -> prepared statement name (ours, by PREPARE in a batch) */
@@ -57,24 +98,25 @@ async function handle(req) {
     return {rows: [], rowCount: 0}
   }
   if (req.op === 'listen') {
-    if (!listener) {
-      listener = new pg.Client({connectionString: data.url, application_name: `${data.applicationName} (listen)`})
-      listener.on('notification', (n) => parentPort?.postMessage({type: 'notify', channel: n.channel, payload: n.payload ?? ''}))
-      listener.on('error', (err) => parentPort?.postMessage({type: 'listen-error', message: describe(err).message}))
-      await listener.connect()
-    }
-    await listener.query(`LISTEN ${req.channel}`)
+    channels.add(req.channel)
+    if (listener) await listener.query(`LISTEN ${req.channel}`)
+    else await listen()
     return {rows: [], rowCount: 0}
   }
-  if (broken) throw broken
+  if (broken) {
+    if (!('fresh' in req) || !req.fresh) throw broken
+    await reconnect()
+  }
   if (req.op === 'exec') {
     await client.query(req.text)
     return {rows: [], rowCount: 0}
   }
   if (req.op === 'batch') {
     // One simple query: several statements, one round trip. A statement with values runs as EXECUTE of a
-    // statement prepared once per connection (PREPARE in the same query the first time), its values as
-    // literals escaped by pg: parsed and planned once, as the extended protocol's named statements are.
+    // statement prepared once per connection, its values as literals escaped by pg: parsed and planned once,
+    // as the extended protocol's named statements are. A statement is prepared on its own the first time
+    // (PREPARE is not undone by a rollback, and one in the batch would not run after a failed statement):
+    // its name is kept only once the server has it.
     const parts = []
     for (const i of req.items) {
       if (i.values.length === 0) {
@@ -84,8 +126,8 @@ async function handle(req) {
       let name = batchNames.get(i.text)
       if (!name) {
         name = `b${batchNames.size + 1}`
+        await client.query(`PREPARE ${name} AS ${i.text}`)
         batchNames.set(i.text, name)
-        parts.push(`PREPARE ${name} AS ${i.text}`)
       }
       parts.push(`EXECUTE ${name}(${i.values.map(literal).join(', ')})`)
     }

@@ -54,10 +54,11 @@ export interface BridgeData {
 export type BridgeRequest =
   | {op: 'connect'}
   | {op: 'listen'; channel: string}
-  | {op: 'exec'; text: string}
-  | {op: 'query'; text: string; values: unknown[]; prepare: boolean}
+  /** `fresh`: no transaction is under way on the connection (a lost one may be replaced first). */
+  | {op: 'exec'; text: string; fresh: boolean}
+  | {op: 'query'; text: string; values: unknown[]; prepare: boolean; fresh: boolean}
   /** Statements sent as one (a simple query, values inlined as literals): the answer is the last one's. */
-  | {op: 'batch'; items: {text: string; values: unknown[]}[]}
+  | {op: 'batch'; items: {text: string; values: unknown[]}[]; fresh: boolean}
   | {op: 'close'}
 
 export type BridgeAnswer = {rows: Record<string, unknown>[]; rowCount: number} | {error: {message: string; code: string | null; detail: string | null}}
@@ -190,10 +191,11 @@ export class PgDb implements Db {
 
   private q(text: string, params: readonly unknown[], prepare = true) {
     this.onQuery?.(text, params)
-    if (this.pending.length === 0) return this.bridge.call({op: 'query', text, values: values(params), prepare})
+    if (this.pending.length === 0) return this.bridge.call({op: 'query', text, values: values(params), prepare, fresh: this.depth === 0})
     const items = [...this.pending, {text, values: values(params)}]
     this.pending = []
-    return this.bridge.call({op: 'batch', items})
+    // A batch that opens the transaction may go to a new connection when the old one was lost.
+    return this.bridge.call({op: 'batch', items, fresh: this.depth === 0 || /^BEGIN\b/.test(items[0]?.text ?? '')})
   }
 
   /** Send with the next statement that needs an answer (inside a transaction), or now. */
@@ -244,7 +246,7 @@ export class PgDb implements Db {
   exec(sqlText: string): void {
     this.onQuery?.(sqlText, [])
     if (this.pending.length) this.q(sqlText, [], false)
-    else this.bridge.call({op: 'exec', text: sqlText})
+    else this.bridge.call({op: 'exec', text: sqlText, fresh: this.depth === 0})
   }
 
   /** A transaction (a savepoint inside one): READ COMMITTED, as PostgreSQL's default; row locks where it matters. */

@@ -189,6 +189,32 @@ describe('dead engines', () => {
   })
 })
 
+describe('a lost connection', () => {
+  it('the server ends every connection of a running engine: it connects again and goes on claiming', async () => {
+    const env = testEnv()
+    const engine = await startEngine(env)
+    try {
+      assert.equal((await waitTerminal(env, enqueue(env, 'echo-sh'))).status, 'succeeded')
+      // What a server restart or an operator's pg_terminate_backend does to the engine's two connections.
+      const ended = rows(
+        env.db,
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'ductile engine%'`,
+      )
+      assert.equal(ended.length, 2, 'its queries and its LISTEN')
+      const id = enqueue(env, 'echo-sh')
+      assert.equal((await waitTerminal(env, id)).status, 'succeeded')
+      await waitFor(
+        'the LISTEN connection to be back',
+        () => rows(env.db, `SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'ductile engine% (listen)'`)[0],
+      )
+      assert.equal((await waitTerminal(env, enqueue(env, 'echo-sh'))).status, 'succeeded')
+      assert.doesNotMatch(env.logs.join('\n'), /lost its lease/)
+    } finally {
+      await engine.stop()
+    }
+  })
+})
+
 describe('engine processes on one database', () => {
   it('two `engine start` processes run side by side (no lock on PostgreSQL) and both stop cleanly', async () => {
     const env = testEnv()
