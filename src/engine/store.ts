@@ -265,6 +265,8 @@ export class EngineStore {
         // The scheduler's decisions and dedupe hits keep as long as the job transitions they explain.
         schedule_decisions: s.job_transitions_retention_ms,
         dedupe_hits: s.job_transitions_retention_ms,
+        // Stopped engines' rows keep as long too (running engines' never go).
+        engines: s.job_transitions_retention_ms,
       },
       clock,
     })

@@ -19,6 +19,7 @@ export const PRUNE_TABLES = [
   'circuit_breaker_transitions',
   'schedule_decisions',
   'dedupe_hits',
+  'engines',
 ] as const
 export type PruneTable = (typeof PRUNE_TABLES)[number]
 
@@ -31,6 +32,8 @@ export const DEFAULT_RETENTION_MS: Record<PruneTable, number> = {
   circuit_breaker_transitions: 90 * DAY,
   schedule_decisions: 30 * DAY,
   dedupe_hits: 30 * DAY,
+  // Engines that stopped (or were declared dead) this long ago; running ones never.
+  engines: 30 * DAY,
 }
 
 export interface PruneOptions {
@@ -183,6 +186,8 @@ function candidates(db: Db, table: PruneTable, cutoff: string, keep: string[]): 
     case 'schedule_decisions':
     case 'dedupe_hits':
       return {where: (q) => q.where('created_at', '<', cutoff), order: 'created_at'}
+    case 'engines':
+      return {where: (q) => q.where('stopped_at', 'is not', null).where('stopped_at', '<', cutoff)}
   }
 }
 
@@ -197,8 +202,10 @@ function countOld(db: Db, table: PruneTable, cutoff: string): number {
             .selectFrom('job_queue')
             .where('status', 'in', [...TERMINAL_STATUSES])
             .where('completed_at', '<', cutoff)
-        : // biome-ignore lint/suspicious/noExplicitAny: as above
-          (k.selectFrom(table) as SelectQueryBuilder<any, any, object>).where('created_at', '<', cutoff)
+        : table === 'engines'
+          ? k.selectFrom('engines').where('stopped_at', '<', cutoff)
+          : // biome-ignore lint/suspicious/noExplicitAny: as above
+            (k.selectFrom(table) as SelectQueryBuilder<any, any, object>).where('created_at', '<', cutoff)
   return Number(db.get(base.select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0)
 }
 

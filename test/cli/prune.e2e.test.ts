@@ -47,6 +47,19 @@ describe('prune: retention boundaries (injected clock)', () => {
         .get(created) as {id: number}
     const hIn = hit(at(30 * DAY - S))
     hit(at(30 * DAY + S))
+    // Engines: one stopped past the retention goes; one stopped inside it, and a running one however old, stay.
+    const engine = (id: string, started: string, stopped: string | null) =>
+      db.query('INSERT INTO engines (id, host, pid, started_at, heartbeat_at, version, stopped_at) VALUES (?, ?, 1, ?, ?, ?, ?)', [
+        id,
+        'h',
+        started,
+        started,
+        'x',
+        stopped,
+      ])
+    engine('gone', at(40 * DAY), at(30 * DAY + S))
+    engine('recent', at(40 * DAY), at(30 * DAY - S))
+    engine('running', at(400 * DAY), null)
     const r = await prune(db, {clock: () => new Date(now)})
     assert.deepEqual(Object.fromEntries(r.tables.map((t) => [t.table, t.deleted])), {
       job_log: 1,
@@ -56,7 +69,12 @@ describe('prune: retention boundaries (injected clock)', () => {
       circuit_breaker_transitions: 1,
       schedule_decisions: 1,
       dedupe_hits: 1,
+      engines: 1,
     })
+    assert.deepEqual(
+      rows(db, 'SELECT id FROM engines ORDER BY id').map((x) => x.id),
+      ['recent', 'running'],
+    )
     assert.deepEqual(
       rows(db, 'SELECT id FROM schedule_decisions').map((x) => x.id),
       [dIn.id],
