@@ -123,7 +123,9 @@ export class Engine {
   httpDeps() {
     const parts = this.started()
     return {
-      dbPath: parts.store.db.path,
+      // The listeners open a connection of their own: to a file by its real path, to PostgreSQL with the URL as
+      // given (its password with it; db.path is the URL as messages show it, without).
+      dbPath: isPgUrl(this.opts.dbPath) ? this.opts.dbPath : parts.store.db.path,
       registry: this.registry,
       config: this.config,
       snapshotId: parts.store.snapshotId,

@@ -215,6 +215,21 @@ describe('a lost connection', () => {
   })
 })
 
+describe('credentials', () => {
+  it('the HTTP listeners connect with the URL the engine was given, password included (messages show it without)', async () => {
+    const env = testEnv()
+    const u = new URL(env.dbPath)
+    u.password = 'hunter2-correct-horse'
+    const engine = await startEngine({...env, dbPath: u.toString()})
+    try {
+      assert.equal(engine.db.path, env.dbPath, 'what messages show')
+      assert.equal(engine.httpDeps().dbPath, u.toString(), 'what the listeners connect with')
+    } finally {
+      await engine.stop()
+    }
+  })
+})
+
 describe('engine processes on one database', () => {
   it('two `engine start` processes run side by side (no lock on PostgreSQL) and both stop cleanly', async () => {
     const env = testEnv()
