@@ -2,7 +2,7 @@ import {DuctileError, errorMessage} from '../errors.js'
 import {type Db, SqliteDb} from './db.js'
 import {type IndexDef, REQUIRED_TABLES, TABLES, type TableDef, addColumnSql, createTableSql} from './definition.js'
 import {DROPPED_INDEXES, INDEXES, createIndexSql} from './indexes.js'
-import {pgEnsureSchema, pgExistingIndexes, pgExistingTables, pgTableColumns} from './pg-schema.js'
+import {SCHEMA_LOCK_KEY, pgEnsureSchema, pgExistingIndexes, pgExistingTables, pgTableColumns} from './pg-schema.js'
 import {nowTs} from './time.js'
 
 /** One step per index, named after it (CREATE INDEX IF NOT EXISTS: a file that has it is left as it is). */
@@ -330,6 +330,8 @@ export function migrate(db: Db, onStep?: (migration: Migration, step: MigrationS
 function migratePg(db: Db, before: SchemaState, pending: Migration[], onStep?: (migration: Migration, step: MigrationStep) => void): MigrateResult {
   const last = pending[pending.length - 1] as Migration
   const applied = db.tx(() => {
+    // Before anything is created: two engines starting on an empty database would race on CREATE TABLE.
+    db.query('SELECT pg_advisory_xact_lock(?)', [SCHEMA_LOCK_KEY])
     db.exec(SCHEMA_MIGRATIONS_DDL)
     pgEnsureSchema(db, (name) => onStep?.(last, {name, run: () => {}}))
     // Another engine may have done it while this one waited for the lock.

@@ -20,7 +20,7 @@ import type {IndexDef} from './definition.js'
 
 /** Taken while the schema is created or migrated: two engines starting on an empty database do it once. */
 export const SCHEMA_LOCK_KEY = 0x6475_6374 // "duct"
-/** Taken by every claim (inside ductile_claim, for the length of its statement): see CLAIM_FUNCTION. */
+/** Taken by every claim (inside ductile_claim, until the claiming transaction ends): see CLAIM_FUNCTION. */
 export const CLAIM_LOCK_KEY = 0x6475_6375
 
 const FUNCTIONS = [

@@ -16,8 +16,8 @@ import type {Database} from './types.js'
  *
  * Synchronous, as on SQLite: a transaction never spans an `await`, the engine's state machine stays the code
  * it is, and no query module has two spellings. `pg` is asynchronous, so the connection lives on a thread of
- * its own (pg-thread.js) and a call blocks in Atomics.wait until the thread has the answer (about 20 µs
- * more than the round trip itself). LISTEN runs on a second, dedicated connection of that thread; its
+ * its own (pg-thread.js) and a call blocks in Atomics.wait until the thread has the answer (about 50 µs
+ * more than pg's own round trip here). LISTEN runs on a second, dedicated connection of that thread; its
  * notifications arrive as ordinary messages (they wake the engine).
  *
  * Everything PostgreSQL-only lives here and in pg-schema.ts (DDL, introspection, settings).

@@ -1,7 +1,7 @@
 // stores: postgres
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {existsSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
@@ -10,6 +10,7 @@ import {formatTs} from '../../src/schema/time.js'
 import {ROOT} from '../helpers/cli.js'
 import {enqueue, rows, spawnEngine, startEngine, startedEngine, testEnv, waitFor, waitTerminal} from '../helpers/engine.js'
 import {ago} from '../helpers/fixtures.js'
+import {freshPgUrl} from '../helpers/store.js'
 
 /**
  * Many engines on one PostgreSQL database: one queue, global parallelism, one fire per schedule slot, and
@@ -243,5 +244,20 @@ describe('engine processes on one database', () => {
     b.child.kill('SIGTERM')
     assert.deepEqual(await Promise.all([a.exited, b.exited]), [0, 0])
     assert.equal(rows(env.db, 'SELECT COUNT(*) AS n FROM engines WHERE stopped_at IS NULL')[0]?.n, 0)
+  })
+
+  it('three engines started at once on an empty database create its tables once, and all run', async () => {
+    const env = testEnv()
+    const empty = freshPgUrl({schema: false})
+    writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8').replace(env.dbPath, empty))
+    const engines = [spawnEngine(env.configPath), spawnEngine(env.configPath), spawnEngine(env.configPath)]
+    try {
+      for (const e of engines) await waitFor('an engine to start', () => e.err().includes('engine started') || e.child.exitCode !== null, 30_000)
+      for (const e of engines) assert.match(e.err(), /engine started/, e.err())
+      assert.equal(engines.filter((e) => e.err().includes('created database')).length >= 1, true)
+    } finally {
+      for (const e of engines) e.child.kill('SIGTERM')
+    }
+    assert.deepEqual(await Promise.all(engines.map((e) => e.exited)), [0, 0, 0])
   })
 })
