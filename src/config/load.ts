@@ -50,12 +50,14 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     cpu_affinity: oneOf(st, abs, 'service.cpu_affinity', s.cpu_affinity, CPU_AFFINITY_MODES, 'auto'),
   }
   if (service.tick_interval_ms < 100) err(st, abs, 'service.tick_interval', 'must be at least 100ms')
+  // Shorter, and a pause of the event loop (a long GC, a slow disk) would get a live engine declared dead.
+  if (service.engine_lease_ms < 1000) err(st, abs, 'service.engine_lease', 'must be at least 1s')
   if (service.job_queue_retention_ms > 0 && service.job_queue_retention_ms < service.dedupe_ttl_ms) {
     err(st, abs, 'service.job_queue_retention', 'must be at least service.dedupe_ttl: dedupe reads terminal queue rows')
   }
   const stateRaw = (isMap(doc.state) ? doc.state.path : undefined) ?? (isMap(doc.database) ? doc.database.path : undefined)
   // state.url: a PostgreSQL database (postgres://user@host/db), shared by engines on many hosts.
-  const stateUrl = isMap(doc.state) ? doc.state.url : undefined
+  const stateUrl = (isMap(doc.state) ? doc.state.url : undefined) ?? (isMap(doc.database) ? doc.database.url : undefined)
   let statePath = typeof stateRaw === 'string' && stateRaw !== '' ? resolve(dir, stateRaw) : null
   if (stateUrl !== undefined) {
     if (typeof stateUrl !== 'string' || !isPgUrl(stateUrl)) err(st, abs, 'state.url', 'must be a PostgreSQL URL: postgres://USER@HOST[:PORT]/DATABASE')

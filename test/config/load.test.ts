@@ -80,6 +80,16 @@ describe('config: reading and validating', () => {
     )
   })
 
+  it('state.url (or database.url) names a PostgreSQL database; service.engine_lease is at least a second', () => {
+    const url = 'postgres://ductile@db1.internal/ductile'
+    assert.equal(loadConfig(write({'config.yaml': `plugin_roots: []\nstate: {url: "${url}"}\n`}), {env: {}}).statePath, url)
+    assert.equal(loadConfig(write({'config.yaml': `plugin_roots: []\ndatabase: {url: "${url}"}\n`}), {env: {}}).statePath, url)
+    const c = loadConfig(write({'config.yaml': 'plugin_roots: []\n'}), {env: {}})
+    assert.equal(c.service.engine_lease_ms, 30_000)
+    const msgs = errors(write({'config.yaml': 'plugin_roots: []\nservice: {engine_lease: 500ms}\n'})).map((i) => `${i.path}: ${i.message}`)
+    assert.deepEqual(msgs, ['service.engine_lease: must be at least 1s'])
+  })
+
   it('refuses an include loop and says which files make it', () => {
     const file = write({'config.yaml': 'plugin_roots: [./p]\ninclude: [./a.yaml]\n', 'a.yaml': 'include: [./config.yaml]\n'})
     assert.ok(errors(file).some((i) => /include loop: config.yaml → a.yaml → config.yaml/.test(i.message)))
