@@ -81,8 +81,3 @@ export function copyDatabase(src: Db, dst: Db, o: {batchSize: number; onProgress
   }
   return out
 }
-
-/** Rows per table now (the check after a copy). */
-export function countRows(db: Db, tables: readonly string[]): Map<string, number> {
-  return new Map(tables.map((t) => [t, Number(db.query(`SELECT COUNT(*) AS n FROM ${t}`)[0]?.n ?? 0)]))
-}

@@ -124,6 +124,38 @@ describe('db copy', () => {
   })
 })
 
+describe('reading and checking a PostgreSQL database from the CLI', () => {
+  it('watch --once counts the engines; metrics give the database size; db check and db migrate bring back a missing table', async () => {
+    const env = testEnv()
+    const engines = [await startEngine(env), await startEngine(env)]
+    try {
+      const w = await runCli(['watch', '--once', '--db', env.dbPath, '--json'])
+      assert.equal(w.code, 0, w.stderr)
+      assert.deepEqual([w.json().engine.state, w.json().engine.count], ['running', 2])
+      const human = await runCli(['watch', '--once', '--db', env.dbPath])
+      assert.match(human.stdout, /2 engines running/)
+    } finally {
+      await Promise.all(engines.map((e) => e.stop()))
+    }
+    const m = await runCli(['metrics', '--db', env.dbPath])
+    assert.equal(m.code, 0, m.stderr)
+    const size = /^ductile_db_size_bytes (\d+)$/m.exec(m.stdout)
+    assert.ok(size && Number(size[1]) > 0, 'the database size, from pg_database_size')
+    // A database that lost a table and the record of the migration that made it.
+    env.db.exec('DROP TABLE engines; DELETE FROM schema_migrations WHERE version = 7')
+    const check = await runCli(['db', 'check', '--db', env.dbPath, '--json'])
+    assert.equal(check.code, 1)
+    assert.match(check.stdout, /missing table engines/)
+    const mig = await runCli(['db', 'migrate', '--db', env.dbPath, '--json'])
+    assert.equal(mig.code, 0, mig.stderr)
+    assert.deepEqual(
+      mig.json().applied.map((a: {version: number}) => a.version),
+      [7],
+    )
+    assert.equal((await runCli(['db', 'check', '--db', env.dbPath])).code, 0)
+  })
+})
+
 describe('maintenance on PostgreSQL', () => {
   it('vacuum explains autovacuum and runs VACUUM (ANALYZE) when asked; backup points to pg_dump', async () => {
     const env = testEnv()

@@ -5,7 +5,8 @@ import {progress} from '../../cli/progress.js'
 import {DuctileError, usageError} from '../../errors.js'
 import {liveLockHolder} from '../../lib/lock.js'
 import {displayTarget, isPgUrl} from '../../schema/pg-url.js'
-import {type CopiedTable, copyDatabase, countRows} from '../../queries/copy.js'
+import {type CopiedTable, copyDatabase} from '../../queries/copy.js'
+import {countRowsPerTable} from '../../queries/info.js'
 import {listLiveEngines} from '../../queries/engines.js'
 import type {Db} from '../../schema/db.js'
 import {assertSchemaCurrent, initSchema, schemaState} from '../../schema/migrations.js'
@@ -58,12 +59,8 @@ Credentials come from the URL, PGPASSWORD or ~/.pgpass; they are never printed.`
           return copyDatabase(src, dst, {batchSize: f['batch-size'], onProgress: (p) => bar.update(`${p.table}: ${p.copied} / ${p.total} rows`)})
         })
         bar.done()
-        const counts = this.guard(dst, () =>
-          countRows(
-            dst,
-            tables.map((t) => t.table),
-          ),
-        )
+        // The destination's rows per table, as `db info` counts them.
+        const counts = new Map(this.guard(dst, () => countRowsPerTable(dst)).map((t) => [t.table, t.rows]))
         const short = tables.filter((t) => counts.get(t.table) !== t.rows)
         if (short.length) {
           throw new DuctileError('db_error', `the copy's row counts differ: ${short.map((t) => `${t.table} ${counts.get(t.table)} of ${t.rows}`).join(', ')}`, {
