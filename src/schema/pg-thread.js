@@ -167,8 +167,9 @@ port.on('message', (/** @type {BridgeRequest} */ req) => {
     Promise.allSettled([client.end(), listener?.end()]).finally(() => answer({rows: [], rowCount: 0}))
     return
   }
-  handle(req).then(
-    (r) => answer(r),
-    (err) => answer({error: describe(err)}),
-  )
+  // An answer that cannot be posted (a value the structured clone refuses) is answered as an error: the
+  // caller waits for an answer, never for nothing.
+  handle(req)
+    .then((r) => answer(r))
+    .catch((err) => answer({error: describe(err)}))
 })

@@ -66,6 +66,28 @@ export type BridgeAnswer = {rows: Record<string, unknown>[]; rowCount: number} |
 /** How long a call waits for the connection's thread before it calls the connection lost. */
 const ANSWER_TIMEOUT_MS = 15 * 60_000
 
+/**
+ * Post a request to a thread that answers as pg-thread.js does (post the answer, set the flag, notify), and
+ * block until its answer. A wake is not an answer: the thread's notify for the previous answer can land after
+ * this call cleared the flag (the caller saw the flag set, read that answer and came back before the thread
+ * got to its notify), so the flag is what says the answer is there. Taking such a wake for an answer read an
+ * empty port, and from then on every call read the answer of the call before it.
+ */
+export function callThread(port: MessagePort, flag: Int32Array, req: unknown, timeoutMs: number): unknown {
+  Atomics.store(flag, 0, 0)
+  port.postMessage(req)
+  const deadline = performance.now() + timeoutMs
+  while (Atomics.load(flag, 0) === 0) {
+    const left = deadline - performance.now()
+    if (left <= 0 || Atomics.wait(flag, 0, 0, left) === 'timed-out') {
+      throw new PgError(`no answer from the connection's thread in ${Math.round(timeoutMs / 1000)} s`, '08006')
+    }
+  }
+  const m = receiveMessageOnPort(port)?.message
+  if (!m) throw new PgError("the connection's thread answered nothing", '08006')
+  return m
+}
+
 /** One connection to PostgreSQL, called synchronously (see the file's comment). */
 export class PgBridge {
   private readonly worker: Worker
@@ -95,13 +117,7 @@ export class PgBridge {
 
   call(req: BridgeRequest): {rows: Record<string, unknown>[]; rowCount: number} {
     if (this.closed) throw new PgError('the connection is closed', '08003')
-    Atomics.store(this.flag, 0, 0)
-    this.port.postMessage(req)
-    if (Atomics.wait(this.flag, 0, 0, ANSWER_TIMEOUT_MS) === 'timed-out') {
-      throw new PgError(`no answer from the connection's thread in ${ANSWER_TIMEOUT_MS / 60_000} minutes`, '08006')
-    }
-    const m = receiveMessageOnPort(this.port)?.message as BridgeAnswer | undefined
-    if (!m) throw new PgError("the connection's thread answered nothing", '08006')
+    const m = callThread(this.port, this.flag, req, ANSWER_TIMEOUT_MS) as BridgeAnswer
     if ('error' in m) throw new PgError(m.error.message, m.error.code, m.error.detail)
     return m
   }
