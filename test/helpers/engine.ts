@@ -104,16 +104,33 @@ export function jobRow(db: Db, id: string) {
   return db.query('SELECT * FROM job_queue WHERE id = ?', [id])[0] as Record<string, any>
 }
 
-/** Wait for a job to reach a terminal status. */
-export function waitTerminal(env: TestEnv, id: string, timeoutMs = 15_000) {
-  return waitFor(
-    `job ${id} to finish`,
-    () => {
-      const j = jobRow(env.db, id)
-      return j && !['queued', 'running'].includes(j.status) ? j : null
-    },
-    timeoutMs,
-  )
+/** Wait for a job to reach a terminal status; when it does not, say what the queue and the engine were doing. */
+export async function waitTerminal(env: TestEnv, id: string, timeoutMs = 15_000) {
+  try {
+    return await waitFor(
+      `job ${id} to finish`,
+      () => {
+        const j = jobRow(env.db, id)
+        return j && !['queued', 'running'].includes(j.status) ? j : null
+      },
+      timeoutMs,
+    )
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${describeEnv(env)}`)
+  }
+}
+
+/** The queue by plugin and status, the engines, and the engine's last log lines: for a failed wait's message. */
+export function describeEnv(env: TestEnv): string {
+  const queue = rows(env.db, 'SELECT plugin, command, status, COUNT(*) AS n FROM job_queue GROUP BY plugin, command, status ORDER BY 1, 2, 3')
+  const engines = rows(env.db, 'SELECT id, pid, heartbeat_at, stopped_at, stop_reason FROM engines ORDER BY started_at')
+  return [
+    `queue: ${JSON.stringify(queue)}`,
+    `engines: ${JSON.stringify(engines)}`,
+    `now: ${new Date().toISOString()}`,
+    'engine log (last 40 lines):',
+    ...env.logs.slice(-40),
+  ].join('\n')
 }
 
 export function rows(db: Db, sql: string, ...params: unknown[]) {
