@@ -49,6 +49,28 @@ describe('engines sharing one queue', () => {
     for (const e of engines) assert.deepEqual([typeof e.stopped_at, e.stop_reason], ['string', 'stopped'])
   })
 
+  it('jobs that share a dedupe key run one at a time across engines; other jobs run beside them', async () => {
+    const env = testEnv('', {service: '  max_workers: 2\n'})
+    const a = await startEngine(env)
+    const b = await startEngine(env)
+    try {
+      // Enqueued before any succeeds: the enqueue's dedupe window finds nothing, the claim serialises them.
+      const keyed = Array.from({length: 6}, () => enqueue(env, 'behave', {mode: 'sleep', seconds: 0.15}, {dedupeKey: 'one-key'}))
+      const free = Array.from({length: 6}, () => enqueue(env, 'behave', {mode: 'sleep', seconds: 0.15}))
+      for (const id of [...keyed, ...free]) assert.equal((await waitTerminal(env, id, 30_000)).status, 'succeeded')
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+    const s = rows(env.db, `SELECT started_at, completed_at FROM job_queue WHERE dedupe_key = 'one-key' ORDER BY started_at`)
+    for (let i = 1; i < s.length; i++) assert.ok(s[i]?.started_at >= s[i - 1]?.completed_at, `keyed jobs ${i - 1} and ${i} overlap`)
+    const overlapping = rows(
+      env.db,
+      `SELECT COUNT(*) AS n FROM job_queue f JOIN job_queue k ON k.dedupe_key = 'one-key'
+        WHERE f.dedupe_key IS NULL AND f.started_at < k.completed_at AND k.started_at < f.completed_at`,
+    )[0]?.n
+    assert.ok(overlapping > 0, 'jobs without the key ran while keyed ones did')
+  })
+
   it('a 1-second schedule fires once per slot, whatever the number of engines', async () => {
     const env = testEnv('plugins:\n  echo-sh:\n    schedules:\n      - {id: tick, every: 1s}\n', {service: '  tick_interval: 100ms\n'})
     const engines = await Promise.all([startEngine(env), startEngine(env), startEngine(env)])
