@@ -54,7 +54,7 @@ async function floor(entry: string, n: number, concurrency: number): Promise<num
 
 /**
  * (c) The engine's own queue code, no subprocess, in the engine's steady state: one transaction per job
- * writes an attempt's facts, state and completion and claims the next job (Engine.finishAttempt).
+ * writes an attempt's completion, claims the next job, then writes its facts and state (WorkerLoop.finishAttempt).
  */
 export function queueOverhead(n: number): {rate: number; walPagesPerJob: number} {
   const dir = mkdtempSync(join(tmpdir(), 'ductile-bench-'))
@@ -74,9 +74,10 @@ export function queueOverhead(n: number): {rate: number; walPagesPerJob: number}
     while (job) {
       const current = job
       job = db.tx(() => {
-        applyStateUpdates(db, {plugin: 'p', command: 'poll', jobId: current.id, updates: {cursor: current.id}, rules: [{fact_type: 'p.snapshot'}], now})
         completeAttempt(db, current, {status: 'succeeded', result: '{"status":"ok","result":"x"}', lastError: null, stderr: '', now})
-        return claim()
+        const next = claim()
+        applyStateUpdates(db, {plugin: 'p', command: 'poll', jobId: current.id, updates: {cursor: current.id}, rules: [{fact_type: 'p.snapshot'}], now})
+        return next
       })
       done++
     }

@@ -1,7 +1,7 @@
 /**
  * One "engine" of the PostgreSQL queue-overhead bench (bench/postgres.ts): the engine's queue code without a
- * subprocess, in its steady state: one transaction per job writes the attempt's fact, state and completion
- * and claims the next job, as the worker loop does. Prints "ready", starts on a line on stdin, exits when
+ * subprocess, in its steady state: one transaction per job writes the attempt's completion, claims the next
+ * job, then writes its fact and state, as the worker loop does. Prints "ready", starts on a line on stdin, exits when
  * the queue has nothing left to claim, printing how many jobs it finished.
  *   node --import tsx bench/pg-queue-worker.ts URL
  */
@@ -27,9 +27,10 @@ while (job) {
   const current = job
   job = db.tx(() => {
     const now = formatTs(new Date())
-    applyStateUpdates(db, {plugin: current.plugin, command: 'poll', jobId: current.id, updates: {cursor: current.id}, rules: [{fact_type: 'p.snapshot'}], now})
     completeAttempt(db, current, {status: 'succeeded', result: '{"status":"ok","result":"x"}', lastError: null, stderr: '', now})
-    return claim()
+    const next = claim()
+    applyStateUpdates(db, {plugin: current.plugin, command: 'poll', jobId: current.id, updates: {cursor: current.id}, rules: [{fact_type: 'p.snapshot'}], now})
+    return next
   })
   done++
 }

@@ -34,25 +34,26 @@ const stmts = perHandle((db: Db) => {
         .values({plugin_name: p('plugin'), state: p('state'), updated_at: p('now')})
         .onConflict((oc) => oc.column('plugin_name').doUpdateSet((eb) => ({state: eb.ref('excluded.state'), updated_at: eb.ref('excluded.updated_at')}))),
     ),
-    nextSeq: db.prepare(() =>
+    // The fact's seq: the sequence row is bumped, then read by the fact's own INSERT. Both are deferred writes,
+    // so on a shared database they travel with the COMMIT and storage_sequences' row is locked for that one
+    // round trip, not from allocation to commit: two engines no longer take turns for their whole transaction.
+    bumpSeq: db.prepare(() =>
       k
         .insertInto('storage_sequences')
         .values({name: 'plugin_facts', value: 1})
-        .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({value: eb('storage_sequences.value', '+', 1)})))
-        .returning('value'),
+        .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({value: eb('storage_sequences.value', '+', 1)}))),
     ),
-    insertFact: db.prepare(
-      (p: Param<{id: string; seq: number; plugin: string; fact_type: string; job_id: string; command: string; fact_json: string; now: string}>) =>
-        k.insertInto('plugin_facts').values({
-          id: p('id'),
-          seq: p('seq'),
-          plugin_name: p('plugin'),
-          fact_type: p('fact_type'),
-          job_id: p('job_id'),
-          command: p('command'),
-          fact_json: p('fact_json'),
-          created_at: p('now'),
-        }),
+    insertFact: db.prepare((p: Param<{id: string; plugin: string; fact_type: string; job_id: string; command: string; fact_json: string; now: string}>) =>
+      k.insertInto('plugin_facts').values({
+        id: p('id'),
+        seq: k.selectFrom('storage_sequences').select('value').where('name', '=', 'plugin_facts'),
+        plugin_name: p('plugin'),
+        fact_type: p('fact_type'),
+        job_id: p('job_id'),
+        command: p('command'),
+        fact_json: p('fact_json'),
+        created_at: p('now'),
+      }),
     ),
   }
 })
@@ -88,40 +89,26 @@ export interface StateWrite {
   now: string
 }
 
-/** Returns the seqs of the facts written (empty for a legacy merge). */
-export function applyStateUpdates(db: Db, w: StateWrite): number[] {
+/**
+ * Write a state update: each matching rule's fact with the next seq, then the state itself. Every statement is
+ * a deferred write (a legacy merge reads first), so call it last in its transaction: on PostgreSQL the locks
+ * it takes (the seq row, the plugin's state row) are then held only while the COMMIT's round trip runs.
+ */
+export function applyStateUpdates(db: Db, w: StateWrite): void {
   if (w.rules.length === 0) {
     // Read, merged and written by one engine at a time (a shared database). A fact's state is written whole,
     // in the order of the fact's seq (storage_sequences' row stays locked until the commit).
     db.serialize(`state:${w.plugin}`)
     const merged = {...readPluginState(db, w.plugin), ...w.updates}
     writeState(db, w.plugin, normalizeObject(merged), w.now)
-    return []
+    return
   }
   const json = normalizeObject(w.updates)
   if (Buffer.byteLength(json) > MAX_STATE_BYTES) throw stateError(`plugin state exceeds max size (${MAX_STATE_BYTES} bytes)`)
-  const seqs: number[] = []
+  const s = stmts(db)
   for (const rule of w.rules) {
-    const seq = nextFactSeq(db)
-    stmts(db).insertFact.write({
-      id: uuidv7(),
-      seq,
-      plugin: w.plugin,
-      fact_type: rule.fact_type,
-      job_id: w.jobId,
-      command: w.command,
-      fact_json: json,
-      now: w.now,
-    })
-    seqs.push(seq)
+    s.bumpSeq.write({})
+    s.insertFact.write({id: uuidv7(), plugin: w.plugin, fact_type: rule.fact_type, job_id: w.jobId, command: w.command, fact_json: json, now: w.now})
   }
   writeState(db, w.plugin, json, w.now)
-  return seqs
-}
-
-/** Allocate the next plugin_facts seq from storage_sequences (first value 1). */
-export function nextFactSeq(db: Db): number {
-  const row = stmts(db).nextSeq.get({})
-  if (!row) throw new Error('storage_sequences returned no plugin_facts value')
-  return Number(row.value)
 }

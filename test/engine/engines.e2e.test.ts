@@ -71,6 +71,28 @@ describe('engines sharing one queue', () => {
     assert.ok(overlapping > 0, 'jobs without the key ran while keyed ones did')
   })
 
+  it('facts written by two engines at once: one seq without gaps or repeats, and the state is the last fact', async () => {
+    const env = testEnv('plugins:\n  facts-py:\n    config: {label: shared}\n', {service: '  max_workers: 2\n'})
+    const a = await startEngine(env)
+    const b = await startEngine(env)
+    try {
+      const ids = Array.from({length: 24}, () => enqueue(env, 'facts-py'))
+      for (const id of ids) assert.equal((await waitTerminal(env, id, 30_000)).status, 'succeeded')
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+    const byEngine = rows(env.db, `SELECT DISTINCT engine_id FROM job_attempts`)
+    assert.equal(byEngine.length, 2, 'both engines ran facts-py jobs')
+    const facts = rows(env.db, 'SELECT seq, fact_json FROM plugin_facts ORDER BY seq')
+    assert.deepEqual(
+      facts.map((f) => f.seq),
+      Array.from({length: 24}, (_, i) => i + 1),
+    )
+    assert.equal(rows(env.db, `SELECT value FROM storage_sequences WHERE name = 'plugin_facts'`)[0]?.value, 24)
+    // The state is written in the facts' seq order: what it holds is the fact with the highest seq.
+    assert.equal(rows(env.db, `SELECT state FROM plugin_state WHERE plugin_name = 'facts-py'`)[0]?.state, facts[23]?.fact_json)
+  })
+
   it('a 1-second schedule fires once per slot, whatever the number of engines', async () => {
     const env = testEnv('plugins:\n  echo-sh:\n    schedules:\n      - {id: tick, every: 1s}\n', {service: '  tick_interval: 100ms\n'})
     const engines = await Promise.all([startEngine(env), startEngine(env), startEngine(env)])
