@@ -1,6 +1,7 @@
 // stores: sqlite, postgres
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {parentPid, processAlive} from '../../src/lib/proc.js'
@@ -349,10 +350,12 @@ describe('worker loop: outcomes and the rows they write', () => {
       ['  max_workers: 2\n  spawn_helper: node\n', 'node'],
       ['  max_workers: 2\n  spawn_helper: off\n', null],
     ] as const) {
-      const env = testEnv(PLUGINS, {service})
+      // The plugin holds until the checks are done (a sleep under the suite's short timeouts could end first).
+      const env = testEnv('plugins:\n  behave: {}\n', {service})
       const engine = await startEngine(env)
+      const file = join(env.dir, 'release')
       try {
-        const id = enqueue(env, 'behave', {mode: 'sleep', seconds: 1})
+        const id = enqueue(env, 'behave', {mode: 'wait_file', file})
         await waitFor('the plugin to start', () => rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0]?.plugin_pid)
         const pid = rows(env.db, 'SELECT plugin_pid FROM job_attempts WHERE job_id = ?', id)[0].plugin_pid
         const parent = parentPid(pid)
@@ -362,6 +365,7 @@ describe('worker loop: outcomes and the rows they write', () => {
         if (helper)
           assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), kind === 'python' ? /python3.*helpers\/spawner\.py/ : /helpers\/spawner-node\.js/)
         assert.match(env.logs.find((l) => l.includes('engine started')) ?? '', new RegExp(`spawn=${kind ? `${kind}-helper` : 'engine'}`))
+        writeFileSync(file, '')
         assert.equal((await waitTerminal(env, id)).status, 'succeeded')
       } finally {
         await engine.stop()
