@@ -6,7 +6,8 @@ import {type Db, translateSqliteError} from '../schema/db.js'
 import {openStore} from '../schema/open.js'
 import {displayTarget} from '../schema/pg-url.js'
 import {assertSchemaCurrent} from '../schema/migrations.js'
-import {resolveDbPath} from '../config/locate.js'
+import {locateConfig, resolveDbPath} from '../config/locate.js'
+import type {Config} from '../config/types.js'
 import {printable} from './render.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -82,6 +83,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected dbPath(): string {
     if ('error' in this.resolvedDb) throw this.resolvedDb.error
     return this.resolvedDb.path
+  }
+
+  /**
+   * The config when there is a usable one, for thresholds (doctor's, the engines' lease); null without one or
+   * when it does not load. Read commands run without a config. The loader is imported only when asked for.
+   */
+  protected async optionalConfig(): Promise<Config | null> {
+    try {
+      const file = locateConfig(this.flags.config)
+      if (!file) return null
+      const {loadConfig} = await import('../config/load.js')
+      return loadConfig(file, {throwOnError: false})
+    } catch {
+      return null
+    }
   }
 
   /** Read-only: never creates, migrates or blocks a writer; refuses a schema other than ours. */

@@ -10,6 +10,7 @@ import {pgReplicas, pgTableHealth} from '../schema/pg-admin.js'
 import {listLiveEngines} from '../queries/engines.js'
 import {formatTs, parseTs} from '../schema/time.js'
 import {errorMessage} from '../errors.js'
+import {DEFAULT_ENGINE_LEASE_MS} from '../config/defaults.js'
 import {isLoopback} from '../config/ingress.js'
 import type {Config} from '../config/types.js'
 
@@ -297,7 +298,7 @@ function lockCheck(db: SqliteDb, o: DoctorOptions): Check {
  */
 function postgresChecks(db: Db, o: DoctorOptions, now: Date): Check[] {
   const out: Check[] = []
-  const lease = o.engineLeaseMs ?? 30_000
+  const lease = o.engineLeaseMs ?? DEFAULT_ENGINE_LEASE_MS
   out.push(
     safe('engines', () => {
       const cutoff = formatTs(new Date(now.getTime() - lease))

@@ -1,3 +1,5 @@
+import {hostname} from 'node:os'
+
 import chalk from 'chalk'
 
 import type {Overview} from '../queries/overview.js'
@@ -27,12 +29,17 @@ export const HELP_LINES = ['q quit   p pause/resume   f filter by plugin (empty 
 export function renderFrame(ov: Overview, st: FrameState): string[] {
   const w = Math.max(40, st.width)
   const lines: string[] = []
+  const e = ov.engine
+  const silent = e.silent ? `${e.silent} silent past the lease` : ''
   const engine =
-    ov.engine.state === 'running'
-      ? chalk.green(ov.engine.count > 1 ? `${ov.engine.count} engines running` : `engine PID ${ov.engine.pid} running`)
-      : ov.engine.state === 'stale lock'
-        ? chalk.red(`engine PID ${ov.engine.pid} gone (stale lock)`)
-        : chalk.yellow('engine stopped')
+    e.state === 'running'
+      ? chalk.green(e.count > 1 ? `${e.count} engines running` : `engine PID ${e.pid} running${e.host && e.host !== hostname() ? ` on ${e.host}` : ''}`) +
+        (silent ? chalk.red(`, ${silent}`) : '')
+      : e.state === 'silent'
+        ? chalk.red(`no engine beating: ${silent}`)
+        : e.state === 'stale lock'
+          ? chalk.red(`engine PID ${e.pid} gone (stale lock)`)
+          : chalk.yellow('engine stopped')
   const filters = [st.plugin ? `plugin=${st.plugin}` : '', st.status ? `status=${st.status}` : '', st.paused ? chalk.yellow('PAUSED') : '']
     .filter(Boolean)
     .join(' ')

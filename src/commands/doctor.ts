@@ -4,10 +4,8 @@ import chalk from 'chalk'
 import {BaseCommand} from '../cli/base.js'
 import {durationFlag} from '../cli/flags.js'
 import {DEFAULT_TIMEOUTS_MS} from '../config/defaults.js'
-import {loadConfig} from '../config/load.js'
 import type {Config} from '../config/types.js'
 import {KILL_GRACE_MS} from '../engine/runner.js'
-import {locateConfig} from '../config/locate.js'
 import {describeError} from '../cli/base.js'
 import {type Check, diskSpaceCheck, listenCheck, runChecks} from '../cli/doctor.js'
 import {openStore} from '../schema/open.js'
@@ -53,7 +51,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     try {
       const db = openStore(target, {mode: 'read'})
       try {
-        const cfg = this.thresholdConfig()
+        const cfg = await this.optionalConfig()
         checks = runChecks(db, {
           stuckAfterMs: this.flags['stuck-after'] ?? longestTimeout(cfg),
           minFreeBytes: this.flags['min-free'] * 1048576,
@@ -90,16 +88,6 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       this.exit(1)
     }
     return result
-  }
-
-  /** The config when there is a usable one (thresholds come from it); doctor also runs without. */
-  private thresholdConfig(): Config | null {
-    try {
-      const file = locateConfig(this.flags.config)
-      return file ? loadConfig(file, {throwOnError: false}) : null
-    } catch {
-      return null
-    }
   }
 }
 

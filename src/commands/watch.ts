@@ -34,8 +34,10 @@ export default class Watch extends BaseCommand<typeof Watch> {
         'the default is 1s; 250ms refreshes four times a second',
       )
     const db = this.openRead()
+    // Engines on a shared database are alive while they beat within the lease (the config's, when there is one).
+    const engineLeaseMs = db.kind === 'postgres' ? (await this.optionalConfig())?.service.engine_lease_ms : undefined
     const state = {plugin: this.flags.plugin, status: this.flags.status, paused: false, help: false, prompt: undefined as string | undefined}
-    const read = () => this.guard(db, () => readOverview(db, {plugin: state.plugin, status: state.status, latest: 10}))
+    const read = () => this.guard(db, () => readOverview(db, {plugin: state.plugin, status: state.status, latest: 10, engineLeaseMs}))
     const frame = (ov: Overview) => renderFrame(ov, {...state, width: process.stdout.columns ?? 120, height: process.stdout.rows ?? 40, dbPath: db.path})
     if (this.flags.once || this.jsonEnabled()) {
       const ov = read()

@@ -5,7 +5,7 @@ import {dirname, resolve} from 'node:path'
 
 import {DuctileError} from '../errors.js'
 import {isMap} from '../lib/json.js'
-import {DAY, defaultMaxWorkers, defaultPluginConfig} from './defaults.js'
+import {DAY, DEFAULT_ENGINE_LEASE_MS, defaultMaxWorkers, defaultPluginConfig} from './defaults.js'
 import {parseIngress} from './ingress.js'
 import {type LoadState, err, parseFile} from './read.js'
 import {MIN_SECRET, isSecretKey, maskSecrets, redactDeep, secretValues} from './secrets.js'
@@ -37,7 +37,7 @@ export function loadConfig(file: string, opts: {env?: NodeJS.ProcessEnv; throwOn
     log_format: oneOf(st, abs, 'service.log_format', s.log_format, ['json', 'text'] as const, 'text'),
     dedupe_ttl_ms: durationAt(st, abs, 'service.dedupe_ttl', s.dedupe_ttl, DAY),
     job_log_retention_ms: durationAt(st, abs, 'service.job_log_retention', s.job_log_retention, 30 * DAY),
-    engine_lease_ms: durationAt(st, abs, 'service.engine_lease', s.engine_lease, 30_000),
+    engine_lease_ms: durationAt(st, abs, 'service.engine_lease', s.engine_lease, DEFAULT_ENGINE_LEASE_MS),
     job_queue_retention_ms: durationAt(st, abs, 'service.job_queue_retention', s.job_queue_retention, DAY),
     job_transitions_retention_ms: durationAt(st, abs, 'service.job_transitions_retention', s.job_transitions_retention, 30 * DAY),
     job_attempts_retention_ms: durationAt(st, abs, 'service.job_attempts_retention', s.job_attempts_retention, 30 * DAY),

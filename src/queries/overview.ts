@@ -1,10 +1,11 @@
 import {sql} from 'kysely'
 
+import {DEFAULT_ENGINE_LEASE_MS} from '../config/defaults.js'
 import {liveLockHolder, readLock} from '../lib/lock.js'
 import {processAlive} from '../lib/proc.js'
 import type {Db} from '../schema/db.js'
 import type {JobStatus} from '../schema/definition.js'
-import {parseTs} from '../schema/time.js'
+import {formatTs, parseTs} from '../schema/time.js'
 import type {CircuitBreaker, ScheduleEntry} from '../schema/types.js'
 import {type StatusCount, countJobsByStatus, listRunningJobs} from './jobs.js'
 import {listLiveEngines} from './engines.js'
@@ -41,8 +42,12 @@ export interface Overview {
   latest: Completion[]
   breakers: CircuitBreaker[]
   schedules: ScheduleEntry[]
-  /** SQLite: the lock's holder. PostgreSQL: the engine with the newest heartbeat, and how many are registered running. */
-  engine: {pid: number | null; state: 'running' | 'stale lock' | 'stopped'; host: string | null; count: number}
+  /**
+   * SQLite: the lock's holder. PostgreSQL: the engine with the newest heartbeat, how many beat within the lease
+   * (`count`), and how many are registered running but silent past it (`silent`: dead hosts no live engine
+   * has declared dead yet). `silent` as a state: registered engines, none beating.
+   */
+  engine: {pid: number | null; state: 'running' | 'stale lock' | 'stopped' | 'silent'; host: string | null; count: number; silent: number}
 }
 
 export interface OverviewFilter {
@@ -50,6 +55,8 @@ export interface OverviewFilter {
   status?: JobStatus
   latest?: number
   schedules?: number
+  /** How long an engine's heartbeat counts (service.engine_lease; default 30 s). */
+  engineLeaseMs?: number
 }
 
 export function latestCompletions(db: Db, f: OverviewFilter): Completion[] {
@@ -93,18 +100,27 @@ export function readOverview(db: Db, f: OverviewFilter = {}, now = new Date()): 
       latest: latestCompletions(db, f),
       breakers: breakers.filter((b) => !f.plugin || b.plugin === f.plugin),
       schedules,
-      engine: engineStatus(db),
+      engine: engineStatus(db, now, f.engineLeaseMs ?? DEFAULT_ENGINE_LEASE_MS),
     }
   })
 }
 
-function engineStatus(db: Db): Overview['engine'] {
+function engineStatus(db: Db, now: Date, leaseMs: number): Overview['engine'] {
   if (db.kind === 'sqlite') {
     const live = liveLockHolder(db.path)
     const lock = live ?? readLock(db.path)
-    return {pid: lock?.pid ?? null, state: live ? 'running' : lock ? 'stale lock' : 'stopped', host: lock?.host ?? null, count: live ? 1 : 0}
+    return {pid: lock?.pid ?? null, state: live ? 'running' : lock ? 'stale lock' : 'stopped', host: lock?.host ?? null, count: live ? 1 : 0, silent: 0}
   }
-  const live = listLiveEngines(db)
-  const newest = live.at(-1)
-  return {pid: newest?.pid ?? null, state: newest ? 'running' : 'stopped', host: newest?.host ?? null, count: live.length}
+  const cutoff = formatTs(new Date(now.getTime() - leaseMs))
+  const registered = listLiveEngines(db)
+  const beating = registered.filter((e) => e.heartbeat_at >= cutoff)
+  const silent = registered.length - beating.length
+  const newest = beating.at(-1)
+  return {
+    pid: newest?.pid ?? null,
+    state: newest ? 'running' : silent ? 'silent' : 'stopped',
+    host: newest?.host ?? null,
+    count: beating.length,
+    silent,
+  }
 }

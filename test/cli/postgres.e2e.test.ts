@@ -131,12 +131,28 @@ describe('reading and checking a PostgreSQL database from the CLI', () => {
     try {
       const w = await runCli(['watch', '--once', '--db', env.dbPath, '--json'])
       assert.equal(w.code, 0, w.stderr)
-      assert.deepEqual([w.json().engine.state, w.json().engine.count], ['running', 2])
+      assert.deepEqual([w.json().engine.state, w.json().engine.count, w.json().engine.silent], ['running', 2, 0])
       const human = await runCli(['watch', '--once', '--db', env.dbPath])
       assert.match(human.stdout, /2 engines running/)
     } finally {
       await Promise.all(engines.map((e) => e.stop()))
     }
+    // Registered as running: one beating on another host, one silent for ten minutes (a host that died, no
+    // live engine to declare it dead yet). The silent one is not counted as running.
+    const register = (id: string, beat: string) =>
+      env.db.query(`INSERT INTO engines (id, host, pid, pid_namespace, started_at, heartbeat_at, version) VALUES (?, 'elsewhere', 77, NULL, ?, ?, 'test')`, [
+        id,
+        ago(HOUR),
+        beat,
+      ])
+    register('gone', ago(600_000))
+    const silent = await runCli(['watch', '--once', '--db', env.dbPath, '--json'])
+    assert.deepEqual([silent.json().engine.state, silent.json().engine.count, silent.json().engine.silent], ['silent', 0, 1])
+    assert.match((await runCli(['watch', '--once', '--db', env.dbPath])).stdout, /no engine beating: 1 silent past the lease/)
+    register('beating', ago(1000))
+    const one = await runCli(['watch', '--once', '--db', env.dbPath, '--json'])
+    assert.deepEqual([one.json().engine.state, one.json().engine.count, one.json().engine.silent, one.json().engine.host], ['running', 1, 1, 'elsewhere'])
+    assert.match((await runCli(['watch', '--once', '--db', env.dbPath])).stdout, /engine PID 77 running on elsewhere, 1 silent/)
     const m = await runCli(['metrics', '--db', env.dbPath])
     assert.equal(m.code, 0, m.stderr)
     const size = /^ductile_db_size_bytes (\d+)$/m.exec(m.stdout)
