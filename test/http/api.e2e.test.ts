@@ -1,6 +1,4 @@
-// stores: sqlite
-// (Its PostgreSQL pass stalled twice in four CI runs, jobs never finishing after the scopes test; not
-// reproduced here in any run, loaded or not. Kept to SQLite until the cause is found: see issue 17's note.)
+// stores: sqlite, postgres
 import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {connect} from 'node:net'
