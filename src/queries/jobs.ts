@@ -1,6 +1,8 @@
 import type {Db} from '../schema/db.js'
 import type {JobStatus} from '../schema/definition.js'
-import type {Job, JobAttempt, JobTransition} from '../schema/types.js'
+import type {EventContextRow, Job, JobAttempt, JobLogRow, JobTransition} from '../schema/types.js'
+import {contextLineage} from './context.js'
+import {listJobLogsForJob} from './logs.js'
 
 /** Operator reads of job_queue and its fact tables (job_transitions, job_attempts). */
 
@@ -152,4 +154,50 @@ export function findJobTree(db: Db, rootId: string, max = 1000): Job[] {
     level = children.map((c) => c.id)
   }
   return out
+}
+
+/** Everything about one job (`jobs inspect`, the web job page). */
+export interface JobInspection {
+  job: Job
+  transitions: JobTransition[]
+  attempts: JobAttempt[]
+  logs: JobLogRow[]
+  /** event_context rows from the pipeline's root to this job's step. */
+  lineage: EventContextRow[]
+  pipeline: string | null
+  step: string | null
+  /** The accumulated baggage at this job's step (the leaf of the lineage). */
+  baggage: unknown
+  children: ChildJob[]
+  /** Does the latest transition agree with the cached status, and the latest attempt with the cached attempt? */
+  consistent: {status: boolean; attempt: boolean}
+}
+
+/** A job's queue row, transitions, attempts, job_log rows, lineage and children, in one snapshot; undefined when not in the queue. */
+export function inspectJob(db: Db, id: string): JobInspection | undefined {
+  return db.read((): JobInspection | undefined => {
+    const job = findJob(db, id)
+    if (!job) return undefined
+    const transitions = listTransitions(db, id)
+    const attempts = listAttempts(db, id)
+    const lineage = job.event_context_id ? contextLineage(db, job.event_context_id) : []
+    const leaf = lineage[lineage.length - 1]
+    const lastT = transitions[transitions.length - 1]
+    const lastA = attempts[attempts.length - 1]
+    return {
+      job,
+      transitions,
+      attempts,
+      logs: listJobLogsForJob(db, id),
+      lineage,
+      pipeline: leaf?.pipeline_name ?? null,
+      step: leaf?.step_id || null,
+      baggage: leaf ? JSON.parse(leaf.accumulated_json) : null,
+      children: listChildJobs(db, id),
+      consistent: {
+        status: lastT ? lastT.to_status === job.status : true,
+        attempt: lastA ? lastA.attempt === job.attempt || (job.status === 'queued' && lastA.attempt === job.attempt - 1) : true,
+      },
+    }
+  })
 }

@@ -290,6 +290,36 @@ export function cancelQueuedJob(db: Db, id: string, now: string, reason = 'cance
   })
 }
 
+/**
+ * Run a finished job again (`jobs retry`, the web's retry): a new job with its plugin, command, payload, max
+ * attempts and event context, parent_job_id = the old one. Only terminal jobs; the new job skips dedupe.
+ */
+export function retryJob(
+  db: Db,
+  id: string,
+  now: string,
+  submittedBy: string,
+): {ok: true; job: Job; old: Job} | {ok: false; status: JobStatus | null; reason?: string} {
+  return db.tx(() => {
+    const old = findQueueJob(db, id)
+    if (!old) return {ok: false as const, status: null}
+    if (!isTerminal(old.status)) return {ok: false as const, status: old.status}
+    const r = enqueueJob(db, {
+      plugin: old.plugin,
+      command: old.command,
+      payload: old.payload === null ? null : JSON.parse(old.payload),
+      submittedBy,
+      maxAttempts: old.max_attempts,
+      parentJobId: old.id,
+      eventContextId: old.event_context_id,
+      dedupeTtlMs: 0,
+      now,
+    })
+    if (r.status !== 'enqueued') return {ok: false as const, status: old.status, reason: r.reason}
+    return {ok: true as const, job: r.job, old}
+  })
+}
+
 /** Scheduler if_running=cancel: outstanding jobs of (plugin, command, submitter) become dead. */
 export function cancelOutstandingJobs(db: Db, plugin: string, command: string, submittedBy: string, now: string, reason: string): string[] {
   return db.tx(() => {

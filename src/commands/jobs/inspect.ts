@@ -3,27 +3,11 @@ import chalk from 'chalk'
 
 import {BaseCommand} from '../../cli/base.js'
 import {colourStatus, prettyJson, renderTable, when} from '../../cli/render.js'
-import {contextLineage} from '../../queries/context.js'
-import {type ChildJob, findJob, listAttempts, listChildJobs, listTransitions} from '../../queries/jobs.js'
-import {listJobLogsForJob} from '../../queries/logs.js'
+import {type ChildJob, type JobInspection, inspectJob} from '../../queries/jobs.js'
 import {DuctileError} from '../../errors.js'
-import type {EventContextRow, Job, JobAttempt, JobLogRow, JobTransition} from '../../schema/types.js'
+import type {JobAttempt, JobTransition} from '../../schema/types.js'
 
-export interface JobsInspectResult {
-  job: Job
-  transitions: JobTransition[]
-  attempts: JobAttempt[]
-  logs: JobLogRow[]
-  /** event_context rows from the pipeline's root to this job's step. */
-  lineage: EventContextRow[]
-  pipeline: string | null
-  step: string | null
-  /** The accumulated baggage at this job's step (the leaf of the lineage). */
-  baggage: unknown
-  children: ChildJob[]
-  /** Does the latest transition agree with the cached status, and the latest attempt with the cached attempt? */
-  consistent: {status: boolean; attempt: boolean}
-}
+export type JobsInspectResult = JobInspection
 
 export default class JobsInspect extends BaseCommand<typeof JobsInspect> {
   static override summary = 'Everything about one job: queue row, transitions, attempts, logs, lineage, children'
@@ -37,37 +21,12 @@ export default class JobsInspect extends BaseCommand<typeof JobsInspect> {
   async run(): Promise<JobsInspectResult> {
     const db = this.openRead()
     const id = this.args.id
-    const result = this.guard(db, () =>
-      db.read((): JobsInspectResult => {
-        const job = findJob(db, id)
-        if (!job) {
-          throw new DuctileError('not_found', `no job ${id} in job_queue`, {
-            hint: 'terminal jobs are pruned from the queue after 24 hours; `ductile jobs logs --job ID` still shows their attempts',
-          })
-        }
-        const transitions = listTransitions(db, id)
-        const attempts = listAttempts(db, id)
-        const lineage = job.event_context_id ? contextLineage(db, job.event_context_id) : []
-        const leaf = lineage[lineage.length - 1]
-        const lastT = transitions[transitions.length - 1]
-        const lastA = attempts[attempts.length - 1]
-        return {
-          job,
-          transitions,
-          attempts,
-          logs: listJobLogsForJob(db, id),
-          lineage,
-          pipeline: leaf?.pipeline_name ?? null,
-          step: leaf?.step_id || null,
-          baggage: leaf ? JSON.parse(leaf.accumulated_json) : null,
-          children: listChildJobs(db, id),
-          consistent: {
-            status: lastT ? lastT.to_status === job.status : true,
-            attempt: lastA ? lastA.attempt === job.attempt || (job.status === 'queued' && lastA.attempt === job.attempt - 1) : true,
-          },
-        }
-      }),
-    )
+    const result = this.guard(db, () => inspectJob(db, id))
+    if (!result) {
+      throw new DuctileError('not_found', `no job ${id} in job_queue`, {
+        hint: 'terminal jobs are pruned from the queue after 24 hours; `ductile jobs logs --job ID` still shows their attempts',
+      })
+    }
     if (this.human()) this.render(result)
     return result
   }

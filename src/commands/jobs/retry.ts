@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {DuctileError} from '../../errors.js'
 import {wakeEngine} from '../../lib/lock.js'
-import {enqueueJob, findQueueJob, isTerminal} from '../../queries/queue.js'
+import {retryJob} from '../../queries/queue.js'
 import {formatTs} from '../../schema/time.js'
 
 export interface JobsRetryResult {
@@ -25,24 +25,13 @@ export default class JobsRetry extends BaseCommand<typeof JobsRetry> {
 
   async run(): Promise<JobsRetryResult> {
     const db = this.openWrite()
-    const old = this.guard(db, () => findQueueJob(db, this.args.id))
-    if (!old) throw new DuctileError('not_found', `no job ${this.args.id} in job_queue`, {hint: 'terminal jobs are pruned from the queue after 24 hours'})
-    if (!isTerminal(old.status)) throw new DuctileError('conflict', `job ${old.id} is ${old.status}; only finished jobs can be retried`)
-    const now = formatTs(new Date())
-    const r = this.guard(db, () =>
-      enqueueJob(db, {
-        plugin: old.plugin,
-        command: old.command,
-        payload: old.payload === null ? null : JSON.parse(old.payload),
-        submittedBy: 'cli',
-        maxAttempts: old.max_attempts,
-        parentJobId: old.id,
-        eventContextId: old.event_context_id,
-        dedupeTtlMs: 0,
-        now,
-      }),
-    )
-    if (r.status !== 'enqueued') throw new DuctileError('conflict', r.reason)
+    const r = this.guard(db, () => retryJob(db, this.args.id, formatTs(new Date()), 'cli'))
+    if (!r.ok) {
+      if (r.status === null)
+        throw new DuctileError('not_found', `no job ${this.args.id} in job_queue`, {hint: 'terminal jobs are pruned from the queue after 24 hours'})
+      throw new DuctileError('conflict', r.reason ?? `job ${this.args.id} is ${r.status}; only finished jobs can be retried`)
+    }
+    const old = r.old
     wakeEngine(this.dbPath())
     if (this.human()) this.log(r.job.id)
     return {job_id: r.job.id, retry_of: old.id, plugin: old.plugin, command: old.command}
