@@ -1,4 +1,5 @@
 import type {ScheduleConfig} from './schedule.js'
+import type {ApiToken, RateLimit} from '../lib/auth.js'
 
 /**
  * The validated configuration: what `loadConfig` returns and every other part reads. The file format is the
@@ -95,26 +96,14 @@ export interface Config {
 }
 
 /** The HTTP API and webhooks (config/ingress.ts reads them). */
-export const SCOPES = ['*', 'plugin:ro', 'plugin:rw', 'jobs:ro', 'jobs:rw', 'events:ro', 'events:rw'] as const
-export type Scope = (typeof SCOPES)[number]
+// Tokens, scopes and rate limits are defined beside what checks them (lib/auth.ts).
+export {SCOPES, type ApiToken, type RateLimit, type Scope} from '../lib/auth.js'
 
 export interface Listen {
   host: string
   port: number
   /** As written (for messages): `127.0.0.1:8080`. */
   text: string
-}
-
-export interface ApiToken {
-  /** tokens.yaml name, or `api.auth.tokens[i]` for a token given by `${VAR}`: what logs and limits name. */
-  name: string
-  token: string
-  scopes: Scope[]
-}
-
-export interface RateLimit {
-  requests: number
-  perMs: number
 }
 
 export interface ApiConfig {

@@ -7,7 +7,7 @@ import {latestAttemptLogs, listJobLogsForJob, searchJobLogs} from '../queries/lo
 import {JOB_STATUSES, type JobStatus} from '../schema/definition.js'
 import {formatTs, parseTs} from '../schema/time.js'
 import {isMap} from '../lib/json.js'
-import {Authenticator, RateLimiter} from './auth.js'
+import {Authenticator, RateLimiter} from '../lib/auth.js'
 import {type HttpDeps, HttpError, createApp, ingressContext} from './app.js'
 import {EventStream} from './stream.js'
 import {type WireJob, wireJob, wireLog, wireLoggedJob} from './wire.js'

@@ -3,7 +3,7 @@ import type {FastifyInstance} from 'fastify'
 import type {WebhookEndpoint} from '../config/types.js'
 import {enqueueCommand} from '../engine/ingress.js'
 import {parseJsonOr, isMap} from '../lib/json.js'
-import {verifySignature} from './auth.js'
+import {verifySignature} from '../lib/auth.js'
 import {type HttpDeps, HttpError, createApp, ingressContext} from './app.js'
 
 /**

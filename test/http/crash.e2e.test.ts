@@ -4,7 +4,7 @@ import type {AddressInfo} from 'node:net'
 import {describe, it} from 'node:test'
 
 import {rows, spawnEngine, startedEngine, waitFor} from '../helpers/engine.js'
-import {signBody} from '../../src/http/auth.js'
+import {signBody} from '../../src/lib/auth.js'
 import {HOOK_SECRET, TOKENS, TOKEN_VARS, httpTestEnv, ingressYaml} from '../helpers/http.js'
 
 /** 202 means committed: a kill -9 of the engine while requests are in flight loses no accepted job. */

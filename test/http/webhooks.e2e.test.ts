@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {request} from 'node:http'
 import {after, before, describe, it} from 'node:test'
 
-import {signBody} from '../../src/http/auth.js'
+import {signBody} from '../../src/lib/auth.js'
 import {runCli} from '../helpers/cli.js'
 import {rows, waitTerminal} from '../helpers/engine.js'
 import {HOOK_SECRET, type HttpEnv, call, ingressYaml, startHttpEnv} from '../helpers/http.js'

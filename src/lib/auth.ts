@@ -1,12 +1,26 @@
 import {createHash, createHmac, timingSafeEqual} from 'node:crypto'
 
-import type {ApiToken, RateLimit, Scope} from '../config/types.js'
-
 /**
  * Who may call the API: bearer tokens compared in constant time (each side hashed first, so neither the
  * length nor a prefix of a token shows in the time taken), scopes (`*`, and `rw` implies `ro`), a token
  * bucket per token, and the HMAC check of webhooks. Pure: no HTTP here.
  */
+
+/** The API's scopes (the HTTP issue's): `*`, and `rw` implies `ro`. */
+export const SCOPES = ['*', 'plugin:ro', 'plugin:rw', 'jobs:ro', 'jobs:rw', 'events:ro', 'events:rw'] as const
+export type Scope = (typeof SCOPES)[number]
+
+export interface ApiToken {
+  /** tokens.yaml name, or `api.auth.tokens[i]` for a token given by `${VAR}`: what logs and limits name. */
+  name: string
+  token: string
+  scopes: Scope[]
+}
+
+export interface RateLimit {
+  requests: number
+  perMs: number
+}
 
 const digest = (text: string | Buffer) => createHash('sha256').update(text).digest()
 
