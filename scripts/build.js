@@ -108,6 +108,9 @@ buildSync({
 // The Python spawn helper is not bundled: it is copied to the same path under the build.
 mkdirSync(join(next, 'engine', 'helpers'), {recursive: true})
 copyFileSync(join(root, 'src', 'engine', 'helpers', 'spawner.py'), join(next, 'engine', 'helpers', 'spawner.py'))
+// The web Overwatch's stylesheet, script and icon: served from files, copied as they are.
+mkdirSync(join(next, 'web', 'assets'), {recursive: true})
+for (const f of readdirSync(join(root, 'src', 'web', 'assets'))) copyFileSync(join(root, 'src', 'web', 'assets', f), join(next, 'web', 'assets', f))
 if (existsSync(dist)) renameSync(dist, old)
 renameSync(next, dist)
 rmSync(old, {recursive: true, force: true})

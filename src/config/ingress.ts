@@ -160,8 +160,10 @@ export function parseIngress(st: LoadState, file: string, doc: Record<string, un
     request_timeout_ms: positiveDurationAt(st, file, 'api.request_timeout', a.request_timeout, 10_000),
     rate_limit: rateLimit,
     heartbeat_ms: positiveDurationAt(st, file, 'api.heartbeat', a.heartbeat, 15_000),
+    ui: a.ui === true,
   }
   if (a.enabled !== undefined && typeof a.enabled !== 'boolean') err(st, file, 'api.enabled', 'must be true or false')
+  if (a.ui !== undefined && typeof a.ui !== 'boolean') err(st, file, 'api.ui', 'must be true or false (the web Overwatch under /ui/)')
   if (a.allowed_origins !== undefined)
     warn(st, file, 'api.allowed_origins', 'not supported: the API sends no CORS headers, so browsers on other origins cannot call it (ignored)')
   if (api.enabled && !isLoopback(api.listen.host))

@@ -45,6 +45,7 @@ const API_KEYS = new Set([
   'rate_limit',
   'heartbeat',
   'allowed_origins',
+  'ui',
 ])
 const WEBHOOKS_KEYS = new Set(['listen', 'endpoints'])
 const ENDPOINT_KEYS = new Set(['name', 'path', 'plugin', 'command', 'secret_ref', 'secret', 'signature_header', 'max_body_size'])

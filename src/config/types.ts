@@ -121,6 +121,8 @@ export interface ApiConfig {
   rate_limit: RateLimit | null
   /** How often an idle /events stream gets a comment line. */
   heartbeat_ms: number
+  /** The web Overwatch under /ui/ on this listener. */
+  ui: boolean
 }
 
 export interface WebhookEndpoint {

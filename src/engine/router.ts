@@ -52,7 +52,7 @@ export interface RouterDeps {
 }
 
 /** Where work entering from outside the engine came from (engine/ingress.ts). */
-export type Origin = 'cli' | 'api' | 'webhook'
+export type Origin = 'cli' | 'api' | 'webhook' | 'web'
 
 export interface RouteSource {
   /** The emitting job (null for `ductile events emit`). */

@@ -12,6 +12,8 @@ import type {PluginRegistry} from '../plugins/discover.js'
 import {openStore} from '../schema/open.js'
 import {assertSchemaCurrent} from '../schema/migrations.js'
 import {DuctileError, errorMessage} from '../errors.js'
+import {isLoopback} from '../config/ingress.js'
+import {registerWeb} from '../web/app.js'
 import {buildApi} from './api.js'
 import type {HttpDeps} from './app.js'
 import {CommitBatch} from './batch.js'
@@ -103,6 +105,23 @@ async function main(): Promise<void> {
     if (config.api.enabled) {
       const {app} = buildApi(deps)
       apps.push(app)
+      if (config.api.ui) {
+        const web = registerWeb(
+          app,
+          {
+            db,
+            writer: () => db,
+            config,
+            registry,
+            tokens: config.api.tokens,
+            openRead: isLoopback(config.api.listen.host),
+            wake: () => send({type: 'wake'}),
+            log: (message, fields) => logger.info(message, fields),
+          },
+          '/ui',
+        )
+        app.addHook('onClose', async () => web.close())
+      }
       api = await listen(app, config.api.listen, 'the API', 'api.listen')
     }
     if (config.webhooks.listen) {

@@ -30,6 +30,11 @@ export function listBreakerTransitions(db: Db, plugin: string, command: string, 
   )
 }
 
+/** Every breaker's latest transitions, newest first (the web's breakers page). */
+export function recentBreakerTransitions(db: Db, limit: number): BreakerTransition[] {
+  return db.all(db.k.selectFrom('circuit_breaker_transitions').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit))
+}
+
 export interface BreakerChange {
   plugin: string
   command: string

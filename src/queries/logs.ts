@@ -134,6 +134,8 @@ export interface LogSearch {
   limit: number
   /** Only rows after this (completed_at, id) position, oldest first: the follow cursor. */
   after?: {completedAt: string; id: string}
+  /** Only rows before this (completed_at, id) position, newest first: the next page of a listing. */
+  before?: {completedAt: string; id: string}
 }
 
 function escapeLike(text: string): string {
@@ -168,6 +170,10 @@ export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncat
         .limit(s.limit + 1),
     )
     return {rows: rows.slice(0, s.limit), truncated: rows.length > s.limit}
+  }
+  if (s.before) {
+    const {completedAt, id} = s.before
+    q = q.where((eb) => eb.or([eb('completed_at', '<', completedAt), eb.and([eb('completed_at', '=', completedAt), eb('id', '<', id)])]))
   }
   const rows = db.all(
     q

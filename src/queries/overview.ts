@@ -124,3 +124,17 @@ function engineStatus(db: Db, now: Date, leaseMs: number): Overview['engine'] {
     silent,
   }
 }
+
+/**
+ * A mark that changes when anything the Overwatch shows changes: the newest job transition, breaker
+ * transition and schedule decision, and the engines registered running. Each from a primary key or a small
+ * table: cheap enough to read every second for every open page at once.
+ */
+export function changeMark(db: Db): string {
+  const r = db.query(
+    `SELECT (SELECT MAX(id) FROM job_transitions) AS t, (SELECT MAX(id) FROM circuit_breaker_transitions) AS b,
+            (SELECT MAX(id) FROM schedule_decisions) AS d, (SELECT MAX(updated_at) FROM schedule_entries) AS s,
+            (SELECT COUNT(*) FROM engines WHERE stopped_at IS NULL) AS e`,
+  )[0]
+  return JSON.stringify(r ?? {})
+}
