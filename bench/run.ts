@@ -52,7 +52,7 @@ async function main() {
     for (const cmd of c.commands) line(`ductile ${cmd.name}`, `${cmd.ms.toFixed(0)} ms ×${cmd.ratio.toFixed(2)}`, '<= 2.3 × baseline', cmd.ratio <= 2.3)
   }
 
-  for (const name of ['reference', 'wake', 'prune', 'engine', 'watch', 'concurrency', 'http', 'postgres']) {
+  for (const name of ['reference', 'wake', 'prune', 'engine', 'watch', 'web', 'concurrency', 'http', 'postgres']) {
     if (!want(name)) continue
     const file = join(root, 'bench', `${name}.ts`)
     if (!existsSync(file)) continue

@@ -136,6 +136,8 @@ export interface LogSearch {
   after?: {completedAt: string; id: string}
   /** Only rows before this (completed_at, id) position, newest first: the next page of a listing. */
   before?: {completedAt: string; id: string}
+  /** With `query`: look at this many rows at most (see searchJobLogs). */
+  scanLimit?: number
 }
 
 function escapeLike(text: string): string {
@@ -144,9 +146,13 @@ function escapeLike(text: string): string {
 
 /**
  * Search job_log, newest first. Returns one row more than the limit is not needed by callers: `truncated`
- * says whether more rows match (a full count would scan the table).
+ * says whether more rows match (a full count would scan the table). Pages by keyset (`before`): a page
+ * deep in a million rows starts at its position in the completed_at index, not after the rows before it.
+ * Free text with `scanLimit` looks at that many rows at most (the newest that pass the other filters): a
+ * rare word does not read the whole table for one page; `next` says where the look stopped, and the next
+ * page goes on from there.
  */
-export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncated: boolean} {
+export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncated: boolean; next?: {completedAt: string; id: string}} {
   let q = db.k.selectFrom('job_log').selectAll()
   if (s.plugin) q = q.where('plugin', '=', s.plugin)
   if (s.command) q = q.where('command', '=', s.command)
@@ -156,12 +162,15 @@ export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncat
   if (s.jobId) q = q.where('job_id', '=', s.jobId)
   if (s.from) q = q.where('completed_at', '>=', s.from)
   if (s.to) q = q.where('completed_at', '<=', s.to)
-  if (s.query) {
-    const pattern = `%${escapeLike(s.query.toLowerCase())}%`
-    q = q.where((eb) => eb.or((['last_error', 'stderr', 'result'] as const).map((col) => sql<boolean>`lower(${sql.ref(col)}) LIKE ${pattern} ESCAPE '\\'`)))
-  }
+  const pattern = s.query ? `%${escapeLike(s.query.toLowerCase())}%` : null
+  const text = (p: string) =>
+    sql<boolean>`(${sql.join(
+      (['last_error', 'stderr', 'result'] as const).map((col) => sql`lower(${sql.ref(col)}) LIKE ${p} ESCAPE '\\'`),
+      sql` OR `,
+    )})`
   if (s.after) {
     const {completedAt, id} = s.after
+    if (pattern) q = q.where(text(pattern))
     q = q.where((eb) => eb.or([eb('completed_at', '>', completedAt), eb.and([eb('completed_at', '=', completedAt), eb('id', '>', id)])]))
     const rows = db.all(
       q
@@ -173,8 +182,34 @@ export function searchJobLogs(db: Db, s: LogSearch): {rows: JobLogRow[]; truncat
   }
   if (s.before) {
     const {completedAt, id} = s.before
-    q = q.where((eb) => eb.or([eb('completed_at', '<', completedAt), eb.and([eb('completed_at', '=', completedAt), eb('id', '<', id)])]))
+    // The bound alone is what the index can seek to; the OR only breaks ties within one completed_at.
+    q = q.where('completed_at', '<=', completedAt).where((eb) => eb.or([eb('completed_at', '<', completedAt), eb('id', '<', id)]))
   }
+  if (pattern && s.scanLimit) {
+    const window = q.orderBy('completed_at', 'desc').orderBy('id', 'desc').limit(s.scanLimit)
+    const rows = db.all(
+      db.k
+        .selectFrom(window.as('w'))
+        .selectAll()
+        .where(text(pattern))
+        .orderBy('completed_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(s.limit + 1),
+    )
+    if (rows.length > s.limit) return {rows: rows.slice(0, s.limit), truncated: true}
+    // Fewer than a page in the window: where the window ended, if the table goes on past it.
+    const edge = db.get(
+      q
+        .clearSelect()
+        .select(['completed_at', 'id'])
+        .orderBy('completed_at', 'desc')
+        .orderBy('id', 'desc')
+        .offset(s.scanLimit - 1)
+        .limit(1),
+    )
+    return {rows, truncated: edge !== undefined, next: edge ? {completedAt: edge.completed_at, id: edge.id} : undefined}
+  }
+  if (pattern) q = q.where(text(pattern))
   const rows = db.all(
     q
       .orderBy('completed_at', 'desc')

@@ -99,7 +99,14 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
       f.addContentTypeParser('application/x-www-form-urlencoded', {parseAs: 'string', bodyLimit: 256 * 1024}, (_req, body, done) => {
         done(null, Object.fromEntries(new URLSearchParams(String(body))))
       })
-      f.addHook('onSend', async (_req, reply, payload) => {
+      // Server-Timing: how long the page took here (the bench reads it; so can a browser's developer tools).
+      const started = new WeakMap<object, number>()
+      f.addHook('onRequest', async (req) => {
+        started.set(req, performance.now())
+      })
+      f.addHook('onSend', async (req, reply, payload) => {
+        const t = started.get(req)
+        if (t !== undefined) reply.header('server-timing', `app;dur=${(performance.now() - t).toFixed(1)}`)
         reply.headers(SECURITY_HEADERS)
         return payload
       })

@@ -22,6 +22,8 @@ import type {JobsData, JobsFilter, OverviewData, PluginData, PluginRow} from './
 
 const BAD = new Set(['failed', 'timed_out', 'dead'])
 const PAGE = 50
+/** Free text looks at this many attempts per page at most (the newest that pass the other filters). */
+export const TEXT_SCAN = 20_000
 
 /** Buckets of completions: `n` labels of `prefix` characters ending now, succeeded (and skipped) against failures. */
 function buckets(db: Db, now: Date, n: number, stepMs: number, prefix: 13 | 16) {
@@ -110,13 +112,17 @@ export class PageData {
               query: f.q || undefined,
               limit: PAGE,
               before: before ?? undefined,
+              scanLimit: TEXT_SCAN,
             })
       const last = search.rows[search.rows.length - 1]
+      const edge = 'next' in search ? search.next : undefined
       return {
         filter: f,
         queue: before ? [] : queue,
         logs: search.rows.map((l) => ({...l, duration_ms: span(l.started_at, l.completed_at)})),
-        older: search.truncated && last ? encodeCursor(last.completed_at, last.id) : null,
+        older: edge ? encodeCursor(edge.completedAt, edge.id) : search.truncated && last ? encodeCursor(last.completed_at, last.id) : null,
+        searchedTo: edge ? edge.completedAt : null,
+        scanned: TEXT_SCAN,
         statuses: JOB_STATUSES,
         plugins: this.pluginNames(),
       }

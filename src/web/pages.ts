@@ -209,6 +209,10 @@ export interface JobsData {
   logs: Completion[]
   /** The cursor of the next (older) page, when there is one. */
   older: string | null
+  /** Free text stopped looking at this completed_at (a page of fewer matches than it holds): older rows remain. */
+  searchedTo: string | null
+  /** How many attempts a text search looks at per page. */
+  scanned: number
   statuses: readonly string[]
   plugins: string[]
 }
@@ -243,6 +247,7 @@ ${
     : ''
 }
 <section><h2>Attempts</h2>${logTable(c, d.logs)}
+${d.searchedTo ? html`<p class="muted">The text search looked at the newest ${d.scanned.toLocaleString('en')} attempts from here, back to ${when(d.searchedTo)}; older ones remain.</p>` : ''}
 ${d.older ? html`<p><a class="btn" href="${c.base}/jobs${query({...f, before: d.older})}" rel="next">Older →</a></p>` : ''}</section>`
 }
 
