@@ -2,7 +2,7 @@ import {statfsSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {liveLockHolder, readLock} from '../lib/lock.js'
-import {activeSchedules, breakersNotClosed, countFinishedBefore, lastClaimAt, oldestDueJob, runningSince} from '../queries/health.js'
+import {activeSchedules, breakersNotClosed, lateSchedules, countFinishedBefore, lastClaimAt, oldestDueJob, runningSince} from '../queries/health.js'
 import {type Db, type SqliteDb, asSqlite} from '../schema/db.js'
 import {checkSchema} from '../schema/migrations.js'
 import {JOURNAL_SIZE_LIMIT, fileStats, quickCheck} from '../schema/sqlite.js'
@@ -10,7 +10,8 @@ import {pgReplicas, pgTableHealth} from '../schema/pg-admin.js'
 import {listLiveEngines} from '../queries/engines.js'
 import {formatTs, parseTs} from '../schema/time.js'
 import {errorMessage} from '../errors.js'
-import {DEFAULT_ENGINE_LEASE_MS} from '../config/defaults.js'
+import {DEFAULT_ENGINE_LEASE_MS, DEFAULT_TIMEOUTS_MS} from '../config/defaults.js'
+import {KILL_GRACE_MS} from '../engine/runner.js'
 import {isLoopback} from '../config/ingress.js'
 import type {Config} from '../config/types.js'
 
@@ -46,6 +47,8 @@ export interface DoctorOptions {
   minFreeBytes?: number
   /** Due queued work older than this with no claim as recent fails: the engine is not claiming (default 60 s). */
   claimAfterMs?: number
+  /** service.tick_interval: a due schedule may wait this long for the scheduler's next look. */
+  tickMs?: number
   /** PostgreSQL: an engine whose heartbeat is older than this is dead (service.engine_lease). */
   engineLeaseMs?: number
   /** PostgreSQL: a standby further behind than this (seconds) is a warning (default 60). */
@@ -170,11 +173,7 @@ export function runChecks(db: Db, o: DoctorOptions): Check[] {
   checks.push(
     safe('schedules', () => {
       const rows = activeSchedules(db)
-      const late = rows.filter((r) => {
-        const next = parseTs(r.next_run_at)?.getTime()
-        const allowance = r.interval_ms ?? 3_600_000
-        return next !== undefined && now.getTime() - next > allowance
-      })
+      const late = lateSchedules(rows, now, o.tickMs)
       return late.length === 0
         ? ok('schedules', 0, `${rows.length} active schedule(s), none overdue by more than its interval`)
         : fail(
@@ -350,4 +349,10 @@ function postgresChecks(db: Db, o: DoctorOptions, now: Date): Check[] {
     }),
   )
   return out
+}
+
+/** Running longer than the longest plugin timeout (+ kill grace) is stuck; the protocol defaults without a config. */
+export function longestTimeout(cfg: Config | null): number {
+  const configured = cfg ? Object.values(cfg.plugins).flatMap((p) => Object.values(p.timeouts_ms)) : []
+  return Math.max(...(configured.length ? configured : Object.values(DEFAULT_TIMEOUTS_MS))) + KILL_GRACE_MS
 }

@@ -3,11 +3,8 @@ import chalk from 'chalk'
 
 import {BaseCommand} from '../cli/base.js'
 import {durationFlag} from '../cli/flags.js'
-import {DEFAULT_TIMEOUTS_MS} from '../config/defaults.js'
-import type {Config} from '../config/types.js'
-import {KILL_GRACE_MS} from '../engine/runner.js'
 import {describeError} from '../cli/base.js'
-import {type Check, diskSpaceCheck, listenCheck, runChecks} from '../cli/doctor.js'
+import {type Check, diskSpaceCheck, listenCheck, longestTimeout, runChecks} from '../cli/doctor.js'
 import {openStore} from '../schema/open.js'
 import {displayTarget, isPgUrl} from '../schema/pg-url.js'
 
@@ -61,6 +58,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
           engineOptional: this.flags['engine-optional'],
           integrity: this.flags.integrity,
           engineLeaseMs: cfg?.service.engine_lease_ms,
+          tickMs: cfg?.service.tick_interval_ms,
         })
         const listen = cfg ? listenCheck(cfg) : null
         if (listen) checks.push(listen)
@@ -89,10 +87,4 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     }
     return result
   }
-}
-
-/** Running longer than the longest plugin timeout (+ kill grace) is stuck; the protocol defaults without a config. */
-function longestTimeout(cfg: Config | null): number {
-  const configured = cfg ? Object.values(cfg.plugins).flatMap((p) => Object.values(p.timeouts_ms)) : []
-  return Math.max(...(configured.length ? configured : Object.values(DEFAULT_TIMEOUTS_MS))) + KILL_GRACE_MS
 }

@@ -1,6 +1,7 @@
 import {sql} from 'kysely'
 
 import type {Db} from '../schema/db.js'
+import {parseTs} from '../schema/time.js'
 import {TERMINAL_STATUSES} from '../schema/definition.js'
 
 /** The reads `ductile doctor` judges (its checks and thresholds are in src/cli/doctor.ts). */
@@ -50,6 +51,17 @@ export function activeSchedules(db: Db) {
       .where('status', '=', sql.lit('active'))
       .where('next_run_at', 'is not', null),
   )
+}
+
+/**
+ * Active schedules that are overdue: their next run is further past than one interval (an hour without one)
+ * plus one scheduler tick, since between ticks every due schedule waits up to a tick.
+ */
+export function lateSchedules<T extends {next_run_at: string | null; interval_ms: number | null}>(rows: T[], now: Date, tickMs = 0): T[] {
+  return rows.filter((r) => {
+    const next = parseTs(r.next_run_at)?.getTime()
+    return next !== undefined && now.getTime() - next > (r.interval_ms ?? 3_600_000) + tickMs
+  })
 }
 
 /** Finished job_queue rows completed before `cutoff` (prune should have removed them). */

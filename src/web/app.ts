@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs'
 
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
+import {longestTimeout} from '../cli/doctor.js'
 import {applyScheduleChange} from '../cli/schedules.js'
 import type {ApiToken, Config, Scope} from '../config/types.js'
 import {schedulesOf} from '../config/schedules.js'
@@ -58,12 +59,7 @@ type Req = FastifyRequest<{Params: Record<string, string>; Querystring: Record<s
 
 export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'): {close: () => void} {
   const sessions = new Sessions(d.tokens)
-  const data = new PageData(
-    d.db,
-    d.registry,
-    d.config?.service.engine_lease_ms,
-    d.config ? Math.max(...Object.values(d.config.plugins).flatMap((p) => Object.values(p.timeouts_ms)), 60_000) : undefined,
-  )
+  const data = new PageData(d.db, d.registry, d.config?.service.engine_lease_ms, longestTimeout(d.config), d.config?.service.tick_interval_ms)
   const flashes = new Map<string, {kind: 'ok' | 'error'; text: string}>()
   const assets = new Map<string, Buffer>()
   const readOnly = d.writer === null

@@ -6,7 +6,8 @@ import {listLiveEngines} from '../queries/engines.js'
 import {getPluginState, listFacts} from '../queries/facts.js'
 import {countJobsByPluginAndStatus, findJob, findJobTree, inspectJob, listJobs} from '../queries/jobs.js'
 import {searchJobLogs} from '../queries/logs.js'
-import {completionBuckets, overdueSchedules, recentRuns} from '../queries/metrics.js'
+import {completionBuckets, recentRuns} from '../queries/metrics.js'
+import {activeSchedules, lateSchedules} from '../queries/health.js'
 import {readOverview} from '../queries/overview.js'
 import {listSchedules} from '../queries/schedules.js'
 import type {Db} from '../schema/db.js'
@@ -52,7 +53,13 @@ export class PageData {
     private readonly registry: PluginRegistry | null,
     private readonly leaseMs: number = DEFAULT_ENGINE_LEASE_MS,
     private readonly stuckAfterMs: number = 10 * 60_000,
+    private readonly tickMs: number = 0,
   ) {}
+
+  /** Schedules overdue as doctor judges them (plugin and id, NUL-joined). */
+  private overdue(now: Date): Set<string> {
+    return new Set(lateSchedules(activeSchedules(this.db), now, this.tickMs).map((s) => `${s.plugin}\u0000${s.schedule_id}`))
+  }
 
   overview(now = new Date()): OverviewData {
     const db = this.db
@@ -62,7 +69,7 @@ export class PageData {
       return {
         hour: buckets(db, now, 60, 60_000, 16),
         day: buckets(db, now, 24, 3_600_000, 13),
-        overdue: new Set(overdueSchedules(db, formatTs(now)).map((s) => `${s.plugin}\u0000${s.schedule_id}`)),
+        overdue: this.overdue(now),
         engines: listLiveEngines(db)
           .reverse()
           .map((e) => ({
@@ -82,7 +89,7 @@ export class PageData {
   private doctorVerdict(now: Date): OverviewData['doctor'] {
     const t = now.getTime()
     if (!this.doctor || t - this.doctor.at > DOCTOR_TTL_MS) {
-      const checks = runChecks(this.db, {now, stuckAfterMs: this.stuckAfterMs, engineOptional: true, engineLeaseMs: this.leaseMs})
+      const checks = runChecks(this.db, {now, stuckAfterMs: this.stuckAfterMs, engineOptional: true, engineLeaseMs: this.leaseMs, tickMs: this.tickMs})
       const verdict = checks.some((c) => c.status === 'fail') ? 'fail' : checks.some((c) => c.status === 'warn') ? 'warn' : 'ok'
       this.doctor = {at: t, verdict, checks}
     }
@@ -208,7 +215,7 @@ export class PageData {
     const db = this.db
     return db.read(() => ({
       rows: listSchedules(db, {all: true}),
-      overdue: new Set(overdueSchedules(db, formatTs(now)).map((s) => `${s.plugin}\u0000${s.schedule_id}`)),
+      overdue: this.overdue(now),
     }))
   }
 }

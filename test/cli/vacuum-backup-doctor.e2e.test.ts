@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {closeSync, existsSync, openSync, statSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, openSync, statSync, writeFileSync, writeSync} from 'node:fs'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
@@ -290,6 +290,21 @@ describe('ductile doctor', () => {
     assert.equal(r.check('schedules').status, 'fail')
     assert.equal(r.check('schedules').figure, 1)
     assert.match(r.check('schedules').detail, /late\/default/)
+  })
+
+  it('allows a due schedule one scheduler tick (service.tick_interval) beyond its interval', async () => {
+    const {db, path, lock} = healthy()
+    // Every 5 s with a 5 s tick: 7 s past its next run is an ordinary wait for the next tick, 12 s is not.
+    insertSchedule(db, {plugin: 'waiting', next_run_at: ago(7000), interval_ms: 5000})
+    insertSchedule(db, {plugin: 'stalled', next_run_at: ago(12_000), interval_ms: 5000})
+    db.close()
+    const dir = tempDir('ductile-doctor-')
+    writeFileSync(join(dir, 'config.yaml'), 'service:\n  tick_interval: 5s\nplugin_roots: []\n')
+    const r = await doctor(path, '--config', dir)
+    lock.release()
+    assert.equal(r.check('schedules').figure, 1)
+    assert.match(r.check('schedules').detail, /stalled\/default/)
+    assert.doesNotMatch(r.check('schedules').detail, /waiting/)
   })
 
   it('fails when no engine holds the lock, or the lock is stale; --engine-optional makes a missing engine a warning', async () => {

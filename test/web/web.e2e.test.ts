@@ -80,7 +80,8 @@ function seed(env: TestEnv): Fixture {
   insertLog(db, {job_id: parent.id, plugin: 'echo-sh', status: 'succeeded', completed_at: ago(28 * MIN), started_at: ago(29 * MIN)})
   for (let i = 0; i < 5; i++) insertLog(db, {plugin: 'echo-sh', status: 'succeeded', completed_at: ago((2 + i) * HOUR), started_at: ago((2 + i) * HOUR + 1500)})
   const queued = insertJob(db, {plugin: 'echo-sh', status: 'queued', created_at: ago(MIN)})
-  insertSchedule(db, {plugin: 'echo-sh', schedule_id: 'hourly', status: 'active', next_run_at: ago(10 * MIN)})
+  // Overdue: past its next run by more than its interval and one tick (the test config's tick_interval is 1h).
+  insertSchedule(db, {plugin: 'echo-sh', schedule_id: 'hourly', status: 'active', next_run_at: ago(3 * HOUR), interval_ms: 15 * MIN})
   insertBreaker(db, {plugin: 'behave', command: 'poll', state: 'open', last_job_id: failed.id})
   insertBreakerTransition(db, {plugin: 'behave', command: 'poll', from_state: 'closed', to_state: 'open', job_id: failed.id})
   insertFact(db, {plugin_name: 'echo-sh', seq: 1, fact_type: 'echo.snapshot', fact_json: '{"n":1}'})
