@@ -6,9 +6,7 @@ import {locateConfig} from '../config/locate.js'
 import {usageError} from '../errors.js'
 import {wakeEngine} from '../lib/lock.js'
 import {loadRuntime} from '../plugins/runtime.js'
-import {assertSchemaCurrent} from '../schema/migrations.js'
-import {openStore} from '../schema/open.js'
-import {displayTarget} from '../schema/pg-url.js'
+import type {Db} from '../schema/db.js'
 import {startWeb} from '../web/server.js'
 
 export interface WebResult {
@@ -41,11 +39,13 @@ export default class Web extends BaseCommand<typeof Web> {
     const runtime = locateConfig(this.flags.config) ? loadRuntime(this.flags.config) : null
     const db = this.openRead()
     const path = this.dbPath()
+    let writer: Db | undefined
     const web = await startWeb({
       listen,
       deps: {
         db,
-        writer: readOnly ? null : () => this.guard({path: displayTarget(path)}, () => openStore(path, {mode: 'write', check: assertSchemaCurrent})),
+        // Opened at the first action (and closed when the command ends): reading never takes a write handle.
+        writer: readOnly ? null : () => (writer ??= this.openWrite()),
         config: runtime?.config ?? null,
         registry: runtime?.registry ?? null,
         tokens: runtime?.config.api.tokens ?? [],

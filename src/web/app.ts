@@ -15,6 +15,7 @@ import type {Db} from '../schema/db.js'
 import {formatTs} from '../schema/time.js'
 import {DuctileError, errorMessage} from '../errors.js'
 import {ownFile} from '../assets.js'
+import {RateLimiter} from '../lib/auth.js'
 import {PageData} from './data.js'
 import type {Safe} from './html.js'
 import * as pages from './pages.js'
@@ -31,7 +32,7 @@ import {COOKIE, type Session, Sessions, cookieValue, csrfOk, may, sameOrigin} fr
 export interface WebDeps {
   /** Reads: a read-only handle for `ductile web`, the listeners' connection under the engine. */
   db: Db
-  /** The handle actions write through (opened on first use); null in read-only mode. */
+  /** The handle actions write through (its owner opens it on first use and closes it); null in read-only mode. */
   writer: (() => Db) | null
   config: Config | null
   registry: PluginRegistry | null
@@ -63,12 +64,12 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
   const flashes = new Map<string, {kind: 'ok' | 'error'; text: string}>()
   const assets = new Map<string, Buffer>()
   const readOnly = d.writer === null
-  let writeDb: Db | null = null
-  const writer = () => {
+  const writer = (): Db => {
     if (!d.writer) throw new DuctileError('usage', 'the web Overwatch is read-only')
-    writeDb ??= d.writer()
-    return writeDb
+    return d.writer()
   }
+  // Sign-in attempts per address: tokens are long and random, but a guesser is slowed all the same.
+  const signIns = new RateLimiter({requests: 10, perMs: 60_000})
 
   // One look at the database per interval for every open page together; a change is sent to each stream.
   const streams = new Set<FastifyReply>()
@@ -229,6 +230,11 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
       f.post('/login', async (req: Req, reply) => {
         if (!sameOrigin(req.headers.origin, req.headers.host))
           return page(req, reply.code(403), 'Sign in', '', pages.errorPage(403, 'a sign-in from another site'))
+        const wait = signIns.take(req.ip)
+        if (wait > 0) {
+          reply.header('retry-after', String(Math.ceil(wait / 1000)))
+          return page(req, reply.code(429), 'Sign in', '', (c) => pages.loginPage(c, 'Too many sign-ins from this address: wait a minute.'))
+        }
         const s = sessions.signIn(String(req.body?.token ?? ''))
         if (!s) {
           d.log?.('web: sign-in refused', {remote: req.ip})
@@ -253,8 +259,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
         if (!sameOrigin(req.headers.origin, req.headers.host) || !csrfOk(s, req.body?._csrf))
           return page(req, reply.code(403), 'Not allowed', '', pages.errorPage(403, 'the form is stale or from another site: reload the page and try again'))
         if (!may(s, scope)) return page(req, reply.code(403), 'Not allowed', '', pages.errorPage(403, `your token (${s.name}) lacks the scope ${scope}`))
-        const back = String(req.headers.referer ?? '')
-        let to = back.startsWith(`http://${req.headers.host}${prefix}/`) ? new URL(back).pathname + new URL(back).search : `${prefix}/`
+        let to = backTo(req.headers.referer, req.headers.host, prefix)
         try {
           const r = run(req, s)
           flashes.set(s.id, {kind: 'ok', text: r.text})
@@ -338,9 +343,19 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
       clearInterval(timer)
       for (const s of streams) s.raw.end()
       streams.clear()
-      writeDb?.close()
     },
   }
+}
+
+/** Where an action returns: the page its form was on (this host, under the prefix), else the overview. */
+function backTo(referer: string | undefined, host: string | undefined, prefix: string): string {
+  try {
+    const u = new URL(referer ?? '')
+    if (u.host === host && (u.pathname === prefix || u.pathname.startsWith(`${prefix}/`))) return u.pathname + u.search
+  } catch {
+    // no referer, or not a URL
+  }
+  return `${prefix}/`
 }
 
 /** The enqueue form's payload: a JSON object, or a clear error naming what is wrong. */

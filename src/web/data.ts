@@ -100,6 +100,12 @@ export class PageData {
     const db = this.db
     const status = f.status && (JOB_STATUSES as readonly string[]).includes(f.status) ? (f.status as JobStatus) : undefined
     const before = decodeCursor(f.before)
+    const from = f.from ? userTime(f.from) : null
+    const to = f.to ? userTime(f.to, true) : null
+    const problems = [
+      ...(f.from && !from ? [`from: ${f.from} is not a time (2026-12-01, 2026-12-01 14:30)`] : []),
+      ...(f.to && !to ? [`to: ${f.to} is not a time (2026-12-01, 2026-12-01 14:30)`] : []),
+    ]
     return db.read(() => {
       const queue: Job[] =
         !status || status === 'queued' || status === 'running'
@@ -114,8 +120,8 @@ export class PageData {
               status,
               plugin: f.plugin || undefined,
               command: f.command || undefined,
-              from: f.from ? (userTime(f.from) ?? undefined) : undefined,
-              to: f.to ? (userTime(f.to, true) ?? undefined) : undefined,
+              from: from ?? undefined,
+              to: to ?? undefined,
               query: f.q || undefined,
               limit: PAGE,
               before: before ?? undefined,
@@ -130,6 +136,7 @@ export class PageData {
         older: edge ? encodeCursor(edge.completedAt, edge.id) : search.truncated && last ? encodeCursor(last.completed_at, last.id) : null,
         searchedTo: edge ? edge.completedAt : null,
         scanned: TEXT_SCAN,
+        problems,
         statuses: JOB_STATUSES,
         plugins: this.pluginNames(),
       }

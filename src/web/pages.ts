@@ -213,6 +213,8 @@ export interface JobsData {
   searchedTo: string | null
   /** How many attempts a text search looks at per page. */
   scanned: number
+  /** Filters that could not be read (ignored), each with what would do. */
+  problems: string[]
   statuses: readonly string[]
   plugins: string[]
 }
@@ -231,6 +233,7 @@ export function jobsPage(c: Ctx, d: JobsData): Safe {
 <label>text <input name="q" value="${f.q ?? ''}" placeholder="in errors, stderr, results"></label>
 <button type="submit" class="btn">Filter</button> <a href="${c.base}/jobs">clear</a>
 </form>
+${d.problems.map((p) => html`<p class="flash error" role="alert">${p}; ignored</p>`)}
 ${
   d.queue.length
     ? html`<section><h2>In the queue (${d.queue.length})</h2>${table(

@@ -5,6 +5,7 @@ import {after, before, describe, it} from 'node:test'
 import type {Browser, Page} from 'playwright-core'
 
 import {loadRuntime} from '../../src/plugins/runtime.js'
+import type {Db} from '../../src/schema/db.js'
 import {assertSchemaCurrent} from '../../src/schema/migrations.js'
 import {openStore} from '../../src/schema/open.js'
 import {startWeb} from '../../src/web/server.js'
@@ -94,11 +95,12 @@ async function serve(env: TestEnv, o: {readOnly?: boolean; host?: string} = {}) 
   Object.assign(process.env, TOKEN_VARS)
   const {config, registry} = loadRuntime(env.configPath)
   const db = openStore(env.dbPath, {mode: 'read', check: assertSchemaCurrent})
+  let writer: Db | undefined
   const web = await startWeb({
     listen: {host: o.host ?? '127.0.0.1', port: 0, text: 'test'},
     deps: {
       db,
-      writer: o.readOnly ? null : () => openStore(env.dbPath, {mode: 'write', check: assertSchemaCurrent}),
+      writer: o.readOnly ? null : () => (writer ??= openStore(env.dbPath, {mode: 'write', check: assertSchemaCurrent})),
       config,
       registry,
       tokens: config.api.tokens,
@@ -112,6 +114,7 @@ async function serve(env: TestEnv, o: {readOnly?: boolean; host?: string} = {}) 
     close: async () => {
       await web.close()
       db.close()
+      writer?.close()
     },
   }
 }
@@ -172,6 +175,8 @@ describe('web Overwatch: pages', () => {
       await screenshot(page, 'jobs')
       await page.goto(`${server.url}/jobs?status=failed&plugin=behave`)
       assert.equal(await page.locator('main table tbody tr').count(), 1)
+      await page.goto(`${server.url}/jobs?from=yesterday`)
+      assert.match(await text(page), /from: yesterday is not a time/)
       await page.goto(`${server.url}/jobs?q=${encodeURIComponent('boom')}`)
       assert.equal(await page.locator('section', {hasText: 'Attempts'}).locator('tbody tr').count(), 1, 'free text over stderr')
 
@@ -441,6 +446,23 @@ describe('web Overwatch: read-only, and beyond loopback', () => {
       const after = await fetch(`${server.url}/jobs`, {headers: {cookie: cookie.split(';')[0] ?? ''}})
       assert.equal(after.status, 200)
       assert.match(after.headers.get('content-security-policy') ?? '', /script-src 'self'/)
+      // Sign-ins are limited per address: ten a minute, then 429 with Retry-After.
+      const tries: number[] = []
+      for (let i = 0; i < 11; i++)
+        tries.push(
+          (
+            await fetch(`${server.url}/login`, {
+              method: 'POST',
+              headers: {'content-type': 'application/x-www-form-urlencoded'},
+              body: 'token=wrong-wrong-wrong-wrong',
+            })
+          ).status,
+        )
+      assert.equal(tries.at(-1), 429)
+      assert.ok(
+        tries.slice(0, 9).every((t) => t === 401),
+        `wrong tokens are 401 first (${tries})`,
+      )
     } finally {
       await server.close()
     }
