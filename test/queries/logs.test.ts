@@ -47,7 +47,7 @@ describe('searchJobLogs pages', () => {
     assert.deepEqual(first.rows, [], 'not among the newest ten')
     assert.equal(first.truncated, true)
     assert.ok(first.next, 'where the look stopped')
-    let before = first.next
+    let before: {completedAt: string; id: string} | undefined = first.next
     let found: string[] = []
     for (let i = 0; i < 3 && before && found.length === 0; i++) {
       const page = searchJobLogs(db, {limit: 5, query: 'certificate', scanLimit: 10, before})

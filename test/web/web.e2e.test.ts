@@ -135,13 +135,13 @@ async function signIn(page: Page, url: string, token: string) {
   await page.waitForURL(`${url}/`)
 }
 
-const text = (page: Page) => page.locator('main').textContent()
+const text = async (page: Page) => (await page.locator('main').textContent()) ?? ''
 
 /** The flash an action leaves, which must say it went as asked. */
 async function flashed(page: Page, expected: RegExp) {
   // The redirect's page carries it (a click's navigation may still be under way when this starts).
   await page.waitForSelector('.flash').catch(async () => assert.fail(`no flash after the action; the page says: ${await text(page)}`))
-  const said = await page.locator('.flash').textContent()
+  const said = (await page.locator('.flash').textContent()) ?? ''
   assert.match(said, expected)
   assert.equal(await page.locator('.flash.ok').count(), 1, said)
 }
@@ -318,7 +318,7 @@ describe('web Overwatch: actions', () => {
       await page.goto(`${server.url}/plugins/echo-sh`)
       await page.fill('textarea[name=payload]', '{"city": ')
       assert.equal(await page.getByRole('button', {name: 'Enqueue'}).isDisabled(), true)
-      assert.match(await page.locator('.json-error').textContent(), /not JSON/)
+      assert.match((await page.locator('.json-error').textContent()) ?? '', /not JSON/)
       await page.fill('textarea[name=payload]', '{"city": "Oslo"}')
       await page.getByRole('button', {name: 'Enqueue'}).click()
       await flashed(page, /Enqueued job/)
@@ -412,7 +412,7 @@ describe('web Overwatch: read-only, and beyond loopback', () => {
     try {
       const {page, close} = await openPage(browser)
       await page.goto(`${server.url}/jobs/${f.failed}`)
-      assert.match(await page.locator('header').textContent(), /read-only/)
+      assert.match((await page.locator('header').textContent()) ?? '', /read-only/)
       assert.equal(await page.locator('main form[method=post]').count(), 0)
       await close()
       const r = await fetch(`${server.url}/jobs/${f.failed}/retry`, {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}, body: ''})
