@@ -8,10 +8,10 @@ export const DAY = 86_400_000
 /** What a plugin may run per command when the config does not say. */
 export const DEFAULT_TIMEOUTS_MS: Record<string, number> = {poll: 60_000, handle: 120_000, health: 10_000, init: 30_000}
 
-/** Attempts per job and the backoff base of its retries. */
 /** service.engine_lease: an engine whose heartbeat is older is dead (a shared database). */
 export const DEFAULT_ENGINE_LEASE_MS = 30_000
 
+/** Attempts per job and the backoff base of its retries. */
 export const DEFAULT_RETRY = {max_attempts: 4, backoff_base_ms: 30_000} as const
 
 /**

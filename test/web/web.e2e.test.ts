@@ -243,7 +243,7 @@ describe('web Overwatch: pages', () => {
     }
   })
 
-  it('works at 360 px wide and in the dark theme, and from the keyboard', async () => {
+  it('works at 360 px wide and on a wide screen, in the dark and the light theme, and from the keyboard', async () => {
     const {page, errors, close} = await openPage(browser, {viewport: {width: 360, height: 740}, colorScheme: 'dark'})
     try {
       for (const path of ['/', '/jobs', `/jobs/${f.failed}`, '/plugins', '/plugins/echo-sh', '/breakers', '/schedules']) {
@@ -268,9 +268,14 @@ describe('web Overwatch: pages', () => {
     } finally {
       await close()
     }
-    const light = await openPage(browser, {colorScheme: 'light'})
+    const light = await openPage(browser, {colorScheme: 'light', viewport: {width: 2560, height: 1200}})
     try {
       await light.page.goto(`${server.url}/`)
+      // A wide screen: the content keeps a readable width, centred, and nothing overflows.
+      const main = await light.page.evaluate(() => document.getElementById('main')?.getBoundingClientRect().width ?? 0)
+      assert.ok(main <= 1400 && main > 1000, `main is ${main} px wide on a 2560 px screen`)
+      assert.ok((await light.page.evaluate(() => document.documentElement.scrollWidth)) <= 2560)
+      await screenshot(light.page, 'overview-wide-light')
       const bg = await light.page.evaluate(() => getComputedStyle(document.body).backgroundColor)
       const [r = 0, g = 0, b = 0] = (bg.match(/\d+/g) ?? []).map(Number)
       assert.ok(r + g + b > 600, `a light background in the light theme (${bg})`)
