@@ -240,7 +240,9 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
           d.log?.('web: sign-in refused', {remote: req.ip})
           return page(req, reply.code(401), 'Sign in', '', (c) => pages.loginPage(c, 'That token is not one of api.auth.tokens.'))
         }
-        reply.header('set-cookie', `${COOKIE}=${s.id}; Path=${prefix || '/'}; HttpOnly; SameSite=Strict`)
+        // Behind a TLS-terminating proxy (which says so), the cookie is never sent over plain HTTP.
+        const secure = req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : ''
+        reply.header('set-cookie', `${COOKIE}=${s.id}; Path=${prefix || '/'}; HttpOnly; SameSite=Strict${secure}`)
         return reply.redirect(`${prefix}/`, 303)
       })
       f.post('/logout', async (req: Req, reply) => {

@@ -34,7 +34,7 @@ function axis(max: number, labels: string[], every: number): string {
   ]
   const step = (W - PAD.l - PAD.r) / labels.length
   labels.forEach((l, i) => {
-    if (i % every === 0) parts.push(`<text class="tick" x="${(x0 + i * step + step / 2).toFixed(1)}" y="${H - 6}" text-anchor="middle">${l}</text>`)
+    if (i % every === 0) parts.push(`<text class="tick" x="${(x0 + i * step + step / 2).toFixed(1)}" y="${H - 6}" text-anchor="middle">${esc(l)}</text>`)
   })
   return parts.join('')
 }
