@@ -140,8 +140,10 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
           flash: fl,
         }
       }
-      /** A whole page, or its main part alone for the live redraw (x-ductile-partial). */
-      /** `main` is given the request's context, made once (it takes the pending flash). */
+      /**
+       * A whole page, or its main part alone for the live redraw (x-ductile-partial). `body` is given the
+       * request's context, made once (making it takes the pending flash).
+       */
       const page = (req: Req, reply: FastifyReply, title: string, current: string, body: Safe | ((c: pages.Ctx) => Safe)) => {
         const c = ctx(req, session(req))
         const main = typeof body === 'function' ? body(c) : body
@@ -187,7 +189,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
             reply.code(404),
             'Job',
             '/jobs',
-            pages.errorPage(404, `no job ${id} in the queue (finished jobs leave it after service.job_retention); its attempts stay on the Jobs page`),
+            pages.errorPage(404, `no job ${id} in the queue (finished jobs leave it after service.job_queue_retention); its attempts stay on the Jobs page`),
           )
         return page(req, reply, `Job ${id.slice(0, 8)}`, '/jobs', (c) => pages.jobPage(c, r.inspection, r.tree))
       })
