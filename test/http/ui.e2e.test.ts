@@ -17,6 +17,9 @@ describe('the engine serves the Overwatch under /ui/', () => {
       const page = await overview.text()
       assert.match(page, /<h1>Overview<\/h1>/)
       assert.match(page, /href="\/ui\/jobs"/, 'links stay under /ui/')
+      // The engine serving it is on the overview, alive, with its PID and heartbeat.
+      assert.match(page, new RegExp(`engine PID ${process.pid} running`))
+      assert.match(page, new RegExp(`<td>${process.pid}</td><td>\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ`), 'its row: PID and heartbeat')
       assert.equal((await fetch(`${h.api}/ui/assets/web.js`)).status, 200)
       // The API itself is unchanged beside it.
       assert.equal((await call(`${h.api}/healthz`)).status, 200)

@@ -165,6 +165,7 @@ describe('web Overwatch: pages', () => {
         assert.ok(overview.includes(s), `overview shows ${s}`)
       assert.match(overview, /overdue/, 'the schedule whose next run has passed is marked overdue')
       assert.match(overview, /doctor:/)
+      assert.match(overview, /database \d+(\.\d)? (B|KiB|MiB)/, 'the database size')
       assert.equal(await page.locator('figure.chart svg').count(), 2)
       await screenshot(page, 'overview')
 
