@@ -29,10 +29,18 @@ export async function readPayload(inline?: string, file?: string): Promise<Recor
       throw usageError(`cannot read ${file}: ${errorMessage(e)}`)
     }
   } else if (inline !== undefined) text = inline
+  return parsePayloadText(text, source, file === '-')
+}
+
+/**
+ * A payload's text (a flag, a file, a web form's field): a JSON object of at most 1 MiB, or a usage error
+ * naming `source` and what to give instead.
+ */
+export function parsePayloadText(text: string, source: string, streamed = false): Record<string, unknown> {
   const bytes = Buffer.byteLength(text)
   if (bytes > MAX_PAYLOAD_BYTES) {
     throw usageError(
-      `${source} is ${file === '-' ? 'more than 1 MiB' : `${(bytes / 1048576).toFixed(1)} MiB`}; the limit is 1 MiB`,
+      `${source} is ${streamed ? 'more than 1 MiB' : `${(bytes / 1048576).toFixed(1)} MiB`}; the limit is 1 MiB`,
       'pass a reference (a path or a URL) in the payload instead of the data',
     )
   }

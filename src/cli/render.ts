@@ -17,12 +17,16 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g
  * stay. With colour on, the colour codes this program adds are kept, and only those.
  */
 export function printable(text: string): string {
-  return text.replace(CONTROL, (c: string, offset: number, whole: string) => {
-    if (c === '\x1b' && chalk.level > 0 && OUR_SGR.test(whole.slice(offset, offset + 24))) return c
-    if (c === '\r') return '\\r'
-    const code = c.charCodeAt(0)
-    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
-  })
+  return text.replace(CONTROL, (c: string, offset: number, whole: string) =>
+    c === '\x1b' && chalk.level > 0 && OUR_SGR.test(whole.slice(offset, offset + 24)) ? c : visibleControl(c),
+  )
+}
+
+/** One control character as visible text: `\r`, `\x1b`, `\u202e` (the terminal's and the web's escapes). */
+export function visibleControl(c: string): string {
+  if (c === '\r') return '\\r'
+  const code = c.charCodeAt(0)
+  return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
 }
 
 const STATUS_COLOURS: Record<string, (s: string) => string> = {

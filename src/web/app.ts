@@ -3,6 +3,7 @@ import {readFileSync} from 'node:fs'
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
 import {longestTimeout} from '../cli/doctor.js'
+import {parsePayloadText} from '../cli/payload.js'
 import {applyScheduleChange} from '../cli/schedules.js'
 import type {ApiToken, Config, Scope} from '../config/types.js'
 import {schedulesOf} from '../config/schedules.js'
@@ -304,7 +305,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps, prefix: '' | '/ui'
           if (!d.registry || !d.config) throw new DuctileError('usage', 'enqueueing needs the config: start `ductile web` with --config')
           const plugin = req.params.name ?? ''
           const command = String(req.body?.command ?? 'poll')
-          const payload = parsePayload(String(req.body?.payload ?? '{}'))
+          const payload = parsePayloadText(String(req.body?.payload ?? '').trim() || '{}', 'the payload')
           const r = enqueueCommand(
             {db: writer(), registry: d.registry, service: d.config.service, snapshotId: null, now: new Date()},
             {plugin, command, payload, origin: 'web'},
@@ -360,16 +361,4 @@ function backTo(referer: string | undefined, host: string | undefined, prefix: s
     // no referer, or not a URL
   }
   return `${prefix}/`
-}
-
-/** The enqueue form's payload: a JSON object, or a clear error naming what is wrong. */
-export function parsePayload(text: string): Record<string, unknown> {
-  let v: unknown
-  try {
-    v = JSON.parse(text.trim() || '{}')
-  } catch (err) {
-    throw new DuctileError('usage', `the payload is not JSON: ${errorMessage(err)}`)
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new DuctileError('usage', 'the payload must be a JSON object ({…})')
-  return v as Record<string, unknown>
 }

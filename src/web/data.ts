@@ -100,11 +100,16 @@ export class PageData {
     const db = this.db
     const status = f.status && (JOB_STATUSES as readonly string[]).includes(f.status) ? (f.status as JobStatus) : undefined
     const before = decodeCursor(f.before)
-    const from = f.from ? userTime(f.from) : null
-    const to = f.to ? userTime(f.to, true) : null
+    // A time as every command's --from/--to reads it (2026-12-01, 2026-12-01 14:30, RFC 3339), in our layout.
+    const stamp = (text: string | undefined) => {
+      const d = text ? parseTs(text) : null
+      return d ? formatTs(d) : null
+    }
+    const from = stamp(f.from)
+    const to = stamp(f.to)
     const problems = [
-      ...(f.from && !from ? [`from: ${f.from} is not a time (2026-12-01, 2026-12-01 14:30)`] : []),
-      ...(f.to && !to ? [`to: ${f.to} is not a time (2026-12-01, 2026-12-01 14:30)`] : []),
+      ...(f.from && !from ? [`from: ${f.from} is not a time (2026-12-01, 2026-12-01 14:30, 2026-12-01T14:30:00Z)`] : []),
+      ...(f.to && !to ? [`to: ${f.to} is not a time (2026-12-01, 2026-12-01 14:30, 2026-12-01T14:30:00Z)`] : []),
     ]
     return db.read(() => {
       const queue: Job[] =
@@ -265,17 +270,6 @@ function trend(runs: {completed_at: string; duration_ms: number | null}[]) {
     p50: hours.map((h) => q(by.get(h) ?? [], 0.5)),
     p95: hours.map((h) => q(by.get(h) ?? [], 0.95)),
   }
-}
-
-/** A time typed in a filter: `2026-12-01`, `2026-12-01 14:30`, or ISO; null when it is none of them. */
-export function userTime(text: string, end = false): string | null {
-  const t = text.trim().replace('T', ' ').replace(/Z$/, '')
-  const m = /^(\d{4}-\d\d-\d\d)(?: (\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,3}))?)?)?$/.exec(t)
-  if (!m) return null
-  const [, day, hh, mm, ss, ms] = m
-  if (!hh) return `${day} ${end ? '23:59:59.999' : '00:00:00.000'}`
-  const stamp = `${day} ${hh}:${mm}:${ss ?? (end ? '59' : '00')}.${(ms ?? (end && !ss ? '999' : '000')).padEnd(3, '0')}`
-  return parseTs(stamp) ? stamp : null
 }
 
 function encodeCursor(completedAt: string, id: string): string {

@@ -1,3 +1,5 @@
+import {visibleControl} from '../cli/render.js'
+
 /**
  * HTML for the web Overwatch, built as strings on the server. Every value that reaches a page goes through
  * `esc` (the `html` tag does it for each interpolation): plugins are untrusted, and what they print (stderr,
@@ -12,10 +14,7 @@ const ENTITIES: Record<string, string> = {'&': '&amp;', '<': '&lt;', '>': '&gt;'
 /** A value as HTML text (attribute-safe too): controls made visible, markup characters as entities. */
 export function esc(value: unknown): string {
   if (value === null || value === undefined) return ''
-  const text = String(value).replace(CONTROL, (c) => {
-    const code = c.charCodeAt(0)
-    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
-  })
+  const text = String(value).replace(CONTROL, visibleControl)
   return text.replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c)
 }
 
@@ -53,35 +52,9 @@ export function query(params: Record<string, string | number | undefined | null>
   return s ? `?${s}` : ''
 }
 
-/** Pretty JSON when the text is JSON, else the text (both escaped by the caller's template). */
-export function pretty(text: string | null | undefined): string {
-  if (text === null || text === undefined) return ''
-  try {
-    return JSON.stringify(JSON.parse(text), null, 2)
-  } catch {
-    return text
-  }
-}
-
 /** A stored timestamp (UTC, our layout) as shown: the same text, with its zone. */
 export function when(ts: string | null | undefined): string {
   return ts ? `${ts.slice(0, 19)}Z` : '-'
-}
-
-export function duration(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-'
-  if (ms < 1000) return `${Math.round(ms)} ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`
-  return `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} min`
-}
-
-export function bytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return '-'
-  if (n < 1024) return `${n} B`
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`
 }
 
 /** A status as a badge (its colour from the stylesheet, its text always there: colour is never the only sign). */

@@ -3,7 +3,10 @@ import type {JobInspection} from '../queries/jobs.js'
 import type {Completion, Overview} from '../queries/overview.js'
 import type {BreakerTransition, CircuitBreaker, Job, PluginFact, ScheduleEntry} from '../schema/types.js'
 import {lines, stackedBars} from './chart.js'
-import {type Safe, badge, bytes, duration, esc, html, pretty, query, raw, when} from './html.js'
+import {firstLine, prettyJson} from '../cli/render.js'
+import {mib} from '../cli/progress.js'
+import {formatDuration} from '../schema/time.js'
+import {type Safe, badge, esc, html, query, raw, when} from './html.js'
 
 /**
  * The pages: data in, markup out (no database here; src/web/app.ts reads, this renders). `Ctx` carries what
@@ -127,7 +130,7 @@ ${throughput('Throughput, last day', 'Completions per hour, last 24 hours', d.da
     ),
     d.size.kind === 'sqlite' ? 'no engine has registered in this database' : 'no engine registered as running',
   )}</section>
-<section><h2>Health</h2><p>doctor: ${badge(d.doctor.verdict)} · database ${bytes(d.size.fileBytes)}${d.size.kind === 'sqlite' ? html` · WAL ${bytes(d.size.walBytes)}` : ''}</p>${table(
+<section><h2>Health</h2><p>doctor: ${badge(d.doctor.verdict)} · database ${mib(d.size.fileBytes)}${d.size.kind === 'sqlite' ? html` · WAL ${mib(d.size.walBytes)}` : ''}</p>${table(
     ['check', 'verdict', 'detail'],
     d.doctor.checks
       .filter((k) => k.status !== 'ok')
@@ -142,7 +145,7 @@ ${throughput('Throughput, last day', 'Completions per hour, last 24 hours', d.da
     ['job', 'plugin', 'command', 'attempt', 'running for', 'plugin PID'],
     ov.running.map(
       (r) =>
-        html`<tr><td>${jobLink(c, r.id)}</td><td>${pluginLink(c, r.plugin)}</td><td>${r.command}</td><td>${r.attempt}</td><td>${duration(r.elapsed_ms)}</td><td>${r.plugin_pid ?? '-'}${r.alive === false ? ' (gone)' : ''}</td></tr>`,
+        html`<tr><td>${jobLink(c, r.id)}</td><td>${pluginLink(c, r.plugin)}</td><td>${r.command}</td><td>${r.attempt}</td><td>${formatDuration(r.elapsed_ms)}</td><td>${r.plugin_pid ?? '-'}${r.alive === false ? ' (gone)' : ''}</td></tr>`,
     ),
   )}</section>
 <section><h2>Breakers not closed</h2>${table(
@@ -181,15 +184,9 @@ function logTable(c: Ctx, rows: Completion[]): Safe {
     ['completed', 'job', 'plugin', 'command', 'status', 'attempt', 'took', 'error'],
     rows.map(
       (l) =>
-        html`<tr><td>${when(l.completed_at)}</td><td>${jobLink(c, l.job_id)}</td><td>${pluginLink(c, l.plugin)}</td><td>${l.command}</td><td>${badge(l.status)}</td><td>${l.attempt}</td><td>${duration(l.duration_ms)}</td><td class="clip">${firstLine(l.last_error)}</td></tr>`,
+        html`<tr><td>${when(l.completed_at)}</td><td>${jobLink(c, l.job_id)}</td><td>${pluginLink(c, l.plugin)}</td><td>${l.command}</td><td>${badge(l.status)}</td><td>${l.attempt}</td><td>${formatDuration(l.duration_ms)}</td><td class="clip">${firstLine(l.last_error, 160)}</td></tr>`,
     ),
   )
-}
-
-function firstLine(s: string | null | undefined): string {
-  if (!s) return ''
-  const line = s.split('\n')[0] ?? ''
-  return line.length > 160 ? `${line.slice(0, 160)}…` : line
 }
 
 // ---- Jobs ----
@@ -271,7 +268,7 @@ ${j.next_retry_at ? html`<dt>next retry</dt><dd>${when(j.next_retry_at)}</dd>` :
 ${r.pipeline ? html`<dt>pipeline</dt><dd>${r.pipeline}${r.step ? ` · step ${r.step}` : ''}</dd>` : ''}
 ${j.last_error ? html`<dt>last error</dt><dd><pre>${j.last_error}</pre></dd>` : ''}
 </dl>
-<h2>Payload</h2><pre class="code">${pretty(j.payload) || '-'}</pre>
+<h2>Payload</h2><pre class="code">${prettyJson(j.payload)}</pre>
 <h2>Attempts</h2>
 ${
   r.logs.length === 0
@@ -281,7 +278,7 @@ ${
           l,
         ) => html`<details class="attempt"${raw(l.attempt === r.logs[r.logs.length - 1]?.attempt ? ' open' : '')}><summary>attempt ${l.attempt} ${badge(l.status)} ${when(l.completed_at)}</summary>
 ${l.last_error ? html`<h3>error</h3><pre>${l.last_error}</pre>` : ''}
-<h3>result</h3><pre class="code">${pretty(l.result) || '-'}</pre>
+<h3>result</h3><pre class="code">${prettyJson(l.result)}</pre>
 <h3>stderr</h3><pre class="code">${l.stderr || '-'}</pre></details>`,
       )
 }
@@ -388,18 +385,18 @@ ${
       .slice(0, 25)
       .map(
         (r) =>
-          html`<tr><td>${when(r.completed_at)}</td><td>${jobLink(c, r.job_id)}</td><td>${r.command}</td><td>${badge(r.status)}</td><td>${duration(r.duration_ms)}</td></tr>`,
+          html`<tr><td>${when(r.completed_at)}</td><td>${jobLink(c, r.job_id)}</td><td>${r.command}</td><td>${badge(r.status)}</td><td>${formatDuration(r.duration_ms)}</td></tr>`,
       ),
   )}</section>
 <section><h2>Latest facts</h2>${table(
     ['seq', 'type', 'job', 'created', 'fact'],
     d.facts.map(
       (f) =>
-        html`<tr><td>${f.seq ?? '-'}</td><td>${f.fact_type}</td><td>${jobLink(c, f.job_id)}</td><td>${when(f.created_at)}</td><td><pre class="code">${pretty(f.fact_json)}</pre></td></tr>`,
+        html`<tr><td>${f.seq ?? '-'}</td><td>${f.fact_type}</td><td>${jobLink(c, f.job_id)}</td><td>${when(f.created_at)}</td><td><pre class="code">${prettyJson(f.fact_json)}</pre></td></tr>`,
     ),
     'no facts',
   )}</section>
-<section><h2>State</h2>${d.state ? html`<p class="muted">updated ${when(d.state.updated_at)}</p><pre class="code">${pretty(d.state.state)}</pre>` : html`<p class="muted">no state</p>`}</section>
+<section><h2>State</h2>${d.state ? html`<p class="muted">updated ${when(d.state.updated_at)}</p><pre class="code">${prettyJson(d.state.state)}</pre>` : html`<p class="muted">no state</p>`}</section>
 <section><h2>Schedules</h2>${schedulesTable(c, d.schedules)}</section>
 <section><h2>Breakers</h2>${breakersTable(c, d.breakers)}</section>`
 }
