@@ -6,8 +6,9 @@ import {createInterface} from 'node:readline'
 import {describe, it} from 'node:test'
 
 import {BIN, ROOT, runCli} from '../helpers/cli.js'
-import {testEnv} from '../helpers/engine.js'
+import {rows, testEnv} from '../helpers/engine.js'
 import {insertJob} from '../helpers/fixtures.js'
+import {TOKENS, TOKEN_VARS, httpTestEnv, ingressYaml} from '../helpers/http.js'
 
 /** `ductile web` as operators run it: its own process, its address in one JSON line, a clean stop on SIGTERM. */
 
@@ -32,6 +33,49 @@ describe('ductile web', () => {
       const page = await fetch(`${started.url}jobs`)
       assert.equal(page.status, 200)
       assert.ok((await page.text()).includes(job.id), 'the queued job is listed')
+    } finally {
+      child.kill('SIGTERM')
+    }
+    const [code] = (await once(child, 'exit')) as [number]
+    assert.equal(code, 0, stderr)
+  })
+
+  it('takes an action as the real command: signed in with a token from the config, a retry is written to the database', async () => {
+    const env = httpTestEnv(`${ingressYaml()}plugins:\n  echo-sh: {}\n`)
+    const failed = insertJob(env.db, {plugin: 'echo-sh', status: 'failed', completed_at: '2026-12-01 00:00:00.000'})
+    const child = spawn(process.execPath, [BIN, 'web', '--config', env.configPath, '--listen', '127.0.0.1:0', '--json'], {
+      cwd: ROOT,
+      env: {...process.env, ...TOKEN_VARS},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (b) => {
+      stderr += b
+    })
+    try {
+      const [line] = (await once(createInterface({input: child.stdout}), 'line')) as [string]
+      const url = (JSON.parse(line) as {url: string}).url
+      const login = await fetch(`${url}login`, {
+        method: 'POST',
+        headers: {'content-type': 'application/x-www-form-urlencoded'},
+        body: `token=${TOKENS.all}`,
+        redirect: 'manual',
+      })
+      assert.equal(login.status, 303, stderr)
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+      const page = await (await fetch(`${url}jobs/${failed.id}`, {headers: {cookie}})).text()
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? ''
+      const retry = await fetch(`${url}jobs/${failed.id}/retry`, {
+        method: 'POST',
+        headers: {'content-type': 'application/x-www-form-urlencoded', cookie},
+        body: `_csrf=${encodeURIComponent(csrf)}`,
+        redirect: 'manual',
+      })
+      assert.equal(retry.status, 303, stderr)
+      assert.deepEqual(
+        rows(env.db, 'SELECT status, submitted_by FROM job_queue WHERE parent_job_id = ?', failed.id).map((r) => [r.status, r.submitted_by]),
+        [['queued', 'web']],
+      )
     } finally {
       child.kill('SIGTERM')
     }
